@@ -1,0 +1,28 @@
+# Two commands do all set-up on a fresh clone:
+#   make demo   creates .venv, installs stepsieve, runs the main job on the embedded default
+#   make test   creates .venv (and the test model server's own venv), runs the whole suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test clean
+
+$(BIN)/stepsieve: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: this exact CPU build is on disk; a range could pull a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/stepsieve
+
+venv: $(BIN)/stepsieve
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+test: venv
+	bash scripts/setup_test_server.sh
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) .venv-vllm

@@ -1,0 +1,25 @@
+"""Command-line interface: ``stepsieve VERB ...``.
+
+Every verb module below registers its command(s) on the shared ``app``. Errors that
+stepsieve raises on purpose (StepsieveError) are printed as one clear line, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from stepsieve._errors import StepsieveError
+from stepsieve.cli._app import app
+
+# Verb modules: importing one registers its command(s). Add one line per verb module.
+from stepsieve.cli import _io_verbs  # noqa: F401,E402  convert, inspect
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except StepsieveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

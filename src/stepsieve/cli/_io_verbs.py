@@ -1,0 +1,1 @@
+"""``stepsieve convert`` and ``stepsieve inspect`` (the formats issue fills these in)."""
