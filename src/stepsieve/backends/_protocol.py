@@ -1,0 +1,74 @@
+"""The Backend protocol: batch-first model access for sampling and scoring.
+
+Graders, samplers and search call models only through this protocol, so the same job runs
+on the in-process ``transformers`` backend (with shared-prefix KV reuse) or on any
+OpenAI-compatible server. Calls take a batch and return one result per request, so callers
+never tune batch sizes.
+
+Determinism: with a ``seed``, sample ``j`` of prompt ``i`` is a function of
+(model, prompt, seed, j) only — not of batch composition — so caches key on it and a
+resumed job reproduces the interrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from stepsieve._registry import Registry
+from stepsieve.trajectory import Cost
+
+__all__ = ["BACKENDS", "Backend", "Generation", "Score"]
+
+
+@dataclass(slots=True)
+class Generation:
+    """One sampled continuation."""
+
+    text: str
+    tokens: int  # generated tokens
+    finish_reason: str = "stop"  # "stop" (stop string / eos) or "length"
+    logprobs: list[float] | None = None  # per generated token, when asked
+
+
+@dataclass(slots=True)
+class Score:
+    """Log-likelihood of a given continuation after a prompt."""
+
+    logprob: float  # sum over the continuation's tokens
+    token_logprobs: list[float] = field(default_factory=list)
+    tokens: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Model access. ``cost`` accumulates every call made through this backend."""
+
+    name: str
+    model: str
+    cost: Cost
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 256,
+        stop: Sequence[str] = (),
+        temperature: float = 1.0,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> list[list[Generation]]:
+        """``n`` continuations for each prompt: ``result[i][j]`` is sample j of prompt i.
+
+        A stop string ends a continuation and is not included in its text.
+        """
+        ...
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
+        """Log-likelihood of ``continuations[i]`` given ``prompts[i]``."""
+        ...
+
+
+BACKENDS: Registry[Any] = Registry("backend")

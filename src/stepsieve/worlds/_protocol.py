@@ -1,0 +1,66 @@
+"""The World protocol: a task source with an exact checker.
+
+A world produces tasks, tells a policy what to read (``prompt``) and how a completion
+splits into steps, checks final answers exactly and, where it can, gives the ground truth
+of every step. Agent worlds also replay any action prefix deterministically so rollouts
+resume mid-trajectory.
+
+A Trajectory produced from a world carries ``meta["world"]`` (the world's name) and
+``meta["task"]`` (the task's structured data), so any later stage can rebuild the Task
+with ``world.task_from_trajectory(t)`` and check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from stepsieve._registry import Registry
+
+__all__ = ["WORLDS", "Task", "World"]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task: its id, the problem text a person reads, the exact answer, and the
+    structured data the world's checkers need (operations, operands...)."""
+
+    id: str
+    problem: str
+    answer: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class World(Protocol):
+    name: str
+
+    def sample_tasks(self, n: int, seed: int, **knobs: Any) -> list[Task]:
+        """``n`` tasks, a pure function of ``seed`` and the knobs."""
+        ...
+
+    def prompt(self, task: Task, steps: Sequence[str] = ()) -> str:
+        """The text a policy continues: the task, then the given solution steps."""
+        ...
+
+    def split_steps(self, completion: str) -> list[str]:
+        """A completion's steps (its final-answer line included, as the last step)."""
+        ...
+
+    def parse_answer(self, completion: str) -> str | None:
+        """The final answer a completion states, or None when it states none."""
+        ...
+
+    def check_answer(self, task: Task, answer: str | None) -> bool:
+        ...
+
+    def first_error(self, task: Task, steps: Sequence[str]) -> int:
+        """Ground truth: 0-based index of the first wrong step, -1 when all are right."""
+        ...
+
+    def task_from_trajectory(self, trajectory: Any) -> Task:
+        ...
+
+
+WORLDS: Registry[Any] = Registry("world")
