@@ -13,6 +13,7 @@ from stepsieve.trajectory._record import (
     Trajectory,
     Verdict,
 )
+from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -20,11 +21,15 @@ __all__ = [
     "Cost",
     "GraderRef",
     "Label",
+    "Node",
     "Outcome",
     "Step",
     "StepKind",
+    "TaskTree",
     "Trajectory",
     "Verdict",
+    "normalize_step",
     "read_trajectories",
+    "task_key",
     "write_trajectories",
 ]

@@ -1,0 +1,257 @@
+"""TaskTree: the trajectories of one task merged into a prefix tree of steps.
+
+This is the one place stepsieve finds shared prefixes. Rollouts of the same task that begin
+with the same steps share nodes; where they diverge the tree forks. Step-level preference
+pairs (siblings at a fork), fork-relative advantages and Monte Carlo grading all read it, so
+nothing re-derives shared prefixes by string matching in several places.
+
+- A node is one step, keyed by its *normalised* text (``normalize_step``: whitespace runs
+  collapsed, ends stripped), so ``"x = 2 + 3"`` and ``"x = 2 +  3 "`` are the same step.
+  The root is the empty prefix (depth 0); the node at depth ``d`` is step ``d - 1``.
+- Each node counts ``visits`` (trajectories through it) and carries two kinds of evidence
+  for its value V (the probability that a rollout from the prefix ending at this step
+  succeeds):
+  * label evidence: a value label's scores on the steps that land on the node. When the
+    label carries Monte Carlo counts (``extra = {"n": N, "n_correct": k}``), counts are
+    pooled (sum k / sum N) — the right estimate when several trajectories probed the same
+    prefix; otherwise scores are averaged. ``Node.record(n, n_correct)`` adds counts
+    directly, which is how a Monte Carlo grader can store the rollouts it makes.
+  * outcome evidence: the final outcomes of the trajectories passing through the node.
+  ``Node.value`` uses label evidence when there is any, else outcomes, else None. The root
+  has no step label; its value is the visit-weighted mean of its children's values.
+
+Trajectories are grouped by ``task_key``: ``meta["task_id"]`` when present, else the task
+text (for chat tasks, the canonical JSON of the messages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from stepsieve.trajectory._record import Step, Trajectory
+
+__all__ = ["Node", "TaskTree", "normalize_step", "task_key"]
+
+
+def normalize_step(text: str) -> str:
+    """The key of a step in the tree: whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(text.split())
+
+
+def task_key(t: Trajectory) -> str:
+    """Which task a trajectory belongs to: ``meta["task_id"]`` if set, else the task itself."""
+    tid = t.meta.get("task_id") if t.meta else None
+    if tid is not None:
+        return str(tid)
+    if isinstance(t.task, str):
+        return t.task
+    return orjson.dumps(t.task, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class Node:
+    """One step of the tree (the root is the empty prefix). See the module docstring."""
+
+    __slots__ = (
+        "key", "text", "depth", "parent", "children", "visits",
+        "n_outcomes", "n_outcomes_correct", "mc_n", "mc_correct", "score_n", "score_sum",
+        "occurrences",
+    )
+
+    def __init__(self, key: str, text: str, depth: int, parent: Node | None) -> None:
+        self.key = key
+        self.text = text  # the raw text of the first step seen with this key
+        self.depth = depth
+        self.parent = parent
+        self.children: dict[str, Node] = {}
+        self.visits = 0
+        self.n_outcomes = 0  # trajectories through here whose outcome is known
+        self.n_outcomes_correct = 0
+        self.mc_n = 0  # pooled Monte Carlo rollouts from this prefix
+        self.mc_correct = 0
+        self.score_n = 0  # label scores without counts
+        self.score_sum = 0.0
+        # (trajectory id, step index) of every step that landed here, in insertion order.
+        self.occurrences: list[tuple[str, int]] = []
+
+    # ---- evidence --------------------------------------------------------------------
+
+    def record(self, n: int, n_correct: int) -> None:
+        """Add Monte Carlo evidence: ``n`` rollouts from this prefix, ``n_correct`` succeeded."""
+        if n < 0 or not 0 <= n_correct <= n:
+            raise ValueError(f"need 0 <= n_correct <= n, got n={n}, n_correct={n_correct}")
+        self.mc_n += n
+        self.mc_correct += n_correct
+
+    def record_score(self, score: float) -> None:
+        """Add one value estimate that has no rollout counts (e.g. a PRM or judge score)."""
+        self.score_n += 1
+        self.score_sum += score
+
+    @property
+    def label_value(self) -> float | None:
+        """Value from label evidence: pooled MC counts if any, else mean score, else None."""
+        if self.mc_n:
+            return self.mc_correct / self.mc_n
+        if self.score_n:
+            return self.score_sum / self.score_n
+        return None
+
+    @property
+    def outcome_value(self) -> float | None:
+        """Fraction of correct outcomes among trajectories through this node (None if unknown)."""
+        return self.n_outcomes_correct / self.n_outcomes if self.n_outcomes else None
+
+    @property
+    def value(self) -> float | None:
+        """V(prefix ending here): label evidence first, then outcomes; root: children's mean."""
+        if self.parent is None:
+            num = den = 0.0
+            for c in self.children.values():
+                v = c.value
+                if v is not None:
+                    num += v * c.visits
+                    den += c.visits
+            return num / den if den else self.outcome_value
+        v = self.label_value
+        return v if v is not None else self.outcome_value
+
+    # ---- navigation ------------------------------------------------------------------
+
+    @property
+    def siblings(self) -> list[Node]:
+        """The other children of this node's parent (the alternatives at the same fork)."""
+        if self.parent is None:
+            return []
+        return [c for c in self.parent.children.values() if c is not self]
+
+    @property
+    def step_index(self) -> int:
+        """0-based index of this step within a trajectory (-1 for the root)."""
+        return self.depth - 1
+
+    def prefix(self) -> list[Node]:
+        """The nodes from the first step down to this one (empty for the root)."""
+        out: list[Node] = []
+        n: Node | None = self
+        while n is not None and n.parent is not None:
+            out.append(n)
+            n = n.parent
+        out.reverse()
+        return out
+
+    def __repr__(self) -> str:
+        return f"Node(depth={self.depth}, visits={self.visits}, value={self.value}, text={self.text!r})"
+
+
+class TaskTree:
+    """The prefix tree of one task's trajectories.
+
+    ``label`` names the step label whose scores give node values (e.g. ``"mc"``); with
+    None, values come from trajectory outcomes only. Build with ``from_trajectories`` or
+    ``add`` one trajectory at a time; ``path(t)`` is the node sequence of a trajectory.
+    """
+
+    def __init__(self, key: str, task: Any = None, label: str | None = None) -> None:
+        self.key = key
+        self.task = task
+        self.label = label
+        self.root = Node("", "", 0, None)
+        self.n_trajectories = 0
+        self._paths: dict[str, list[Node]] = {}
+
+    @classmethod
+    def from_trajectories(cls, trajectories: Iterable[Trajectory], label: str | None = None) -> TaskTree:
+        """Merge trajectories (all of one task) into a tree; raises ValueError on a mixed task."""
+        tree: TaskTree | None = None
+        for t in trajectories:
+            if tree is None:
+                tree = cls(task_key(t), t.task, label)
+            tree.add(t)
+        if tree is None:
+            raise ValueError("a TaskTree needs at least one trajectory")
+        return tree
+
+    def add(self, t: Trajectory) -> list[Node]:
+        """Insert a trajectory; returns its path (one node per step). Ids should be unique."""
+        key = task_key(t)
+        if key != self.key:
+            raise ValueError(f"trajectory {t.id!r} belongs to task {key!r}, not {self.key!r}")
+        if self.task is None:
+            self.task = t.task
+        correct = _outcome_correct(t)
+        node = self.root
+        node.visits += 1
+        if correct is not None:
+            node.n_outcomes += 1
+            node.n_outcomes_correct += correct
+        path: list[Node] = []
+        label = self.label
+        for i, step in enumerate(t.steps):
+            node = self._child(node, step)
+            node.visits += 1
+            node.occurrences.append((t.id, i))
+            if correct is not None:
+                node.n_outcomes += 1
+                node.n_outcomes_correct += correct
+            if label is not None:
+                lab = step.labels.get(label)
+                if lab is not None:
+                    extra = lab.extra
+                    if extra and isinstance(extra.get("n"), int) and isinstance(extra.get("n_correct"), int):
+                        node.record(extra["n"], extra["n_correct"])
+                    elif lab.score is not None:
+                        node.record_score(lab.score)
+            path.append(node)
+        self._paths[t.id] = path
+        self.n_trajectories += 1
+        return path
+
+    def _child(self, node: Node, step: Step) -> Node:
+        key = normalize_step(step.text)
+        child = node.children.get(key)
+        if child is None:
+            child = Node(key, step.text, node.depth + 1, node)
+            node.children[key] = child
+        return child
+
+    def path(self, t: Trajectory | str) -> list[Node]:
+        """The nodes of an inserted trajectory (by record or id), one per step."""
+        return self._paths[t if isinstance(t, str) else t.id]
+
+    def find(self, steps: Iterable[str]) -> Node | None:
+        """The node reached by following these step texts from the root, or None."""
+        node = self.root
+        for s in steps:
+            nxt = node.children.get(normalize_step(s))
+            if nxt is None:
+                return None
+            node = nxt
+        return node
+
+    def nodes(self) -> Iterator[Node]:
+        """Every node, root first, depth-first in insertion order."""
+        stack = [self.root]
+        while stack:
+            n = stack.pop()
+            yield n
+            stack.extend(reversed(list(n.children.values())))
+
+    def forks(self) -> Iterator[Node]:
+        """Nodes with two or more children: the prefixes after which trajectories diverge."""
+        return (n for n in self.nodes() if len(n.children) >= 2)
+
+    def __len__(self) -> int:
+        return self.n_trajectories
+
+    def __repr__(self) -> str:
+        return f"TaskTree(key={self.key!r}, trajectories={self.n_trajectories}, label={self.label!r})"
+
+
+def _outcome_correct(t: Trajectory) -> int | None:
+    c = t.outcome.correct
+    if c is None:
+        return None
+    return 1 if c else 0
