@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._registry import Registry
 
-__all__ = ["WORLDS", "Task", "World"]
+__all__ = ["WORLDS", "AgentWorld", "Task", "World"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,25 @@ class World(Protocol):
         ...
 
     def task_from_trajectory(self, trajectory: Any) -> Task:
+        ...
+
+
+@runtime_checkable
+class AgentWorld(World, Protocol):
+    """A world whose steps are actions executed by an environment.
+
+    A policy writes ONE action per turn (generate with stop ``"\n"``); the environment's
+    observation is part of the next ``prompt``. So a rollout from a prefix is a loop:
+    ``prompt(task, actions)`` -> one action -> until ``done(actions)``
+    (``stepsieve.sampling.rollout`` does this, batched, for any world).
+    """
+
+    def replay(self, task: Task, actions: Sequence[str]) -> list[str]:
+        """Observations of ``actions`` executed in order; deterministic."""
+        ...
+
+    def done(self, actions: Sequence[str]) -> bool:
+        """True when the episode has ended (the agent submitted its answer)."""
         ...
 
 
