@@ -1,6 +1,17 @@
 """The canonical Trajectory record and its streaming readers and writers."""
 
-from stepsieve.trajectory._io import read_trajectories, write_trajectories
+from stepsieve.trajectory._io import (
+    ConvertStats,
+    OnError,
+    Reader,
+    Writer,
+    convert,
+    open_reader,
+    open_writer,
+    read_trajectories,
+    write_trajectories,
+)
+from stepsieve.trajectory._parquet import TRAJECTORY_SCHEMA
 from stepsieve.trajectory._record import (
     SCHEMA_VERSION,
     VERDICTS,
@@ -13,23 +24,29 @@ from stepsieve.trajectory._record import (
     Trajectory,
     Verdict,
 )
-from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
+from stepsieve.trajectory._rejects import RejectSink, rejects_path
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TRAJECTORY_SCHEMA",
     "VERDICTS",
+    "ConvertStats",
     "Cost",
     "GraderRef",
     "Label",
-    "Node",
+    "OnError",
     "Outcome",
+    "Reader",
+    "RejectSink",
     "Step",
     "StepKind",
-    "TaskTree",
     "Trajectory",
     "Verdict",
-    "normalize_step",
+    "Writer",
+    "convert",
+    "open_reader",
+    "open_writer",
     "read_trajectories",
-    "task_key",
+    "rejects_path",
     "write_trajectories",
 ]

@@ -1,47 +1,262 @@
-"""Streaming readers and writers of canonical Trajectory files (JSONL and Parquet).
+"""Streaming readers and writers of Trajectory files, in any registered format.
 
-A file is never loaded whole: readers yield one record at a time, writers append.
-The format is chosen by suffix: ``.jsonl`` / ``.json`` lines, ``.parquet``.
+Every verb (convert, grade, curate, export...) reads through ``open_reader`` and writes
+through ``open_writer``, so they all share one error policy:
 
-(Initial version: the formats issue hardens error handling, rejects and speed.)
+- ``on_error="raise"`` (default): the first bad record raises DataError/SchemaError naming
+  file, line and what is wrong;
+- ``on_error="skip"``: bad records go, unchanged, to a ``RejectSink`` and are counted.
+
+A reader counts ``read`` (records in the file), ``accepted`` and ``rejected``; with a writer
+fed from it, ``read == written + rejected`` always holds (``convert`` checks it). Files are
+never loaded whole: JSONL streams by line, Parquet by batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
-from stepsieve._errors import DataError
+from stepsieve._errors import ConfigError, DataError
 from stepsieve.trajectory._record import Trajectory
+from stepsieve.trajectory._rejects import RejectSink
+from stepsieve.trajectory._sinks import Sink, open_sink
+from stepsieve.trajectory._sources import SourceRecord, container_of, iter_source, source_size
 
-__all__ = ["read_trajectories", "write_trajectories"]
+if TYPE_CHECKING:
+    from stepsieve.formats import Format
+
+__all__ = [
+    "ConvertStats",
+    "OnError",
+    "Reader",
+    "Writer",
+    "convert",
+    "open_reader",
+    "open_writer",
+    "read_trajectories",
+    "write_trajectories",
+]
+
+OnError = Literal["raise", "skip"]
 
 
-def read_trajectories(path: str | Path) -> Iterator[Trajectory]:
-    """Yield the Trajectory records of a canonical JSONL file, one at a time."""
-    p = str(path)
-    with open(p, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
+def _resolve_format(fmt: str | Format, options: dict[str, Any] | None) -> Format:
+    from stepsieve.formats import get_format
+
+    if isinstance(fmt, str):
+        return get_format(fmt, **(options or {}))
+    if options:
+        raise ConfigError("format options are given with a format name, not a Format instance")
+    return fmt
+
+
+class Reader:
+    """Iterates the Trajectories of one file, applying the error policy and counting."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: str | Format = "stepsieve",
+        *,
+        on_error: OnError = "raise",
+        rejects: RejectSink | None = None,
+        container: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.path = str(path)
+        self.format = _resolve_format(fmt, options)
+        self.container = container or container_of(path)
+        self.on_error = on_error
+        self.rejects = rejects
+        self.read = 0
+        self.accepted = 0
+        self.rejected = 0
+        self.last: SourceRecord | None = None  # the record behind the last yielded Trajectory
+        self._progress = [0]
+
+    @property
+    def position(self) -> int:
+        """Bytes (or Parquet rows) consumed so far; ``size()`` is the total."""
+        return self._progress[0]
+
+    def size(self) -> int:
+        return source_size(self.path, self.container)
+
+    def reject(self, rec: SourceRecord, reason: str) -> None:
+        """Quarantine a record this reader already yielded (e.g. one the target format of a
+        conversion cannot express): raises under ``on_error="raise"``."""
+        if self.on_error == "raise":
+            raise DataError(reason, path=self.path, line=rec.line)
+        self.accepted -= 1
+        self._skip(rec, reason)
+
+    def __iter__(self) -> Iterator[Trajectory]:
+        decode = self.format.decode_row if self.container == "parquet" else self.format.decode
+        path = self.path
+        raising = self.on_error == "raise"
+        for rec in iter_source(path, self.container, self._progress):
+            self.read += 1
+            if rec.error is not None:
+                if raising:
+                    raise DataError(rec.error, path=path, line=rec.line)
+                self._skip(rec, rec.error)
                 continue
             try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as e:
-                raise DataError(f"malformed JSON: {e}", path=p, line=lineno) from None
-            try:
-                yield Trajectory.from_dict(obj)
+                t = decode(rec.value)
             except DataError as e:
-                raise e.located(path=p, line=lineno) from None
+                if raising:
+                    raise e.located(path=path, line=rec.line) from None
+                self._skip(rec, e.reason)
+                continue
+            self.accepted += 1
+            self.last = rec
+            yield t
+
+    def _skip(self, rec: SourceRecord, reason: str) -> None:
+        self.rejected += 1
+        if self.rejects is not None:
+            self.rejects.write(self.path, rec.line, reason, rec.raw)
 
 
-def write_trajectories(trajectories: Iterable[Trajectory], path: str | Path) -> int:
-    """Write records to a canonical JSONL file; returns how many were written."""
-    n = 0
-    with open(path, "wb") as fh:
+class Writer:
+    """Writes Trajectories in one format; ``written`` counts them. Use as a context manager:
+    the file appears at ``path`` only when the block ends without an exception."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: str | Format = "stepsieve",
+        *,
+        container: str | None = None,
+        options: dict[str, Any] | None = None,
+        batch_size: int = 1024,
+    ) -> None:
+        self.path = str(path)
+        self.format = _resolve_format(fmt, options)
+        self.container = container or _container_for_output(path)
+        schema = self.format.arrow_schema if self.container == "parquet" else None
+        self._encode = self.format.encode_row if self.container == "parquet" else self.format.encode
+        self._sink: Sink = open_sink(path, self.container, schema, batch_size)
+        self.written = 0
+
+    def write(self, t: Trajectory) -> None:
+        """Encode and write one record (raises DataError when the format cannot express it)."""
+        rec = self._encode(t)
+        self._sink.write(rec)
+        self.written += 1
+
+    def close(self, ok: bool = True) -> None:
+        self._sink.close(ok)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(ok=exc_type is None)
+
+
+def _container_for_output(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".json":
+        return "json"
+    return "jsonl"
+
+
+def open_reader(
+    path: str | Path,
+    fmt: str | Format = "stepsieve",
+    *,
+    on_error: OnError = "raise",
+    rejects: RejectSink | None = None,
+    container: str | None = None,
+    **options: Any,
+) -> Reader:
+    """A counting, error-policy-applying iterator of the Trajectories in ``path``.
+
+    ``fmt`` is a registered format name (see ``stepsieve.formats.FORMATS``) whose options
+    are passed as keyword arguments, or a Format instance. The container (jsonl, json
+    array, parquet) comes from the file suffix unless ``container`` is given.
+    """
+    return Reader(path, fmt, on_error=on_error, rejects=rejects, container=container, options=options)
+
+
+def open_writer(
+    path: str | Path, fmt: str | Format = "stepsieve", *, container: str | None = None, **options: Any
+) -> Writer:
+    """A Writer for ``path`` in ``fmt`` (container from the suffix: .jsonl, .json, .parquet)."""
+    return Writer(path, fmt, container=container, options=options)
+
+
+def read_trajectories(path: str | Path, fmt: str | Format = "stepsieve", **options: Any) -> Iterator[Trajectory]:
+    """Yield the Trajectories of a file one at a time; the first bad record raises."""
+    yield from open_reader(path, fmt, **options)
+
+
+def write_trajectories(
+    trajectories: Iterable[Trajectory], path: str | Path, fmt: str | Format = "stepsieve", **options: Any
+) -> int:
+    """Write records to ``path`` (canonical JSONL or Parquet by suffix); returns how many."""
+    with open_writer(path, fmt, **options) as w:
         for t in trajectories:
-            fh.write(orjson.dumps(t.to_dict()))
-            fh.write(b"\n")
-            n += 1
-    return n
+            w.write(t)
+    return w.written
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertStats:
+    """What a conversion did; ``read == written + rejected`` always."""
+
+    read: int
+    written: int
+    rejected: int
+
+    def __str__(self) -> str:
+        return f"{self.read} read, {self.written} written, {self.rejected} rejected"
+
+
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    src_format: str | Format = "stepsieve",
+    dst_format: str | Format = "stepsieve",
+    on_error: OnError = "raise",
+    rejects: str | Path | None = None,
+    src_options: dict[str, Any] | None = None,
+    dst_options: dict[str, Any] | None = None,
+    on_record: Any = None,
+) -> ConvertStats:
+    """Stream ``src`` into ``dst``, format to format.
+
+    With ``on_error="skip"``, unreadable input records and records the target format cannot
+    express both go to ``rejects`` (default ``<dst>.rejected.jsonl``). ``on_record(reader)``
+    is called after each record (progress bars).
+    """
+    from stepsieve.trajectory._rejects import rejects_path
+
+    sink = RejectSink(rejects if rejects is not None else rejects_path(dst)) if on_error == "skip" else None
+    reader = Reader(src, src_format, on_error=on_error, rejects=sink, options=src_options)
+    try:
+        with Writer(dst, dst_format, options=dst_options) as writer:
+            for t in reader:
+                try:
+                    writer.write(t)
+                except DataError as e:
+                    assert reader.last is not None
+                    reader.reject(reader.last, f"cannot write as {writer.format.name}: {e.reason}")
+                if on_record is not None:
+                    on_record(reader)
+    finally:
+        if sink is not None:
+            sink.close()
+    stats = ConvertStats(reader.read, writer.written, reader.rejected)
+    if stats.read != stats.written + stats.rejected:  # pragma: no cover - an invariant, not a branch
+        raise AssertionError(f"conversion lost records: {stats}")
+    return stats

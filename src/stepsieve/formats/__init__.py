@@ -1,0 +1,12 @@
+"""Format adapters: foreign step-labelled layouts <-> the canonical Trajectory.
+
+One module per format behind the small ``Format`` protocol, registered by name in
+``FORMATS``. Ground-truth labels a dataset carries are imported under the label name
+``truth`` (``TRUTH``). docs/formats.md describes every field mapping.
+"""
+
+from stepsieve.formats._fields import TRUTH
+from stepsieve.formats._protocol import Format, RecordFormat
+from stepsieve.formats._registry import FORMATS, format_options, get_format
+
+__all__ = ["FORMATS", "TRUTH", "Format", "RecordFormat", "format_options", "get_format"]

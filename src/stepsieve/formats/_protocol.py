@@ -1,0 +1,77 @@
+"""The Format protocol: one foreign record layout <-> the canonical Trajectory.
+
+A format maps ONE parsed record (a JSON object, or a Parquet row) to one Trajectory and
+back; the container (JSONL, JSON array, Parquet) and the error policy belong to the
+readers and writers in ``stepsieve.trajectory``. So an adapter is two pure functions and
+is tested as such, and every adapter gets streaming, rejects and Parquet for free.
+
+Losslessness rule: a field of the foreign format that has no place in the record goes to
+``Trajectory.meta`` / ``Step.meta`` (unknown top-level keys under ``meta["extra_fields"]``)
+and is written back, so ``encode(decode(x)) == x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from stepsieve.trajectory._record import Trajectory
+
+__all__ = ["Format", "RecordFormat"]
+
+
+@runtime_checkable
+class Format(Protocol):
+    """Converts one record of a foreign layout to a Trajectory and back.
+
+    ``decode``/``encode`` handle JSON records; ``decode_row``/``encode_row`` handle Parquet
+    rows (the same as JSON unless the format has a typed columnar layout), whose types
+    ``arrow_schema`` fixes (None: inferred from the first batch written). Both decoders
+    raise SchemaError on a bad record; encoders raise DataError when a Trajectory cannot be
+    expressed in the format (e.g. it lacks the labels the format needs).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    arrow_schema: ClassVar[Any]
+
+    def decode(self, obj: Any) -> Trajectory: ...
+
+    def encode(self, t: Trajectory) -> dict[str, Any]: ...
+
+    def decode_row(self, row: dict[str, Any]) -> Trajectory: ...
+
+    def encode_row(self, t: Trajectory) -> dict[str, Any]: ...
+
+
+class RecordFormat:
+    """Base of the built-in adapters: rows are JSON records, plus DESIGN's ``read``/``write``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    arrow_schema: ClassVar[Any] = None
+
+    def decode(self, obj: Any) -> Trajectory:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self, t: Trajectory) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode_row(self, row: dict[str, Any]) -> Trajectory:
+        return self.decode(row)
+
+    def encode_row(self, t: Trajectory) -> dict[str, Any]:
+        return self.encode(t)
+
+    def read(self, path: str | Path, **reader_options: Any) -> Any:
+        """A streaming Reader of ``path`` in this format (``on_error``, ``rejects``...)."""
+        from stepsieve.trajectory import open_reader
+
+        return open_reader(path, self, **reader_options)
+
+    def write(self, trajectories: Iterable[Trajectory], path: str | Path) -> int:
+        """Write ``trajectories`` to ``path`` in this format; returns how many."""
+        from stepsieve.trajectory import write_trajectories
+
+        return write_trajectories(trajectories, path, self)

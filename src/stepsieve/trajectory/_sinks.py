@@ -1,0 +1,139 @@
+"""Record sinks: write encoded records into a container (JSONL, JSON array, Parquet).
+
+Sinks write to ``<path>.partial`` and rename onto ``path`` only when closed after success,
+so an interrupted or failed run never leaves a file that looks complete. Parquet is written
+in row groups of ``batch_size`` records; nothing holds more than one batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from stepsieve._errors import DataError
+
+__all__ = ["JsonArraySink", "JsonlSink", "ParquetSink", "Sink", "open_sink"]
+
+_DUMP_OPT = orjson.OPT_APPEND_NEWLINE
+
+
+class Sink:
+    """Base: atomic write through a ``.partial`` file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def write(self, record: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flush and close the partial file."""
+
+    def close(self, ok: bool = True) -> None:
+        """Finish the file; on success move it into place, on failure remove it."""
+        self._finish()
+        if ok:
+            os.replace(self.partial, self.path)
+        elif self.partial.exists():
+            self.partial.unlink()
+
+
+class JsonlSink(Sink):
+    """One JSON object a line, UTF-8, ``\\n`` line ends."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)
+
+    def write(self, record: Any) -> None:
+        self._fh.write(orjson.dumps(record, option=_DUMP_OPT))
+        self.count += 1
+
+    def _finish(self) -> None:
+        self._fh.close()
+
+
+class JsonArraySink(Sink):
+    """A JSON array of objects, one element a line (the layout of ProcessBench's .json files)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)
+        self._fh.write(b"[")
+
+    def write(self, record: Any) -> None:
+        self._fh.write(b"\n" if self.count == 0 else b",\n")
+        self._fh.write(orjson.dumps(record))
+        self.count += 1
+
+    def _finish(self) -> None:
+        if not self._fh.closed:
+            self._fh.write(b"\n]\n")
+            self._fh.close()
+
+
+class ParquetSink(Sink):
+    """Rows buffered into Arrow batches, one row group per batch.
+
+    ``schema`` fixes the column types; without one the schema is inferred from the first
+    batch and later batches must fit it (a record that does not raises DataError).
+    """
+
+    def __init__(self, path: str | Path, schema: Any = None, batch_size: int = 1024) -> None:
+        super().__init__(path)
+        self.schema = schema
+        self.batch_size = batch_size
+        self._rows: list[dict[str, Any]] = []
+        self._writer: Any = None
+
+    def write(self, record: Any) -> None:
+        self._rows.append(record)
+        self.count += 1
+        if len(self._rows) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._rows:
+            return
+        try:
+            table = pa.Table.from_pylist(self._rows, schema=self.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
+            raise DataError(f"records do not fit the Parquet schema: {e}", path=str(self.path)) from None
+        if self._writer is None:
+            self.schema = table.schema
+            self._writer = pq.ParquetWriter(self.partial, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self._rows.clear()
+
+    def _finish(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            self._flush()
+        finally:
+            if self._writer is None:  # no records at all: still write a valid, empty file
+                if self.schema is None:
+                    self.schema = pa.schema([])
+                self._writer = pq.ParquetWriter(self.partial, self.schema)
+            self._writer.close()
+
+
+def open_sink(path: str | Path, container: str, schema: Any = None, batch_size: int = 1024) -> Sink:
+    """A sink for ``container`` ("jsonl", "json" or "parquet")."""
+    if container == "jsonl":
+        return JsonlSink(path)
+    if container == "json":
+        return JsonArraySink(path)
+    if container == "parquet":
+        return ParquetSink(path, schema, batch_size)
+    raise DataError(f"unknown container {container!r} (known: jsonl, json, parquet)", path=str(path))
