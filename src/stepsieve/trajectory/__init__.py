@@ -25,6 +25,7 @@ from stepsieve.trajectory._record import (
     Verdict,
 )
 from stepsieve.trajectory._rejects import RejectSink, rejects_path
+from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,19 +35,23 @@ __all__ = [
     "Cost",
     "GraderRef",
     "Label",
+    "Node",
     "OnError",
     "Outcome",
     "Reader",
     "RejectSink",
     "Step",
     "StepKind",
+    "TaskTree",
     "Trajectory",
     "Verdict",
     "Writer",
     "convert",
+    "normalize_step",
     "open_reader",
     "open_writer",
     "read_trajectories",
     "rejects_path",
+    "task_key",
     "write_trajectories",
 ]
