@@ -13,6 +13,8 @@ from stepsieve.cli._app import app
 
 # Verb modules: importing one registers its command(s). Add one line per verb module.
 from stepsieve.cli import _io_verbs  # noqa: F401,E402  convert, inspect
+from stepsieve.cli import _curate  # noqa: F401,E402  curate, pairs, credit, export
+from stepsieve.cli import _train_prm  # noqa: F401,E402  train-prm
 
 __all__ = ["app", "main"]
 

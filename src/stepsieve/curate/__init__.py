@@ -1,0 +1,71 @@
+"""From labels to training data: step filtering, pairs, advantages and trainer-ready exports.
+
+- ``curate``: per-step SFT examples (WebSTAR), truncation at the first error, partial masking.
+- ``pairs_for_task`` / ``make_pairs``: step-level preference pairs (siblings, Step-DPO).
+- ``credit_task`` / ``credit``: per-step advantages (progress, fork-relative, mixed).
+- ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat.
+- ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``.
+
+All of them read steps through ``Grading`` (one label, by verdict or threshold) and find
+shared prefixes through ``stepsieve.trajectory.TaskTree``.
+"""
+
+from stepsieve.curate._credit import CreditOptions, credit, credit_task
+from stepsieve.curate._export import (
+    EXPORT_FORMATS,
+    ExportOptions,
+    chat_row,
+    dpo_row,
+    export_row,
+    parquet_schema,
+    render_step,
+    render_task,
+    step_dpo_row,
+    stepwise_row,
+)
+from stepsieve.curate._filter import CurateOptions, CurateStats, curate, step_status, weights_of
+from stepsieve.curate._grading import Grading
+from stepsieve.curate._group import GroupStats, group_by_task
+from stepsieve.curate._input import InputReader
+from stepsieve.curate._jobs import credit_file, curate_file, export_file, pairs_file, read_pairs
+from stepsieve.curate._pairs import PairOptions, PairStats, StepPair, first_line_split, make_pairs, pairs_for_task
+from stepsieve.curate._rows import RowWriter
+from stepsieve.curate._sample import BackendSampler
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "BackendSampler",
+    "CreditOptions",
+    "CurateOptions",
+    "CurateStats",
+    "ExportOptions",
+    "Grading",
+    "GroupStats",
+    "InputReader",
+    "PairOptions",
+    "PairStats",
+    "RowWriter",
+    "StepPair",
+    "chat_row",
+    "credit",
+    "credit_file",
+    "credit_task",
+    "curate",
+    "curate_file",
+    "dpo_row",
+    "export_file",
+    "export_row",
+    "first_line_split",
+    "group_by_task",
+    "make_pairs",
+    "pairs_file",
+    "pairs_for_task",
+    "parquet_schema",
+    "read_pairs",
+    "render_step",
+    "render_task",
+    "step_dpo_row",
+    "step_status",
+    "stepwise_row",
+    "weights_of",
+]

@@ -1,0 +1,69 @@
+"""Reading curation inputs through the shared trajectory reader, with counts.
+
+Every curation verb reads with ``stepsieve.trajectory.open_reader`` (error policy
+``raise``/``skip``, rejected records quarantined to ``<output>.rejected.jsonl``), so the
+counts in a manifest always satisfy ``in == accepted + rejected`` at the reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stepsieve._errors import ConfigError
+from stepsieve.trajectory import Trajectory
+
+__all__ = ["InputReader"]
+
+
+class InputReader:
+    """Iterate the Trajectories of ``path``; ``read``/``accepted``/``rejected`` count records.
+
+    ``rejects_to`` names the quarantine file used under ``on_error="skip"``.
+    """
+
+    def __init__(self, path: str | Path, *, on_error: str = "raise", rejects_to: str | Path | None = None) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        import stepsieve.trajectory as tr
+
+        self.path = str(path)
+        self._sink: Any = None
+        open_reader = getattr(tr, "open_reader", None)
+        if open_reader is None:  # pragma: no cover - older trajectory package
+            if on_error != "raise":
+                raise ConfigError("--on-error skip needs stepsieve.trajectory.open_reader")
+            self._reader: Any = None
+            self._iter = tr.read_trajectories(path)
+            self._n = 0
+            return
+        if on_error == "skip" and rejects_to is not None:
+            from stepsieve.trajectory._rejects import RejectSink
+
+            self._sink = RejectSink(rejects_to)
+        self._reader = open_reader(path, on_error=on_error, rejects=self._sink)
+
+    def __iter__(self) -> Iterator[Trajectory]:
+        if self._reader is None:  # pragma: no cover
+            for t in self._iter:
+                self._n += 1
+                yield t
+            return
+        try:
+            yield from self._reader
+        finally:
+            if self._sink is not None:
+                self._sink.close()
+
+    @property
+    def read(self) -> int:
+        return self._reader.read if self._reader is not None else self._n
+
+    @property
+    def accepted(self) -> int:
+        return self._reader.accepted if self._reader is not None else self._n
+
+    @property
+    def rejected(self) -> int:
+        return self._reader.rejected if self._reader is not None else 0
