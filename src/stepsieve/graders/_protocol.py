@@ -18,7 +18,7 @@ import orjson
 from stepsieve._registry import Registry
 from stepsieve.trajectory import GraderRef, Trajectory
 
-__all__ = ["GRADERS", "Grader", "config_hash"]
+__all__ = ["GRADERS", "Grader", "config_hash", "grader_ref"]
 
 
 @runtime_checkable
@@ -40,6 +40,7 @@ def config_hash(name: str, config: Mapping[str, Any]) -> str:
 
 
 def grader_ref(name: str, config: Mapping[str, Any]) -> GraderRef:
+    """The GraderRef stamped into every label a grader with this configuration writes."""
     return GraderRef(name, config_hash(name, config))
 
 

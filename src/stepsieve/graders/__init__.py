@@ -1,0 +1,18 @@
+"""Graders: turn trajectories into per-step labels.
+
+Built in (registered lazily by name in ``GRADERS``): ``rules`` (execution-grounded checks,
+no model), ``mc`` (Monte Carlo rollouts, every step or first-error binary search), ``judge``
+(an LLM judge with votes), ``consensus`` (agreement of two labels) and ``progress``
+(per-step advantage from MC values).
+"""
+
+from stepsieve.graders._protocol import GRADERS, Grader, config_hash, grader_ref
+from stepsieve.graders.rules import RulesGrader, tool_error
+
+GRADERS.register("rules", "stepsieve.graders.rules:RulesGrader")
+GRADERS.register("mc", "stepsieve.graders.mc:MCGrader")
+GRADERS.register("judge", "stepsieve.graders.judge:JudgeGrader")
+GRADERS.register("consensus", "stepsieve.graders.consensus:ConsensusGrader")
+GRADERS.register("progress", "stepsieve.graders.progress:ProgressGrader")
+
+__all__ = ["GRADERS", "Grader", "RulesGrader", "config_hash", "grader_ref", "tool_error"]

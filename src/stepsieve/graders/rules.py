@@ -1,0 +1,83 @@
+"""The ``rules`` grader: execution-grounded checks that need no model.
+
+- Reasoning steps: every equality claim the step makes (``a op b = c``, chains, simple
+  LaTeX) is recomputed exactly (see ``_claims``). One false claim makes the step
+  ``incorrect``; checked claims that all hold make it ``correct``.
+- Action steps: an observation that reports a tool error (``error: ...``, a traceback, a
+  JSON ``{"error": ...}``) makes the action ``incorrect``; the agent's stated ``thought`` is
+  checked like reasoning.
+- A step with nothing checkable gets verdict None and score None — never "correct": the
+  grader abstains rather than vouch for what it did not check.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from stepsieve.graders._claims import check_claims
+from stepsieve.graders._protocol import grader_ref
+from stepsieve.trajectory import Cost, Label, Step, Trajectory
+
+__all__ = ["RulesGrader", "tool_error"]
+
+_TOOL_ERROR = re.compile(
+    r"^\s*(?:error\b|exception\b|traceback \(most recent call last\))|\b\w*(?:Error|Exception): ",
+    re.IGNORECASE,
+)
+
+
+def tool_error(observation: str | None) -> str | None:
+    """The error a tool observation reports, or None when it reports none."""
+    if not observation:
+        return None
+    text = observation.strip()
+    if text.startswith("{"):
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("error"):
+            return str(obj["error"])[:200]
+    m = _TOOL_ERROR.search(text)
+    return text[:200] if m else None
+
+
+class RulesGrader:
+    """Model-free step checks (see the module docstring)."""
+
+    def __init__(self, name: str = "rules", tool_errors: bool = True, claims: bool = True) -> None:
+        self.name = name
+        self.config: dict[str, Any] = {"tool_errors": tool_errors, "claims": claims}
+        self._ref = grader_ref(name, self.config)
+
+    def grade_step(self, step: Step) -> Label:
+        t0 = time.perf_counter()
+        reasons: list[str] = []
+        checked = 0
+        if self.config["tool_errors"] and step.kind == "action":
+            err = tool_error(step.observation)
+            if err is not None:  # a clean observation proves nothing about the step: not a check
+                reasons.append(f"tool error: {err}")
+        if self.config["claims"]:
+            text = step.text if step.kind == "reasoning" else (step.thought or "")
+            for c in check_claims(text):
+                checked += 1
+                if not c.holds:
+                    reasons.append(f"false claim '{c.text}': {c.detail}")
+        cost = Cost(seconds=time.perf_counter() - t0)
+        if reasons:
+            return Label(0.0, "incorrect", "; ".join(reasons), cost, self._ref)
+        if checked:
+            return Label(1.0, "correct", f"{checked} check(s) passed", cost, self._ref)
+        return Label(None, None, "nothing checkable", cost, self._ref)
+
+    def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
+        for t in trajectories:
+            for s in t.steps:
+                s.labels[self.name] = self.grade_step(s)
+            yield t

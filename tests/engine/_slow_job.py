@@ -1,0 +1,38 @@
+"""A deterministic, slow fake grader run as a separate process, so a test can kill -9 it.
+
+Usage: python _slow_job.py IN OUT DELAY
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+
+from stepsieve.engine import run_grading
+from stepsieve.graders._protocol import grader_ref
+from stepsieve.trajectory import Label
+
+
+class SlowGrader:
+    """Labels each step from a hash of its text; sleeps to make a kill land mid-run."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.config = {"rule": "sha-parity"}  # the delay is not part of what labels mean
+
+    def grade(self, trajectories):
+        ref = grader_ref(self.name, self.config)
+        for t in trajectories:
+            time.sleep(self.delay)
+            for s in t.steps:
+                h = hashlib.sha256(s.text.encode()).digest()[0]
+                s.labels[self.name] = Label(score=h / 255, verdict="correct" if h % 2 else "incorrect", grader=ref)
+            yield t
+
+
+if __name__ == "__main__":
+    stats = run_grading(SlowGrader(float(sys.argv[3])), sys.argv[1], sys.argv[2], batch_size=2)
+    print(stats.to_dict())
