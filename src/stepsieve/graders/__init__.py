@@ -14,5 +14,6 @@ GRADERS.register("mc", "stepsieve.graders.mc:MCGrader")
 GRADERS.register("judge", "stepsieve.graders.judge:JudgeGrader")
 GRADERS.register("consensus", "stepsieve.graders.consensus:ConsensusGrader")
 GRADERS.register("progress", "stepsieve.graders.progress:ProgressGrader")
+GRADERS.register("prm", "stepsieve.prm._grader:PRMGrader")  # issue 6: step reward model
 
 __all__ = ["GRADERS", "Grader", "RulesGrader", "config_hash", "grader_ref", "tool_error"]

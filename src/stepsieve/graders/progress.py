@@ -1,0 +1,73 @@
+"""The ``progress`` grader: per-step advantage from Monte Carlo values (PAV, SPA-RL).
+
+A step's progress is how much it moved the chance of success:
+``A_i = V(prefix ending at step i) - V(prefix ending at step i-1)``, with V read from an
+``mc`` label's scores (MC value of the prefix ending at the step, inclusive).
+
+V of the empty prefix (needed for step 0) comes, in order, from the root rollouts the mc
+grader recorded (``meta["<mc label>_root"] = {"n", "n_correct"}``, written by
+``mc --root``), else from ``root_value`` if given, else step 0 gets no advantage (None).
+A step whose value or whose predecessor's value was not probed (first-error mode leaves
+most steps unprobed) gets None: use ``mc --mode every-step`` for dense advantages.
+
+Verdicts: ``A < -margin`` incorrect (the step lost ground), ``A > margin`` correct,
+otherwise neutral. Scores are advantages: ``extra["kind"] == "advantage"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from stepsieve._errors import GraderError
+from stepsieve.graders._protocol import grader_ref
+from stepsieve.trajectory import Cost, Label, Trajectory
+
+__all__ = ["ProgressGrader", "root_value"]
+
+
+def root_value(t: Trajectory, source: str) -> float | None:
+    """V(empty prefix) from the root rollouts an mc grader recorded, or None."""
+    rec = t.meta.get(f"{source}_root")
+    if isinstance(rec, dict) and rec.get("n"):
+        return float(rec["n_correct"]) / float(rec["n"])
+    return None
+
+
+class ProgressGrader:
+    """Advantages ``V(prefix+step) - V(prefix)`` from an mc label (see the module docstring)."""
+
+    def __init__(
+        self, source: str = "mc", name: str = "progress", root: float | None = None, margin: float = 0.0
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.root = root
+        self.margin = margin
+        self.config: dict[str, Any] = {"source": source, "root": root, "margin": margin}
+        self._ref = grader_ref(name, self.config)
+
+    def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
+        for t in trajectories:
+            if not any(self.source in s.labels for s in t.steps):
+                raise GraderError(f"trajectory {t.id}: progress needs the mc label {self.source!r}, which it lacks")
+            prev = root_value(t, self.source)
+            if prev is None:
+                prev = self.root
+            for s in t.steps:
+                lab = s.labels.get(self.source)
+                v = lab.score if lab is not None else None
+                adv = None if v is None or prev is None else v - prev
+                if adv is None:
+                    verdict = None
+                elif adv < -self.margin:
+                    verdict = "incorrect"
+                elif adv > self.margin:
+                    verdict = "correct"
+                else:
+                    verdict = "neutral"
+                s.labels[self.name] = Label(
+                    adv, verdict, None, Cost(), self._ref, {"kind": "advantage", "v_prev": prev, "v": v}
+                )
+                prev = v
+            yield t
