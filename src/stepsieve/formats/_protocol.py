@@ -51,6 +51,8 @@ class RecordFormat:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     arrow_schema: ClassVar[Any] = None
+    # Nested keys whose explicit null means something (kept when reading Parquet rows).
+    nullable: ClassVar[frozenset[str]] = frozenset()
 
     def decode(self, obj: Any) -> Trajectory:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -59,7 +61,10 @@ class RecordFormat:
         raise NotImplementedError
 
     def decode_row(self, row: dict[str, Any]) -> Trajectory:
-        return self.decode(row)
+        """A Parquet row. Arrow gives every object in a column the union of all their keys,
+        padding the missing ones with null; those pads are dropped (except ``nullable``
+        keys) so the record reads as it was written."""
+        return self.decode(_prune(row, self.nullable))
 
     def encode_row(self, t: Trajectory) -> dict[str, Any]:
         return self.encode(t)
@@ -75,3 +80,11 @@ class RecordFormat:
         from stepsieve.trajectory import write_trajectories
 
         return write_trajectories(trajectories, path, self)
+
+
+def _prune(v: Any, keep: frozenset[str]) -> Any:
+    if isinstance(v, dict):
+        return {k: _prune(x, keep) for k, x in v.items() if x is not None or k in keep}
+    if isinstance(v, list):
+        return [_prune(x, keep) for x in v]
+    return v

@@ -5,7 +5,8 @@
      "task": "GSM8K" | "MATH"}
 
 The ``ки`` tag ends each step (a ``tag`` segmenter); the question is the text before
-"Step 1:". ``+``/``-`` become ``truth`` labels (correct/incorrect; Math-Shepherd's are
+"Step 1:". The "Step k: " markers are layout: step texts are stored without them and
+writing adds them back. ``+``/``-`` become ``truth`` labels (correct/incorrect; Math-Shepherd's are
 hard MC estimates). The label string is read at the tag positions of ``input``, so a ``+``
 or ``-`` inside a step's own text is never mistaken for a label. Writing rebuilds
 ``question Step 1: ... ки\\nStep 2: ... ки``; an input not in that exact layout is kept
@@ -41,9 +42,18 @@ _FIRST_STEP = re.compile(r"Step\s*1\s*:")
 _KNOWN = frozenset({"input", "label"})
 
 
+def _marker(i: int) -> str:
+    return f"Step {i + 1}: "
+
+
 def _build(task: str, steps: list[str]) -> str:
-    body = _SEG.join(steps)
+    body = _SEG.join([_marker(i) + s for i, s in enumerate(steps)])
     return f"{task} {body}" if task else body
+
+
+def _strip_markers(texts: list[str]) -> list[str]:
+    """"Step k: " is layout, not content: drop it where it is exactly the k-th marker."""
+    return [t[len(_marker(i)) :] if t.startswith(_marker(i)) else t for i, t in enumerate(texts)]
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class MathShepherd(RecordFormat):
         first = pieces[0]
         m = _FIRST_STEP.search(first)
         task = first[: m.start()].strip() if m else ""
-        texts = _SEG.split(text[m.start() :] if m else text)
+        texts = _strip_markers(_SEG.split(text[m.start() :] if m else text))
         if len(texts) != len(marks):
             raise SchemaError("a step between two ки tags is empty")
         steps = [Step(i, t, labels={self.label: truth_label(ok)}) for i, t, ok in zip(range(len(texts)), texts, marks)]
@@ -112,4 +122,4 @@ def _same_steps(kept: str, texts: list[str]) -> bool:
     """Whether a kept verbatim input still holds exactly these step texts."""
     first = kept.split(TAG)[0]
     m = _FIRST_STEP.search(first)
-    return _SEG.split(kept[m.start() :] if m else kept) == texts
+    return _strip_markers(_SEG.split(kept[m.start() :] if m else kept)) == texts

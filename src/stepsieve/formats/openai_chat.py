@@ -69,6 +69,7 @@ class OpenAIChat(RecordFormat):
 
     name: ClassVar[str] = "openai-chat"
     description: ClassVar[str] = "OpenAI chat messages: assistant turns are steps, tool results their observations"
+    nullable: ClassVar[frozenset[str]] = frozenset({"content"})
 
     def decode(self, obj: Any) -> Trajectory:
         obj = require_object(obj)

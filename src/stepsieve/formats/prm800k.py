@@ -55,6 +55,7 @@ class PRM800K(RecordFormat):
 
     name: ClassVar[str] = "prm800k"
     description: ClassVar[str] = "PRM800K: per-step completions rated -1/0/1 (option neutral=neutral|correct|incorrect)"
+    nullable: ClassVar[frozenset[str]] = frozenset({"chosen_completion", "human_completion", "rating"})
 
     def __post_init__(self) -> None:
         if self.neutral not in NEUTRAL_CHOICES:
