@@ -1,0 +1,54 @@
+"""``stepsieve train-prm``: fine-tune a step reward model on graded trajectories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from stepsieve.cli._app import app
+
+
+@app.command("train-prm")
+def train_prm_cmd(
+    data: Path = typer.Argument(..., help="Graded trajectories (JSONL) carrying the label to learn."),
+    base: str = typer.Option(..., "--base", help="Base model directory (a causal LM with its tokenizer)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."),
+    label: str = typer.Option(..., "--label", help="Label name to learn from, e.g. mc."),
+    soft: bool = typer.Option(False, "--soft", help="Learn the label's score as a float target (else its verdict)."),
+    separator: str = typer.Option("\n", "--separator", help="Step separator; must be one token of the tokenizer."),
+    epochs: int = typer.Option(3, "--epochs"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    lr: float = typer.Option(3e-4, "--lr"),
+    dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Held out to pick the verdict threshold."),
+    after_error: str = typer.Option("incorrect", "--after-error", help="Unlabelled steps after the first error: incorrect|skip."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda... (default: cuda when present)."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast on CUDA."),
+) -> None:
+    """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
+
+    Examples:
+
+      stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc --soft
+
+      stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
+    """
+    from stepsieve.prm import TrainOptions, train_prm
+    from stepsieve.trajectory import read_trajectories
+
+    sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
+    options = TrainOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, dev_fraction=dev_fraction,
+        after_error=after_error, seed=seed, bf16=bf16,  # type: ignore[arg-type]
+    )
+    model = train_prm(
+        read_trajectories(data), base=base, out=out, label=label, soft=soft, separator=sep,
+        options=options, device=device, progress=True, source=str(data),
+    )
+    t = model.config.training
+    summary = {k: t[k] for k in ("examples", "dev_examples", "skipped", "first_loss", "final_loss",
+                                  "dev_loss", "threshold", "dev_f1_vs_label", "seconds")}
+    typer.echo(json.dumps(summary))
+    typer.echo(str(out))

@@ -1,0 +1,50 @@
+"""Discriminative step reward models (StepRM): render, train, score, grade.
+
+A StepRM is a causal-LM backbone with a scalar head read at each step's separator token.
+:func:`render` is the one place a trajectory becomes tokens, shared by training and scoring.
+"""
+
+from stepsieve.prm._grader import PRMGrader, default_model_dir
+from stepsieve.prm._model import CONFIG_NAME, HEAD_NAME, StepRM, StepRMConfig, load_tokenizer
+from stepsieve.prm._render import (
+    Rendered,
+    collate,
+    render,
+    render_trajectory,
+    separator_token_id,
+    step_segment,
+    task_text,
+)
+from stepsieve.prm._score import ScoreStats, StepRMScorer, StepScorer, score_per_prefix
+from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
+from stepsieve.prm._train import Example, TrainOptions, make_examples, step_targets, train_prm, train_steps
+
+__all__ = [
+    "CONFIG_NAME",
+    "HEAD_NAME",
+    "Example",
+    "PRMGrader",
+    "Rendered",
+    "ScoreStats",
+    "StepRM",
+    "StepRMConfig",
+    "StepRMScorer",
+    "StepScorer",
+    "TrainOptions",
+    "choose_threshold",
+    "collate",
+    "default_model_dir",
+    "first_error_at",
+    "load_tokenizer",
+    "make_examples",
+    "processbench_f1",
+    "render",
+    "render_trajectory",
+    "score_per_prefix",
+    "separator_token_id",
+    "step_segment",
+    "step_targets",
+    "task_text",
+    "train_prm",
+    "train_steps",
+]

@@ -1,0 +1,77 @@
+"""The ``prm`` grader: a trained StepRM labels every step, one forward pass per trajectory.
+
+Label score = P(step correct); verdict = correct when the score reaches the threshold (by
+default the one the checkpoint picked on its dev split), else incorrect. The cost of the
+trajectory's forward pass (1 call, its tokens, its share of the batch's seconds) is recorded
+on the label of its first step; the other steps' labels carry a zero cost, so summing cost
+over labels counts each pass once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stepsieve.graders._protocol import grader_ref
+from stepsieve.prm._model import StepRM
+from stepsieve.prm._score import StepRMScorer
+from stepsieve.trajectory import Cost, Label, Trajectory
+
+__all__ = ["PRMGrader", "default_model_dir"]
+
+
+def default_model_dir() -> Path:
+    """The StepRM that ships in the package (trained on the embedded world's ``mc`` labels)."""
+    return Path(__file__).resolve().parent.parent / "embedded" / "steprm"
+
+
+class PRMGrader:
+    """Grades steps with a StepRM checkpoint directory (default: the embedded one)."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        threshold: float | None = None,
+        batch_size: int = 16,
+        device: str | None = None,
+        name: str = "prm",
+    ) -> None:
+        path = Path(model) if model is not None else default_model_dir()
+        self._model = StepRM.load(path, device=device)
+        self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
+        self.name = name
+        self.config: dict[str, Any] = {
+            "model": str(path),
+            "threshold": self.threshold,
+            "separator": self._model.config.separator,
+            "trained_on": self._model.config.label,
+        }
+        self._ref = grader_ref(name, self.config)
+        self._scorer = StepRMScorer(self._model, batch_size=batch_size)
+        self.batch_size = batch_size
+
+    def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
+        """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""
+        batch: list[Trajectory] = []
+        for t in trajectories:
+            batch.append(t)
+            if len(batch) == self.batch_size:
+                yield from self._grade_batch(batch)
+                batch = []
+        if batch:
+            yield from self._grade_batch(batch)
+
+    def _grade_batch(self, batch: list[Trajectory]) -> Iterator[Trajectory]:
+        scores = self._scorer.score_steps(batch)
+        for t, probs, (tokens, seconds) in zip(batch, scores, self._scorer.stats.per_trajectory):
+            for j, (step, p) in enumerate(zip(t.steps, probs)):
+                cost = Cost(1, tokens, 0, seconds) if j == 0 else Cost()
+                step.labels[self.name] = Label(
+                    score=p,
+                    verdict="correct" if p >= self.threshold else "incorrect",
+                    cost=cost,
+                    grader=self._ref,
+                )
+            yield t

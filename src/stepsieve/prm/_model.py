@@ -1,0 +1,157 @@
+"""The step reward model: a causal-LM backbone and a scalar head read at each step separator.
+
+A checkpoint is a plain ``from_pretrained`` directory: the backbone's ``config.json`` and
+``model.safetensors`` (loadable with ``transformers.AutoModel``), the tokenizer, the head in
+``prm_head.safetensors``, and ``stepsieve_prm.json`` (:class:`StepRMConfig`) beside them,
+so a checkpoint always says which separator, label and base it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from stepsieve._errors import ConfigError
+from stepsieve.prm._render import Rendered, collate, separator_token_id
+
+__all__ = ["CONFIG_NAME", "HEAD_NAME", "StepRM", "StepRMConfig", "load_tokenizer"]
+
+CONFIG_NAME = "stepsieve_prm.json"
+HEAD_NAME = "prm_head.safetensors"
+
+
+@dataclass
+class StepRMConfig:
+    """What a StepRM checkpoint was trained with (saved as ``stepsieve_prm.json``)."""
+
+    separator: str = "\n"  # step separator string; its id is read from the tokenizer at load time
+    label: str = ""  # the label name it was trained on (e.g. "mc"); never "truth" for distillation
+    base: str = ""  # the base model directory or name the backbone started from
+    soft: bool = False  # trained on soft (float) targets rather than hard verdicts
+    threshold: float = 0.5  # P(correct) below which a step is called incorrect (tuned on a dev split)
+    training: dict[str, Any] = field(default_factory=dict)  # the resolved training options and summary
+
+    def save(self, directory: Path) -> None:
+        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @staticmethod
+    def load(directory: Path) -> StepRMConfig:
+        path = directory / CONFIG_NAME
+        if not path.is_file():
+            raise ConfigError(f"{directory} is not a StepRM checkpoint: no {CONFIG_NAME}")
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(StepRMConfig)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {unknown}")
+        return StepRMConfig(**data)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The tokenizer of a model directory (quietly: no hub access, no load banners)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token_id is None:
+        # Padding is masked out; any id works, eos is the usual choice.
+        tok.pad_token = tok.eos_token or tok.unk_token
+    return tok
+
+
+class StepRM(nn.Module):
+    """Backbone (``AutoModel``: the LM without its LM head) + ``Linear(hidden, 1)``.
+
+    ``forward`` returns one logit per token; callers read the logits at the separator
+    positions that :func:`stepsieve.prm.render` recorded. P(step correct) = sigmoid(logit).
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, config: StepRMConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        hidden = backbone.config.hidden_size
+        self.head = nn.Linear(hidden, 1)
+        self.tokenizer = tokenizer
+        self.config = config
+        self.separator_id = separator_token_id(tokenizer, config.separator)
+        self.max_length = int(getattr(backbone.config, "max_position_embeddings", 0) or 0) or None
+
+    # ---- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_base(cls, base: str | Path, config: StepRMConfig, *, seed: int = 0) -> StepRM:
+        """A fresh StepRM: the backbone of ``base`` and a small-init head."""
+        from transformers import AutoModel
+
+        backbone = _quiet(lambda: AutoModel.from_pretrained(str(base), dtype=torch.float32))
+        torch.manual_seed(seed)
+        model = cls(backbone, load_tokenizer(base), config)
+        # A near-zero head starts every step at P = 0.5 so early gradients are balanced.
+        nn.init.normal_(model.head.weight, std=1e-3)
+        nn.init.zeros_(model.head.bias)
+        return model
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str | torch.device | None = None) -> StepRM:
+        """Load a checkpoint written by :meth:`save`."""
+        from transformers import AutoModel
+
+        d = Path(directory)
+        config = StepRMConfig.load(d)
+        if not (d / HEAD_NAME).is_file():
+            raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")
+        backbone = _quiet(lambda: AutoModel.from_pretrained(str(d), dtype=torch.float32))
+        model = cls(backbone, load_tokenizer(d), config)
+        model.head.load_state_dict(load_file(str(d / HEAD_NAME)))
+        model.eval()
+        return model.to(device or default_device())
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        _quiet(lambda: self.backbone.save_pretrained(str(d), safe_serialization=True))
+        self.tokenizer.save_pretrained(str(d))
+        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(d / HEAD_NAME))
+        self.config.save(d)
+        return d
+
+    # ---- compute ----------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden).squeeze(-1)  # [batch, tokens]
+
+    def step_logits(self, batch: list[Rendered]) -> list[torch.Tensor]:
+        """One forward pass over a batch; the logits at each trajectory's separators."""
+        ids, mask = collate(batch, self.tokenizer.pad_token_id)
+        logits = self(ids.to(self.device), mask.to(self.device))
+        return [logits[i, r.step_positions] for i, r in enumerate(batch)]
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU: the same code trains the embedded model and a real one."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _quiet(fn: Any) -> Any:
+    """Run a transformers load/save with its progress bars and load reports silenced."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return fn()
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()

@@ -1,0 +1,240 @@
+"""Train a StepRM: an explicit loop, BCE at each step separator on hard or soft targets.
+
+Soft targets (e.g. the fraction of Monte Carlo rollouts that reach the right answer) stay
+floats from the label to the loss: ``BCEWithLogits`` takes probabilities as targets, so a
+step with value 0.25 pulls its logit towards P = 0.25, not towards 0 (casting soft labels
+to int, as some trainers do, throws that information away).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from stepsieve._errors import ConfigError, DataError
+from stepsieve.prm._model import StepRM, StepRMConfig, default_device
+from stepsieve.prm._render import Rendered, render_trajectory
+from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
+from stepsieve.trajectory import Trajectory
+
+__all__ = ["Example", "TrainOptions", "make_examples", "step_targets", "train_prm", "train_steps"]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Training knobs; saved in the checkpoint's ``stepsieve_prm.json``."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 20  # linear warm-up steps, then cosine decay to 10%
+    dev_fraction: float = 0.1  # held out (from the same label) to pick the threshold and report dev loss
+    after_error: Literal["incorrect", "skip"] = "incorrect"  # unlabelled steps after the first error
+    seed: int = 0
+    bf16: bool = False  # autocast to bfloat16 on CUDA (ignored on CPU)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0.0 <= self.dev_fraction < 1.0:
+            raise ConfigError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
+        if self.after_error not in ("incorrect", "skip"):
+            raise ConfigError(f"after_error must be incorrect or skip, got {self.after_error!r}")
+
+
+@dataclass(slots=True)
+class Example:
+    """A rendered trajectory with one float target per step (None: not trained on)."""
+
+    trajectory: Trajectory
+    rendered: Rendered
+    targets: list[float | None]
+
+
+def step_targets(
+    trajectory: Trajectory, label: str, *, soft: bool, after_error: str = "incorrect"
+) -> list[float | None]:
+    """Per-step training targets from one label.
+
+    Hard: correct -> 1.0, incorrect -> 0.0, neutral / undecided -> None. Soft: the label's
+    score (a probability) where present, else the hard value. After the first incorrect
+    step, steps the grader left undecided count as incorrect (a prefix containing an error
+    is wrong) unless ``after_error="skip"``.
+    """
+    out: list[float | None] = []
+    seen_error = False
+    for step in trajectory.steps:
+        lab = step.labels.get(label)
+        target: float | None = None
+        if lab is not None:
+            if soft and lab.score is not None:
+                if (lab.extra or {}).get("kind") == "advantage":
+                    raise DataError(f"label {label!r} holds advantages, not probabilities", trajectory=trajectory.id)
+                target = min(1.0, max(0.0, float(lab.score)))
+            elif lab.verdict == "correct":
+                target = 1.0
+            elif lab.verdict == "incorrect":
+                target = 0.0
+            if lab.verdict == "incorrect":
+                seen_error = True
+        if target is None and seen_error and after_error == "incorrect":
+            target = 0.0
+        out.append(target)
+    return out
+
+
+def make_examples(
+    model: StepRM, trajectories: Iterable[Trajectory], label: str, *, soft: bool, after_error: str
+) -> tuple[list[Example], int]:
+    """Render every trajectory that has at least one target; returns (examples, skipped)."""
+    examples: list[Example] = []
+    skipped = 0
+    for t in trajectories:
+        targets = step_targets(t, label, soft=soft, after_error=after_error)
+        r = render_trajectory(model.tokenizer, t, model.separator_id)
+        if all(x is None for x in targets) or (model.max_length and len(r.input_ids) > model.max_length):
+            skipped += 1
+            continue
+        examples.append(Example(t, r, targets))
+    return examples, skipped
+
+
+def _batch_loss(model: StepRM, batch: Sequence[Example], bf16: bool) -> torch.Tensor:
+    """Mean BCE over the labelled steps of a batch (float targets, never rounded)."""
+    use_bf16 = bf16 and model.device.type == "cuda"
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+        logits = model.step_logits([e.rendered for e in batch])
+    preds, targets = [], []
+    for ex, lg in zip(batch, logits):
+        for j, y in enumerate(ex.targets):
+            if y is not None:
+                preds.append(lg[j].float())
+                targets.append(y)
+    target = torch.tensor(targets, dtype=torch.float32, device=model.device)
+    return F.binary_cross_entropy_with_logits(torch.stack(preds), target)
+
+
+def train_steps(
+    model: StepRM, examples: Sequence[Example], options: TrainOptions, *, progress: bool = False
+) -> list[float]:
+    """The training loop proper; returns the loss of every optimiser step."""
+    rng = random.Random(options.seed)
+    torch.manual_seed(options.seed)
+    steps_per_epoch = math.ceil(len(examples) / options.batch_size)
+    total = steps_per_epoch * options.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < options.warmup:
+            return (step + 1) / options.warmup
+        frac = (step - options.warmup) / max(1, total - options.warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    losses: list[float] = []
+    model.train()
+    bar = _progress(progress)
+    with bar:
+        task = bar.add_task("train StepRM", total=total)
+        for _ in range(options.epochs):
+            order = list(range(len(examples)))
+            rng.shuffle(order)
+            for s in range(0, len(order), options.batch_size):
+                batch = [examples[i] for i in order[s : s + options.batch_size]]
+                loss = _batch_loss(model, batch, options.bf16)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+                bar.update(task, advance=1, description=f"train StepRM loss {losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def _dev_eval(model: StepRM, dev: Sequence[Example], options: TrainOptions) -> dict[str, Any]:
+    """Dev loss, and the threshold with the best first-error F1 against the training label."""
+    if not dev:
+        return {"dev_loss": None, "threshold": 0.5, "dev_f1_vs_label": None}
+    losses, scores, refs = [], [], []
+    for s in range(0, len(dev), options.batch_size):
+        batch = dev[s : s + options.batch_size]
+        losses.append(float(_batch_loss(model, batch, options.bf16)) * len(batch))
+        for ex, lg in zip(batch, model.step_logits([e.rendered for e in batch])):
+            scores.append(torch.sigmoid(lg.float()).cpu().tolist())
+            refs.append(first_error_at([1.0 if y is None else y for y in ex.targets], 0.5))
+    thr, f1 = choose_threshold(scores, refs)
+    return {
+        "dev_loss": sum(losses) / len(dev),
+        "threshold": thr,
+        "dev_f1_vs_label": f1,
+        "dev_f1_vs_label_at_0.5": processbench_f1([first_error_at(s, 0.5) for s in scores], refs),
+    }
+
+
+def train_prm(
+    trajectories: Iterable[Trajectory],
+    *,
+    base: str | Path,
+    out: str | Path,
+    label: str,
+    soft: bool = False,
+    separator: str = "\n",
+    options: TrainOptions | None = None,
+    device: str | None = None,
+    progress: bool = False,
+    source: str = "<trajectories>",
+) -> StepRM:
+    """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``."""
+    options = options or TrainOptions()
+    t0 = time.perf_counter()
+    config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft)
+    model = StepRM.from_base(base, config, seed=options.seed).to(device or default_device())
+    examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)
+    if not examples:
+        raise DataError(f"no trajectory carries label {label!r} on any step", path=source)
+    rng = random.Random(options.seed)
+    rng.shuffle(examples)
+    n_dev = int(len(examples) * options.dev_fraction) if len(examples) >= 20 else 0
+    dev, train = examples[:n_dev], examples[n_dev:]
+    losses = train_steps(model, train, options, progress=progress)
+    dev_report = _dev_eval(model, dev, options)
+    config.threshold = float(dev_report["threshold"])
+    stride = max(1, len(losses) // 50)
+    config.training = {
+        "options": asdict(options),
+        "source": source,
+        "examples": len(train),
+        "dev_examples": len(dev),
+        "skipped": skipped,
+        "labelled_steps": sum(sum(y is not None for y in e.targets) for e in train),
+        "first_loss": losses[0],
+        "final_loss": sum(losses[-stride:]) / len(losses[-stride:]),
+        "loss_curve": [[i, round(sum(losses[i : i + stride]) / len(losses[i : i + stride]), 5)]
+                       for i in range(0, len(losses), stride)],
+        "seconds": round(time.perf_counter() - t0, 2),
+        "device": str(model.device),
+        **dev_report,
+    }
+    model.save(out)
+    return model
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        disable=not enabled, transient=False,
+    )
