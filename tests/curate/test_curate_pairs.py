@@ -1,0 +1,127 @@
+"""Which step-level pairs must appear, on hand-built task trees."""
+
+import pytest
+
+from helpers_curate import traj
+from stepsieve.backends._protocol import Generation
+from stepsieve.curate import BackendSampler, Grading, PairOptions, PairStats, StepPair, pairs_for_task
+from stepsieve.trajectory import Label
+
+
+def _siblings_task():
+    # two trajectories share step "a"; then "b" (MC 4/4) vs "b2" (0/4); a third starts with "x" (2/4)
+    t1 = traj("t1", ["correct"] * 3, texts=["a", "b", "c"], mc=[(4, 2), (4, 4), (4, 4)], correct=True)
+    t2 = traj("t2", ["correct", "incorrect", "incorrect"], texts=["a", "b2", "d"], mc=[(4, 2), (4, 0), (4, 0)],
+              correct=False)
+    t3 = traj("t3", ["correct", "correct"], texts=["x", "y"], mc=[(4, 2), (4, 3)], correct=True)
+    return [t1, t2, t3]
+
+
+def key(p):
+    return ([s.text for s in p.prefix], p.chosen, p.rejected, p.source, p.chosen_from)
+
+
+def test_sibling_pairs_respect_the_margin():
+    ps = pairs_for_task(_siblings_task(), Grading("truth"), PairOptions(kinds=("sibling",), margin=0.5))
+    assert [key(p) for p in ps] == [(["a"], "b", "b2", "sibling", "tree")]
+    p = ps[0]
+    assert (p.chosen_value, p.rejected_value) == (1.0, 0.0)
+    assert p.chosen_rest == ["c"] and p.rejected_rest == ["d"]
+    # root fork: a (2/4+2/4 pooled = 0.5) vs x (0.5): no gap, never a pair at any margin > 0
+    ps = pairs_for_task(_siblings_task(), Grading("truth"), PairOptions(kinds=("sibling",), margin=0.01))
+    assert len(ps) == 1
+
+
+def test_step_dpo_pair_from_a_correct_sibling_in_the_tree():
+    ps = pairs_for_task(_siblings_task(), Grading("truth"), PairOptions(kinds=("first_error",)))
+    assert [key(p) for p in ps] == [(["a"], "b", "b2", "first_error", "tree")]
+    assert ps[0].trajectory_ids == ["t2", "t1"]
+
+
+def test_step_dpo_pair_from_recorded_rollouts():
+    t = traj("r", ["correct", "incorrect", "correct"], texts=["s0", "bad", "s2"])
+    t.steps[0].labels["mc"] = Label(0.5, None, extra={"n": 2, "n_correct": 1, "rollouts": [
+        {"text": "bad\nanswer 3", "correct": False},
+        {"text": "  \ngood step\nanswer 5\n", "correct": True},
+    ]})
+    (p,) = pairs_for_task([t], Grading("truth"), PairOptions(kinds=("first_error",)))
+    assert key(p) == (["s0"], "good step", "bad", "first_error", "rollout")
+    assert p.chosen_rest == ["answer 5"] and p.rejected_rest == ["s2"]
+
+
+def test_rollouts_whose_first_step_is_the_error_are_skipped():
+    t = traj("r", ["correct", "incorrect"], texts=["s0", "bad"])
+    t.steps[0].labels["mc"] = Label(1.0, None, extra={"rollouts": [{"text": "bad\nok", "correct": True}]})
+    st = PairStats()
+    assert pairs_for_task([t], Grading("truth"), PairOptions(kinds=("first_error",)), stats=st) == []
+    assert st.no_chosen == 1
+
+
+class FakeWorld:
+    def task_from_trajectory(self, t):
+        return t.task
+
+    def prompt(self, task, steps):
+        return task + "\n" + "".join(s + "\n" for s in steps)
+
+    def split_steps(self, completion):
+        return [x for x in completion.split("\n") if x]
+
+    def parse_answer(self, completion):
+        return completion.rsplit("answer ", 1)[-1].strip() if "answer " in completion else None
+
+    def check_answer(self, task, answer):
+        return answer == "5"
+
+
+class FakeBackend:
+    name, model = "fake", "fake"
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, *, n=1, max_tokens=256, stop=(), temperature=1.0, seed=None, logprobs=False):
+        self.prompts.extend(prompts)
+        return [[Generation("nope\nanswer 4", 3), Generation("fixed\nanswer 5", 3)][:n] for _ in prompts]
+
+
+def test_step_dpo_chosen_sampled_on_request():
+    t = traj("s", ["correct", "incorrect"], texts=["s0", "bad"], task="Q")
+    be = FakeBackend()
+    sampler = BackendSampler(be, FakeWorld(), n=2)
+    (p,) = pairs_for_task([t], Grading("truth"), PairOptions(kinds=("first_error",)), sampler=sampler)
+    assert key(p) == (["s0"], "fixed", "bad", "first_error", "sampled")
+    assert be.prompts == ["Q\ns0\n"] and sampler.calls == 1
+
+
+def test_duplicates_removed_and_cap_balanced_over_prefixes():
+    # the same wrong trajectory twice, plus a correct sibling: one first-error pair, not two
+    ts = [traj("w1", ["correct", "incorrect"], texts=["a", "bad"]),
+          traj("w2", ["correct", "incorrect"], texts=["a", "bad"]),
+          traj("ok", ["correct", "correct"], texts=["a", "good"])]
+    st = PairStats()
+    ps = pairs_for_task(ts, Grading("truth"), PairOptions(kinds=("first_error",)), stats=st)
+    assert len(ps) == 1 and st.duplicates == 1
+    # three forks (prefixes "", "p", "q"), each with several pairs; cap 3 takes one from each
+    ts = []
+    for pre in ("p", "q", "r"):
+        for j, k in enumerate([4, 3, 0]):
+            ts.append(traj(f"{pre}{j}", ["correct", "correct"], texts=[pre, f"{pre}-{j}"], mc=[(4, 2), (4, k)]))
+    st = PairStats()
+    ps = pairs_for_task(ts, Grading("truth"), PairOptions(kinds=("sibling",), margin=0.25, max_per_task=3), stats=st)
+    assert sorted(p.prefix[0].text for p in ps) == ["p", "q", "r"]
+    assert all((p.chosen_value, p.rejected_value) == (1.0, 0.0) for p in ps)  # largest gap first
+    assert st.capped == 6 and st.pairs == 3  # 3 pairs per fork found, 3 kept in total
+
+
+def test_pair_record_round_trip():
+    (p,) = pairs_for_task(_siblings_task(), Grading("truth"), PairOptions(kinds=("sibling",)))
+    q = StepPair.from_dict(p.to_dict())
+    assert q.to_dict() == p.to_dict()
+
+
+@pytest.mark.parametrize("bad", [{"kind": "other"}, {"kind": "step_pair", "task": "q", "chosen": 1}])
+def test_bad_pair_record(bad):
+    from stepsieve import SchemaError
+    with pytest.raises(SchemaError):
+        StepPair.from_dict(bad)

@@ -1,0 +1,69 @@
+"""TaskTree on a hand-built task whose node statistics are known."""
+
+import pytest
+
+from stepsieve.trajectory import Label, Outcome, Step, TaskTree, Trajectory, normalize_step, task_key
+
+
+def _mc(n, k):
+    return {"mc": Label(k / n, None, extra={"n": n, "n_correct": k})}
+
+
+def _tree_task():
+    # T1: a b c (correct)   T2: a b' d (wrong)   T3: x y (correct, no labels)
+    t1 = Trajectory("t1", "q", [Step(0, "a", labels=_mc(4, 3)), Step(1, "b", labels=_mc(4, 4)),
+                                Step(2, "c", labels={"mc": Label(1.0, None)})], Outcome("1", True))
+    t2 = Trajectory("t2", "q", [Step(0, " a ", labels=_mc(4, 1)), Step(1, "b'", labels=_mc(4, 0)),
+                                Step(2, "d", labels=_mc(4, 0))], Outcome("2", False))
+    t3 = Trajectory("t3", "q", [Step(0, "x"), Step(1, "y")], Outcome("1", True))
+    return [t1, t2, t3]
+
+
+def test_shared_prefix_is_one_node_with_pooled_mc_value():
+    tree = TaskTree.from_trajectories(_tree_task(), label="mc")
+    assert set(tree.root.children) == {"a", "x"}
+    a = tree.root.children["a"]
+    assert a.visits == 2 and a.occurrences == [("t1", 0), ("t2", 0)]
+    assert a.value == pytest.approx(0.5)  # (3 + 1) / (4 + 4), pooled counts
+    assert a.children["b"].value == 1.0 and a.children["b'"].value == 0.0
+    assert tree.root.children["x"].value == 1.0  # no label: outcome of the one trajectory through it
+    assert tree.root.value == pytest.approx((0.5 * 2 + 1.0) / 3)
+    assert [n.text for n in tree.path("t2")] == ["a", "b'", "d"]
+    assert tree.path("t2")[0] is tree.path("t1")[0]
+
+
+def test_forks_siblings_prefix_and_find():
+    tree = TaskTree.from_trajectories(_tree_task(), label="mc")
+    forks = list(tree.forks())
+    assert [f.depth for f in forks] == [0, 1]
+    b = tree.find(["a", "b"])
+    assert b is not None and [s.text for s in b.siblings] == ["b'"]
+    assert [n.text for n in b.prefix()] == ["a", "b"] and b.step_index == 1
+    assert tree.find(["a", "zzz"]) is None
+    assert len(tree) == 3
+
+
+def test_without_label_values_are_outcome_fractions():
+    tree = TaskTree.from_trajectories(_tree_task())
+    assert tree.root.children["a"].value == 0.5  # one correct, one wrong outcome
+    assert tree.root.value == pytest.approx(2 / 3)
+
+
+def test_record_adds_mc_evidence_and_checks_it():
+    tree = TaskTree("k")
+    node = tree.add(Trajectory("t", "q", [Step(0, "s")], meta={"task_id": "k"}))[0]
+    assert node.value is None  # no outcome, no label
+    node.record(10, 7)
+    assert node.value == 0.7
+    with pytest.raises(ValueError):
+        node.record(2, 3)
+
+
+def test_task_key_and_mixed_tasks():
+    a = Trajectory("a", "q1", [Step(0, "s")], meta={"task_id": 7})
+    b = Trajectory("b", [{"role": "user", "content": "hi"}], [Step(0, "s")])
+    assert task_key(a) == "7"
+    assert task_key(b) == '[{"content":"hi","role":"user"}]'
+    assert normalize_step("  x =\t2 +  3 \n") == "x = 2 + 3"
+    with pytest.raises(ValueError, match="belongs to task"):
+        TaskTree.from_trajectories([a, Trajectory("c", "q2", [Step(0, "s")])])
