@@ -1,0 +1,178 @@
+"""Rollouts for Monte Carlo grading: complete a prefix N times and check each answer.
+
+Two kinds of world, one interface (``Rollouts.run``):
+
+- text worlds (``arith``, or free-form math through ``AnswerChecker``): one batched
+  ``generate(prompts, n=N)`` call; the backend encodes each shared prefix once and reuses
+  its KV cache for the N samples;
+- agent worlds (``toolcalc``: anything with ``replay`` and ``done``): the prefix's
+  environment state is rebuilt by replaying its actions (inside ``world.prompt``), then each
+  rollout takes one action per turn (stop at a newline), the environment answers, until the
+  agent is done or ``max_turns`` runs out.
+
+Seeds: sample j of a prompt is a function of (prompt, seed, j) only (the Backend contract),
+and later agent turns seed each rollout from (seed, j, turn), so results never depend on
+how probes were batched — a resumed job reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepsieve._errors import GraderError
+from stepsieve.trajectory import Cost, Trajectory
+from stepsieve.worlds import Task
+
+__all__ = ["AnswerChecker", "ProbeResult", "Rollouts", "is_agent_world"]
+
+
+def is_agent_world(world: Any) -> bool:
+    return hasattr(world, "replay") and hasattr(world, "done")
+
+
+class AnswerChecker:
+    """A minimal World for free-form math: reference answers checked with ``math-verify``.
+
+    The prompt is the problem, a blank line, then the steps separated by blank lines (the
+    ProcessBench / PRM800K layout); a completion's answer is what math-verify extracts
+    (``\\boxed{}`` first, then the last number).
+    """
+
+    name = "math"
+
+    def __init__(self, step_separator: str = "\n\n") -> None:
+        self.sep = step_separator
+
+    def prompt(self, task: Task, steps: Sequence[str] = ()) -> str:
+        return task.problem + self.sep + "".join(s + self.sep for s in steps)
+
+    def parse_answer(self, completion: str) -> str | None:
+        from math_verify import parse
+
+        found = parse(completion)
+        return str(found[-1]) if found else None
+
+    def check_answer(self, task: Task, answer: str | None) -> bool:
+        from math_verify import parse, verify
+
+        if answer is None:
+            return False
+        return bool(verify(parse(task.answer), parse(answer)))
+
+    def states_answer(self, step: str) -> bool:
+        return "\\boxed" in step
+
+    def task_from_trajectory(self, t: Trajectory) -> Task:
+        if t.reference is None:
+            raise GraderError(f"trajectory {t.id}: the math answer checker needs a reference answer")
+        problem = t.task if isinstance(t.task, str) else "\n".join(str(m.get("content", "")) for m in t.task)
+        return Task(t.id, problem, t.reference)
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """N rollouts from one prefix: how many reached a correct answer, at what cost."""
+
+    n: int
+    n_correct: int
+    rollouts: list[dict[str, Any]] = field(default_factory=list)
+    cost: Cost = field(default_factory=Cost)
+
+    @property
+    def value(self) -> float:
+        return self.n_correct / self.n if self.n else 0.0
+
+
+def _turn_seed(seed: int, j: int, turn: int) -> int:
+    h = hashlib.sha256(f"rollout\x00{seed}\x00{j}\x00{turn}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & (2**62 - 1)
+
+
+class Rollouts:
+    """Runs batches of probes ``(task, prefix steps)`` through a backend (see module doc)."""
+
+    def __init__(
+        self, backend: Any, world: Any, n: int, *, temperature: float, max_tokens: int, seed: int, max_turns: int
+    ) -> None:
+        self.backend, self.world, self.n = backend, world, n
+        self.temperature, self.max_tokens, self.seed, self.max_turns = temperature, max_tokens, seed, max_turns
+
+    def run(self, probes: Sequence[tuple[Task, list[str]]]) -> list[ProbeResult]:
+        if not probes:
+            return []
+        before = Cost.from_dict(self.backend.cost.to_dict())  # a snapshot, not an alias
+        if is_agent_world(self.world):
+            texts, tokens = self._agent(probes)
+        else:
+            prompts = [self.world.prompt(task, steps) for task, steps in probes]
+            gens = self.backend.generate(
+                prompts, n=self.n, max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed
+            )
+            texts = [[g.text for g in row] for row in gens]
+            tokens = [[g.tokens for g in row] for row in gens]
+        spent = _delta(self.backend.cost, before)
+        total_out = sum(map(sum, tokens)) or 1
+        out = []
+        for (task, steps), row, toks in zip(probes, texts, tokens):
+            rolls = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
+            share = sum(toks) / total_out
+            cost = Cost(self.n, round(spent.tokens_in / len(probes)), sum(toks), spent.seconds * share)
+            out.append(ProbeResult(self.n, sum(r["correct"] for r in rolls), rolls, cost))
+        return out
+
+    def _correct(self, task: Task, steps: list[str], continuation: str) -> bool:
+        if is_agent_world(self.world):
+            full = "\n".join([*steps, continuation])
+            return bool(self.world.check_answer(task, self.world.parse_answer(full)))
+        return bool(self.world.check_answer(task, self.world.parse_answer(continuation)))
+
+    def _agent(self, probes: Sequence[tuple[Task, list[str]]]) -> tuple[list[list[str]], list[list[int]]]:
+        """Multi-turn rollouts: one action per turn, the environment replayed in the prompt."""
+        w = self.world
+        acts: list[list[list[str]]] = [[[] for _ in range(self.n)] for _ in probes]
+        toks = [[0] * self.n for _ in probes]
+        live = {(p, j) for p in range(len(probes)) for j in range(self.n)}
+        for turn in range(self.max_turns):
+            if not live:
+                break
+            if turn == 0:  # every rollout of a probe shares its prompt: one call with n = N
+                prompts = [w.prompt(task, steps) for task, steps in probes]
+                gens = self.backend.generate(
+                    prompts, n=self.n, max_tokens=self.max_tokens, stop=["\n"],
+                    temperature=self.temperature, seed=self.seed,
+                )
+                results = {(p, j): gens[p][j] for p, j in live}
+            else:  # rollouts have diverged: one call per sample index j, seeded by (j, turn)
+                results = {}
+                for j in range(self.n):
+                    rows = sorted(p for p, jj in live if jj == j)
+                    if not rows:
+                        continue
+                    prompts = [w.prompt(probes[p][0], probes[p][1] + acts[p][j]) for p in rows]
+                    gens = self.backend.generate(
+                        prompts, n=1, max_tokens=self.max_tokens, stop=["\n"],
+                        temperature=self.temperature, seed=_turn_seed(self.seed, j, turn),
+                    )
+                    results.update({(p, j): g[0] for p, g in zip(rows, gens)})
+            for (p, j), g in results.items():
+                toks[p][j] += g.tokens
+                action = g.text.strip().removeprefix(">").strip()
+                if not action:
+                    live.discard((p, j))
+                    continue
+                acts[p][j].append(action)
+                if w.done(probes[p][1] + acts[p][j]):
+                    live.discard((p, j))
+        return [["\n".join(a) for a in row] for row in acts], toks
+
+
+def _delta(after: Cost, before: Cost) -> Cost:
+    return Cost(
+        after.calls - before.calls,
+        after.tokens_in - before.tokens_in,
+        after.tokens_out - before.tokens_out,
+        after.seconds - before.seconds,
+    )
