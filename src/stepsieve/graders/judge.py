@@ -1,0 +1,236 @@
+"""The ``judge`` grader: an LLM reads the steps and says which are wrong.
+
+Two modes (``mode``):
+
+- ``first-error`` (ProcessBench critic): one call per trajectory with the steps tagged
+  ``<paragraph_i>``; the reply's last ``\\boxed{k}`` is the first wrong step (-1: none).
+  Steps before k are ``correct``, step k ``incorrect``, later steps None.
+- ``per-step``: one call per step (problem, earlier steps, the step); the reply's last
+  ``\\boxed{correct|incorrect}`` is its verdict.
+
+``votes`` samples k judgements (self-consistency) and takes the majority; a step's
+``score`` is the share of parsed votes that call it correct. Parsing is strict: a reply
+without a well-formed answer is not a vote, and when no vote parses the verdict is None
+with the raw replies kept in ``rationale`` — never a guessed verdict.
+
+Offline default: with no backend, the embedded verifier judges (first-error mode only; its
+own prompt format, see ``stepsieve.embedded``). Templates are files a user can override
+(``template=``); see ``graders/prompts/README.md``. Trajectory-level calls (first-error
+mode) record their whole cost on step 0's label, so summing a label's costs over steps
+always gives what the trajectory cost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from stepsieve._errors import ConfigError
+from stepsieve.graders._protocol import grader_ref
+from stepsieve.trajectory import Cost, Label, Trajectory
+
+__all__ = ["JudgeGrader", "parse_boxed_index", "parse_boxed_verdict"]
+
+Mode = Literal["first-error", "per-step"]
+_BOXED = re.compile(r"\\boxed\s*\{\s*([^{}]*?)\s*\}")
+_RAW_KEEP = 2000
+_TEXT = re.compile(r"\\text\s*\{([^{}]*)\}")
+
+
+def _boxes(text: str) -> list[str]:
+    return _BOXED.findall(_TEXT.sub(r"\1", text))
+
+
+def parse_boxed_index(text: str, n_steps: int) -> int | None:
+    """The last ``\\boxed{k}`` as a first-error index in [-1, n_steps), else None."""
+    found = _boxes(text)
+    if not found or not re.fullmatch(r"-?\d+", found[-1]):
+        return None
+    k = int(found[-1])
+    return k if -1 <= k < n_steps else None
+
+
+def parse_boxed_verdict(text: str) -> bool | None:
+    """The last ``\\boxed{correct|incorrect}`` as True/False, else None."""
+    found = _boxes(text)
+    if not found:
+        return None
+    word = found[-1].strip().lower()
+    return {"correct": True, "incorrect": False}.get(word)
+
+
+def _load_template(spec: str | None, mode: Mode) -> tuple[str, str]:
+    """(template name, text): a built-in by mode, or a user file."""
+    if spec is None:
+        name = "first_error.txt" if mode == "first-error" else "per_step.txt"
+        return name, resources.files("stepsieve.graders").joinpath("prompts", name).read_text()
+    p = Path(spec)
+    if not p.is_file():
+        raise ConfigError(f"judge template {spec!r} is not a file")
+    return str(p), p.read_text()
+
+
+def _fill(template: str, **values: str) -> str:
+    for k, v in values.items():
+        template = template.replace("{{" + k + "}}", v)
+    return template
+
+
+def _problem(t: Trajectory) -> str:
+    if isinstance(t.task, str):
+        return t.task
+    return "\n".join(str(m.get("content") or "") for m in t.task)
+
+
+class JudgeGrader:
+    """An LLM judge over any Backend, or the embedded verifier offline (see module doc)."""
+
+    def __init__(
+        self,
+        backend: Any = None,
+        *,
+        mode: Mode = "first-error",
+        votes: int = 1,
+        temperature: float | None = None,
+        max_tokens: int = 1024,
+        seed: int = 0,
+        template: str | None = None,
+        chat: bool | None = None,
+        name: str = "judge",
+    ) -> None:
+        if mode not in ("first-error", "per-step"):
+            raise ConfigError(f"judge mode must be 'first-error' or 'per-step', got {mode!r}")
+        if votes < 1:
+            raise ConfigError(f"judge needs votes >= 1, got {votes}")
+        self.embedded = backend is None
+        if self.embedded:
+            if mode != "first-error":
+                raise ConfigError("the embedded verifier answers the first wrong step only: use mode first-error")
+            from stepsieve.backends.transformers import TransformersBackend
+            from stepsieve.embedded import model_dir
+
+            backend = TransformersBackend(model_dir("verifier"))
+            template_name, self.template = "embedded-verifier", ""
+            max_tokens = min(max_tokens, 8)
+        else:
+            template_name, self.template = _load_template(template, mode)
+        self.backend = backend
+        self.name = name
+        self.mode = mode
+        self.votes = votes
+        self.temperature = temperature if temperature is not None else (0.0 if votes == 1 else 0.7)
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.chat = chat if chat is not None else (getattr(backend, "name", "") == "openai" and hasattr(backend, "chat"))
+        self.config: dict[str, Any] = {
+            "backend": getattr(backend, "model_id", None) or f"{backend.name}:{backend.model}",
+            "mode": mode,
+            "votes": votes,
+            "temperature": self.temperature,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "template": template_name,
+            "template_text": self.template,
+            "chat": self.chat,
+        }
+        self._ref = grader_ref(name, self.config)
+
+    # ---- model calls ------------------------------------------------------------------
+
+    def _ask(self, prompts: list[str]) -> tuple[list[list[str]], list[Cost]]:
+        """``votes`` replies per prompt, and each prompt's share of the cost."""
+        before = Cost.from_dict(self.backend.cost.to_dict())
+        kw = {"n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        if self.embedded:
+            kw["stop"] = ["\n"]
+        if self.chat:
+            gens = self.backend.chat([[{"role": "user", "content": p}] for p in prompts], **kw)
+        else:
+            gens = self.backend.generate(prompts, **kw)
+        after = self.backend.cost
+        tin = after.tokens_in - before.tokens_in
+        secs = after.seconds - before.seconds
+        out_tok = [sum(g.tokens for g in row) for row in gens]
+        total = sum(out_tok) or 1
+        costs = [
+            Cost(self.votes, round(tin / len(prompts)), o, secs * o / total) for o in out_tok
+        ]
+        return [[g.text for g in row] for row in gens], costs
+
+    def _first_error_prompt(self, t: Trajectory) -> str:
+        steps = [s.text for s in t.steps]
+        if self.embedded:
+            from stepsieve.embedded import verifier_prompt
+
+            return verifier_prompt(_problem(t), steps)
+        tagged = "\n\n".join(f"<paragraph_{i}>\n{s}\n</paragraph_{i}>" for i, s in enumerate(steps))
+        return _fill(self.template, problem=_problem(t), tagged_steps=tagged, n_steps=str(len(steps)))
+
+    def _parse_index(self, text: str, n: int) -> int | None:
+        if self.embedded:
+            from stepsieve.embedded import parse_verdict
+
+            return parse_verdict(text, n)
+        return parse_boxed_index(text, n)
+
+    # ---- grading -----------------------------------------------------------------------
+
+    def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
+        batch = list(trajectories)
+        if self.mode == "first-error":
+            self._grade_first_error(batch)
+        else:
+            self._grade_per_step(batch)
+        yield from batch
+
+    def _grade_first_error(self, batch: list[Trajectory]) -> None:
+        replies, costs = self._ask([self._first_error_prompt(t) for t in batch])
+        for t, texts, cost in zip(batch, replies, costs):
+            n = len(t.steps)
+            parsed = [self._parse_index(x, n) for x in texts]
+            votes = [v for v in parsed if v is not None]
+            raw = "\n---\n".join(x[:_RAW_KEEP] for x in texts)
+            if not votes:
+                for i, s in enumerate(t.steps):
+                    s.labels[self.name] = Label(
+                        None, None, "unparseable judge reply: " + raw if i == 0 else None,
+                        cost if i == 0 else Cost(), self._ref,
+                        {"votes": parsed} if i == 0 else None,
+                    )
+                continue
+            counts = Counter(votes)
+            top = max(counts.values())
+            # ties go to the earliest flagged step: the conservative reading
+            fe = min((v for v, c in counts.items() if c == top), key=lambda v: (v == -1, v))
+            for i, s in enumerate(t.steps):
+                score = sum(1 for v in votes if v == -1 or v > i) / len(votes)
+                verdict = "correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None)
+                s.labels[self.name] = Label(
+                    score, verdict, raw if i == 0 else None, cost if i == 0 else Cost(), self._ref,
+                    {"votes": parsed, "first_error": fe} if i == 0 else None,
+                )
+
+    def _grade_per_step(self, batch: list[Trajectory]) -> None:
+        prompts, where = [], []
+        for t in batch:
+            for i, s in enumerate(t.steps):
+                history = "\n\n".join(f"<step_{k}>\n{x.text}\n</step_{k}>" for k, x in enumerate(t.steps[:i]))
+                prompts.append(
+                    _fill(self.template, problem=_problem(t), history=history or "(none)", step=s.text, index=str(i))
+                )
+                where.append(s)
+        replies, costs = self._ask(prompts) if prompts else ([], [])
+        for s, texts, cost in zip(where, replies, costs):
+            parsed = [parse_boxed_verdict(x) for x in texts]
+            votes = [v for v in parsed if v is not None]
+            raw = "\n---\n".join(x[:_RAW_KEEP] for x in texts)
+            if not votes:
+                s.labels[self.name] = Label(None, None, "unparseable judge reply: " + raw, cost, self._ref)
+                continue
+            frac = sum(votes) / len(votes)
+            verdict = "correct" if frac > 0.5 else ("incorrect" if frac < 0.5 else None)
+            s.labels[self.name] = Label(frac, verdict, raw, cost, self._ref, {"votes": parsed})

@@ -1,0 +1,109 @@
+"""The judge grader: strict parsing, votes, templates, on a scripted backend."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from stepsieve import ConfigError
+from stepsieve.backends._protocol import Generation
+from stepsieve.graders.judge import JudgeGrader, parse_boxed_index, parse_boxed_verdict
+from stepsieve.trajectory import Cost
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _fakes import toy  # noqa: E402
+
+
+class Replies:
+    """Answers every prompt with the next scripted list of replies (one per vote)."""
+
+    name = "scripted"
+    model = "judge-script"
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.prompts = []
+        self.cost = Cost()
+        self.kw = None
+
+    def generate(self, prompts, **kw):
+        self.kw = kw
+        self.prompts += prompts
+        out = []
+        for _ in prompts:
+            texts = self.script.pop(0)
+            assert len(texts) == kw["n"]
+            out.append([Generation(x, 5) for x in texts])
+        self.cost = self.cost + Cost(len(prompts), 100 * len(prompts), 5 * kw["n"] * len(prompts), 0.5)
+        return out
+
+
+def test_parsers_are_strict():
+    assert parse_boxed_index(r"step 2 is wrong. \boxed{2}", 4) == 2
+    assert parse_boxed_index(r"\boxed{-1}", 4) == -1
+    assert parse_boxed_index(r"\boxed{4}", 4) is None  # out of range
+    assert parse_boxed_index("the answer is 2", 4) is None  # no box
+    assert parse_boxed_index(r"\boxed{1} ... \boxed{step two}", 4) is None  # the last box decides
+    assert parse_boxed_verdict(r"\boxed{\text{Incorrect}}") is False
+    assert parse_boxed_verdict(r"\boxed{correct}") is True
+    assert parse_boxed_verdict(r"\boxed{maybe}") is None
+
+
+def test_first_error_one_call_per_trajectory():
+    be = Replies([[r"Paragraph 1 is wrong: \boxed{1}"], [r"All good. \boxed{-1}"]])
+    out = list(JudgeGrader(be).grade([toy("a", ["x", "y", "z"]), toy("b", ["x", "y"])]))
+    assert len(be.prompts) == 2 and "<paragraph_2>\nz\n</paragraph_2>" in be.prompts[0]
+    assert [s.labels["judge"].verdict for s in out[0].steps] == ["correct", "incorrect", None]
+    assert out[1].first_error("judge") == -1
+    lab0 = out[0].steps[0].labels["judge"]
+    assert lab0.cost.calls == 1 and lab0.cost.tokens_out == 5 and out[0].steps[1].labels["judge"].cost.calls == 0
+    assert "Paragraph 1 is wrong" in lab0.rationale
+    assert be.kw["temperature"] == 0.0
+
+
+def test_votes_majority_and_scores():
+    be = Replies([[r"\boxed{2}", r"\boxed{1}", r"\boxed{2}", "no idea"]])
+    (t,) = JudgeGrader(be, votes=4).grade([toy("a", ["w", "x", "y", "z"])])
+    labs = [s.labels["judge"] for s in t.steps]
+    assert [lab.verdict for lab in labs] == ["correct", "correct", "incorrect", None]
+    # share of the 3 parsed votes that put the first error after step i
+    assert [lab.score for lab in labs] == [1.0, pytest.approx(2 / 3), 0.0, 0.0]
+    assert labs[0].extra == {"votes": [2, 1, 2, None], "first_error": 2}
+    assert be.kw["n"] == 4 and be.kw["temperature"] == 0.7
+
+
+def test_vote_tie_goes_to_the_earliest_error():
+    be = Replies([[r"\boxed{2}", r"\boxed{0}"]])
+    (t,) = JudgeGrader(be, votes=2).grade([toy("a", ["x", "y", "z"])])
+    assert t.first_error("judge") == 0
+
+
+def test_unparseable_gives_none_and_keeps_raw_text():
+    be = Replies([["I think the third step looks off"]])
+    (t,) = JudgeGrader(be).grade([toy("a", ["x", "y", "z"])])
+    labs = [s.labels["judge"] for s in t.steps]
+    assert all(lab.verdict is None and lab.score is None for lab in labs)
+    assert "third step looks off" in labs[0].rationale
+    assert t.first_error("judge") is None
+
+
+def test_per_step_mode_and_template_override(tmp_path):
+    tpl = tmp_path / "mine.txt"
+    tpl.write_text("Q: {{problem}}\nBefore: {{history}}\nStep {{index}}: {{step}}\nVerdict in \\boxed{}.")
+    be = Replies([[r"\boxed{correct}"] * 3, [r"\boxed{incorrect}", r"\boxed{correct}", r"\boxed{incorrect}"]])
+    g = JudgeGrader(be, mode="per-step", votes=3, template=str(tpl))
+    (t,) = g.grade([toy("a", ["2 + 2 = 4", "4 * 2 = 9"], task="double it")])
+    assert be.prompts[1].startswith("Q: double it\nBefore: <step_0>\n2 + 2 = 4\n</step_0>\nStep 1: 4 * 2 = 9")
+    labs = [s.labels["judge"] for s in t.steps]
+    assert [lab.verdict for lab in labs] == ["correct", "incorrect"]
+    assert labs[1].score == pytest.approx(1 / 3) and labs[1].cost.calls == 3
+    assert g.config["template_text"] == tpl.read_text()  # a changed template is a new config hash
+
+
+def test_bad_options():
+    with pytest.raises(ConfigError):
+        JudgeGrader(Replies([]), mode="vibes")
+    with pytest.raises(ConfigError, match="not a file"):
+        JudgeGrader(Replies([]), template="/nonexistent/t.txt")
