@@ -15,6 +15,9 @@ from stepsieve.cli._app import app
 from stepsieve.cli import _io_verbs  # noqa: F401,E402  convert, inspect
 from stepsieve.cli import _curate  # noqa: F401,E402  curate, pairs, credit, export
 from stepsieve.cli import _train_prm  # noqa: F401,E402  train-prm
+from stepsieve.cli import _grade  # noqa: F401,E402  grade
+from stepsieve.cli import _eval  # noqa: F401,E402  eval
+from stepsieve.cli import _search  # noqa: F401,E402  search
 
 __all__ = ["app", "main"]
 

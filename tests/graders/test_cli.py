@@ -1,0 +1,51 @@
+"""`stepsieve grade` and `stepsieve eval` end to end on small files."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from stepsieve.cli import app
+from stepsieve.trajectory import Label, Step, Trajectory, read_trajectories, write_trajectories
+
+runner = CliRunner()
+
+
+def make(path, n=6):
+    ts = []
+    for i in range(n):
+        wrong = i % 2 == 1
+        steps = [Step(0, f"{i} + 1 = {i + 1}"), Step(1, f"{i + 1} * 2 = {2 * (i + 1) + (1 if wrong else 0)}")]
+        steps[0].labels["truth"] = Label(verdict="correct")
+        steps[1].labels["truth"] = Label(verdict="incorrect" if wrong else "correct")
+        ts.append(Trajectory(f"t{i}", f"task {i}", steps, meta={"split": "a" if i < 4 else "b"}))
+    write_trajectories(ts, path)
+
+
+def test_grade_rules_then_eval(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    make(src)
+    r = runner.invoke(app, ["grade", str(src), str(out), "--grader", "rules", "-q"])
+    assert r.exit_code == 0, r.output
+    stats = json.loads(r.stdout.strip().splitlines()[-1])
+    assert stats["graded"] == 6 and stats["read"] == 6
+    graded = list(read_trajectories(out))
+    assert [t.first_error("rules") for t in graded] == [-1, 1, -1, 1, -1, 1]
+
+    r = runner.invoke(app, ["grade", str(src), str(out), "--grader", "rules", "-q"])  # resume: nothing to do
+    assert json.loads(r.stdout.strip().splitlines()[-1])["already_done"] == 6
+
+    r = runner.invoke(app, ["eval", str(out), "--label", "rules", "--out", str(tmp_path / "rep.json")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["processbench"]["average_f1"] == 1.0
+    assert set(rep["processbench"]["splits"]) == {"a", "b"}
+    assert rep["steps"]["precision_wrong"] == 1.0
+
+
+def test_eval_bad_threshold_is_one_clear_error(tmp_path):
+    src = tmp_path / "in.jsonl"
+    make(src)
+    r = runner.invoke(app, ["eval", str(src), "--label", "truth", "--threshold", "high"])
+    assert r.exit_code != 0 and "threshold" in str(r.exception or r.output)
