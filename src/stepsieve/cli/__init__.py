@@ -18,6 +18,7 @@ from stepsieve.cli import _train_prm  # noqa: F401,E402  train-prm
 from stepsieve.cli import _grade  # noqa: F401,E402  grade
 from stepsieve.cli import _eval  # noqa: F401,E402  eval
 from stepsieve.cli import _search  # noqa: F401,E402  search
+from stepsieve.cli import _report  # noqa: F401,E402  report
 
 __all__ = ["app", "main"]
 
