@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from stepsieve._registry import Registry
 from stepsieve.trajectory import Cost
 
-__all__ = ["BACKENDS", "Backend", "Generation", "Score"]
+__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "Score"]
 
 
 @dataclass(slots=True)
@@ -71,4 +71,29 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class ChatBackend(Backend, Protocol):
+    """A backend that also answers chat conversations (judges, agents).
+
+    ``conversations[i]`` is a list of OpenAI-style messages (``{"role": ..., "content": ...}``);
+    the model's chat template turns it into a prompt. Same options and result shape as
+    :meth:`Backend.generate`.
+    """
+
+    def chat(
+        self,
+        conversations: Sequence[Sequence[dict[str, Any]]],
+        *,
+        n: int = 1,
+        max_tokens: int = 256,
+        stop: Sequence[str] = (),
+        temperature: float = 1.0,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> list[list[Generation]]:
+        ...
+
+
 BACKENDS: Registry[Any] = Registry("backend")
+BACKENDS.register("transformers", "stepsieve.backends.transformers:TransformersBackend")
+BACKENDS.register("openai", "stepsieve.backends.openai:OpenAIBackend")

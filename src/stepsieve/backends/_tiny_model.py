@@ -1,0 +1,103 @@
+"""A tiny randomly initialised Llama with a character-level tokenizer, written to a directory.
+
+Why it exists: the backend tests and benchmarks need a model that both ``transformers`` and an
+OpenAI-compatible server (vLLM) load from disk, of the same kind as the embedded policy
+(LlamaForCausalLM, char tokenizer built with ``tokenizers``), before that policy is trained and
+on machines where nothing may be downloaded. Weights are safetensors; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+__all__ = ["CHARSET", "build_tiny_llama", "embedded_policy_dir"]
+
+# Printable ASCII plus newline: enough for arithmetic word problems and chat-free prompts.
+CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+
+
+def embedded_policy_dir() -> Path | None:
+    """The embedded policy's directory if it has been trained and committed, else None."""
+    d = Path(__file__).resolve().parent.parent / "embedded" / "policy"
+    if (d / "config.json").is_file() and any(d.glob("*.safetensors")) and (d / "tokenizer.json").is_file():
+        return d
+    return None
+
+
+def _write_tokenizer(out: Path) -> None:
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARSET))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    # One token per character; Fuse joins them back without spaces when decoding.
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    tok.add_special_tokens(SPECIALS)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<bos>",
+                "eos_token": "<eos>",
+                "pad_token": "<pad>",
+                "unk_token": "<unk>",
+                "model_max_length": 1024,
+                "clean_up_tokenization_spaces": False,
+            },
+            indent=1,
+        )
+    )
+    (out / "special_tokens_map.json").write_text(
+        json.dumps({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"})
+    )
+
+
+def build_tiny_llama(
+    out: str | Path,
+    *,
+    hidden_size: int = 128,
+    layers: int = 2,
+    heads: int = 4,
+    intermediate_size: int = 256,
+    max_positions: int = 1024,
+    init_std: float = 0.2,
+    seed: int = 0,
+) -> Path:
+    """Write a random LlamaForCausalLM (safetensors) and its char tokenizer to ``out``.
+
+    ``init_std`` is large on purpose: peaked next-token distributions make greedy decoding
+    free of near-ties, so two correct implementations agree token for token.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(out)
+    vocab_size = len(SPECIALS) + len(CHARSET)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
+        initializer_range=init_std,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(out, safe_serialization=True)
+    return out
