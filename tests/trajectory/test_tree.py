@@ -35,7 +35,7 @@ def test_shared_prefix_is_one_node_with_pooled_mc_value():
 def test_forks_siblings_prefix_and_find():
     tree = TaskTree.from_trajectories(_tree_task(), label="mc")
     forks = list(tree.forks())
-    assert [f.depth for f in forks] == [0, 1]
+    assert [f.depth for f in forks] == [1, 0]  # a forked (t2) before the root did (t3)
     b = tree.find(["a", "b"])
     assert b is not None and [s.text for s in b.siblings] == ["b'"]
     assert [n.text for n in b.prefix()] == ["a", "b"] and b.step_index == 1

@@ -129,10 +129,9 @@ def curate(
     ref = grader_ref("curate", {"grading": [grading.label, grading.threshold], **_opts_dict(opts)})
     after = opts.resolved_after_error
     wl = opts.weight_label
+    # Weights take three values only, so three shared Label objects serve every step.
     weight_labels = {w: Label(w, None, grader=ref, extra={"kind": "weight"}) for w in (0.0, 1.0, opts.error_weight)}
-
-    def lab(w: float) -> Label:
-        return weight_labels.get(w) or Label(w, None, grader=ref, extra={"kind": "weight"})
+    lab = weight_labels.__getitem__
 
     for t in trajectories:
         st.seen += 1

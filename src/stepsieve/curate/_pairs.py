@@ -178,22 +178,23 @@ def pairs_for_task(
     st.tasks += 1
     tree = tree or TaskTree.from_trajectories(group, label=opts.label)
     by_id = {t.id: t for t in group}
-    cands: list[StepPair] = []
+    cands: list[tuple[Node, StepPair]] = []
     if "first_error" in opts.kinds:
         cands.extend(_first_error_pairs(group, tree, by_id, grading, opts, sampler, st))
     if "sibling" in opts.kinds:
         cands.extend(_sibling_pairs(tree, by_id, opts))
     st.candidates += len(cands)
-    # de-duplicate, then round-robin over prefixes (largest gap first within each)
-    seen: set[tuple[str, ...]] = set()
-    buckets: dict[tuple[str, ...], list[StepPair]] = {}
-    for p in cands:
-        k = p.dedup_key()
+    # de-duplicate (same prefix node, same chosen and rejected steps), then round-robin over
+    # prefixes, largest value gap first within each
+    seen: set[tuple[int, str, str]] = set()
+    buckets: dict[int, list[StepPair]] = {}
+    for node, p in cands:
+        k = (id(node), normalize_step(p.chosen), normalize_step(p.rejected))
         if k in seen:
             st.duplicates += 1
             continue
         seen.add(k)
-        buckets.setdefault(k[: k.index("\x00")], []).append(p)
+        buckets.setdefault(id(node), []).append(p)
     queues = [sorted(b, key=lambda p: -p.gap) for b in buckets.values()]
     out: list[StepPair] = []
     depth = 0
@@ -202,6 +203,8 @@ def pairs_for_task(
             if depth < len(q) and len(out) < opts.max_per_task:
                 out.append(q[depth])
         depth += 1
+    for p in out:  # candidates hold the source steps; kept pairs get label-free copies
+        p.prefix = [_bare(s) for s in p.prefix]
     st.capped += len(seen) - len(out)
     st.pairs += len(out)
     for p in out:
@@ -215,7 +218,9 @@ def _rest(by_id: dict[str, Trajectory], node: Node) -> tuple[list[str], str | No
     return [s.text for s in t.steps[i + 1 :]], tid
 
 
-def _sibling_pairs(tree: TaskTree, by_id: dict[str, Trajectory], opts: PairOptions) -> Iterator[StepPair]:
+def _sibling_pairs(
+    tree: TaskTree, by_id: dict[str, Trajectory], opts: PairOptions
+) -> Iterator[tuple[Node, StepPair]]:
     for fork in tree.forks():
         kids = [c for c in fork.children.values() if c.value is not None]
         kids.sort(key=lambda c: -c.value)  # type: ignore[operator]
@@ -223,14 +228,14 @@ def _sibling_pairs(tree: TaskTree, by_id: dict[str, Trajectory], opts: PairOptio
             continue
         prefix_nodes = fork.prefix()
         tid0, _ = kids[0].occurrences[0]
-        prefix = [_bare(s) for s in by_id[tid0].steps[: len(prefix_nodes)]]
+        prefix = by_id[tid0].steps[: len(prefix_nodes)]
         for a_i, a in enumerate(kids):
             for b in kids[a_i + 1 :]:
                 if a.value - b.value < opts.margin:  # type: ignore[operator]
                     continue
                 a_rest, a_id = _rest(by_id, a)
                 b_rest, b_id = _rest(by_id, b)
-                yield StepPair(
+                yield fork, StepPair(
                     tree.key, tree.task, prefix, a.text, b.text, "sibling", "tree",
                     a.value, b.value, a_rest, b_rest, [x for x in (a_id, b_id) if x],
                 )
@@ -244,7 +249,7 @@ def _first_error_pairs(
     opts: PairOptions,
     sampler: Sampler | None,
     st: PairStats,
-) -> Iterator[StepPair]:
+) -> Iterator[tuple[Node, StepPair]]:
     rollout_label = opts.rollout_label or opts.label
     for t in group:
         e = grading.first_error(t)
@@ -254,7 +259,7 @@ def _first_error_pairs(
         wrong = path[e]
         parent = wrong.parent
         assert parent is not None
-        prefix = [_bare(s) for s in t.steps[:e]]
+        prefix = t.steps[:e]
         rejected_rest = [s.text for s in t.steps[e + 1 :]]
         bad_key = wrong.key
         chosen: tuple[str, list[str], str, float | None, str | None] | None = None
@@ -292,7 +297,7 @@ def _first_error_pairs(
             st.no_chosen += 1
             continue
         text, rest, origin, value, other = chosen
-        yield StepPair(
+        yield parent, StepPair(
             tree.key, t.task, prefix, text, t.steps[e].text, "first_error", origin,
             value, wrong.value, rest, rejected_rest, [t.id] + ([other] if other else []),
         )

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from stepsieve.trajectory._record import Step, Trajectory
+from stepsieve.trajectory._record import Trajectory
 
 __all__ = ["Node", "TaskTree", "normalize_step", "task_key"]
 
@@ -161,6 +161,7 @@ class TaskTree:
         self.root = Node("", "", 0, None)
         self.n_trajectories = 0
         self._paths: dict[str, list[Node]] = {}
+        self._forks: list[Node] = []  # nodes in the order they gained a second child
 
     @classmethod
     def from_trajectories(cls, trajectories: Iterable[Trajectory], label: str | None = None) -> TaskTree:
@@ -189,10 +190,19 @@ class TaskTree:
             node.n_outcomes_correct += correct
         path: list[Node] = []
         label = self.label
+        tid = t.id
+        # Hot loop (every step of every trajectory): inlined child lookup and evidence update.
         for i, step in enumerate(t.steps):
-            node = self._child(node, step)
+            key = " ".join(step.text.split())  # normalize_step, inlined
+            child = node.children.get(key)
+            if child is None:
+                child = Node(key, step.text, node.depth + 1, node)
+                node.children[key] = child
+                if len(node.children) == 2:
+                    self._forks.append(node)
+            node = child
             node.visits += 1
-            node.occurrences.append((t.id, i))
+            node.occurrences.append((tid, i))
             if correct is not None:
                 node.n_outcomes += 1
                 node.n_outcomes_correct += correct
@@ -200,22 +210,19 @@ class TaskTree:
                 lab = step.labels.get(label)
                 if lab is not None:
                     extra = lab.extra
-                    if extra and isinstance(extra.get("n"), int) and isinstance(extra.get("n_correct"), int):
-                        node.record(extra["n"], extra["n_correct"])
+                    n = extra.get("n") if extra else None
+                    k = extra.get("n_correct") if extra else None
+                    # counts that are not integers with 0 <= k <= n are ignored (the score is used)
+                    if type(n) is int and type(k) is int and 0 <= k <= n:
+                        node.mc_n += n
+                        node.mc_correct += k
                     elif lab.score is not None:
-                        node.record_score(lab.score)
+                        node.score_n += 1
+                        node.score_sum += lab.score
             path.append(node)
         self._paths[t.id] = path
         self.n_trajectories += 1
         return path
-
-    def _child(self, node: Node, step: Step) -> Node:
-        key = normalize_step(step.text)
-        child = node.children.get(key)
-        if child is None:
-            child = Node(key, step.text, node.depth + 1, node)
-            node.children[key] = child
-        return child
 
     def path(self, t: Trajectory | str) -> list[Node]:
         """The nodes of an inserted trajectory (by record or id), one per step."""
@@ -239,9 +246,12 @@ class TaskTree:
             yield n
             stack.extend(reversed(list(n.children.values())))
 
-    def forks(self) -> Iterator[Node]:
-        """Nodes with two or more children: the prefixes after which trajectories diverge."""
-        return (n for n in self.nodes() if len(n.children) >= 2)
+    def forks(self) -> list[Node]:
+        """Nodes with two or more children (where trajectories diverge), in the order they forked.
+
+        Kept as the tree grows, so finding them costs nothing per call.
+        """
+        return list(self._forks)
 
     def __len__(self) -> int:
         return self.n_trajectories
