@@ -128,3 +128,12 @@ def test_threshold_labels_recorded(tmp_path):
     invoke("curate", src, "-o", out, "--label", "mc", "--threshold", "0.5", "--mode", "truncate", "-q")
     m = read_manifest(out)
     assert m["labels"] == ["mc"] and m["options"]["grading"] == {"label": "mc", "threshold": 0.5}
+
+
+def test_curated_parquet_round_trips_through_the_shared_reader(tmp_path):
+    src = _graded(tmp_path / "g.jsonl")
+    out = tmp_path / "m.parquet"
+    counts = invoke("curate", src, "-o", out, "--mode", "mask", "-q")
+    ts = list(read_trajectories(out))
+    assert len(ts) == counts["out"] == 2
+    assert [s.labels["curate"].score for s in ts[0].steps] == [1.0, 0.0, 0.0]

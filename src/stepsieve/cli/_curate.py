@@ -30,7 +30,7 @@ _EX_CURATE = "Examples:\n\n  stepsieve curate graded.jsonl -o sft.jsonl --label 
 @app.command("curate", epilog=_EX_CURATE)
 def curate_cmd(
     input: Path = typer.Argument(..., help="Graded trajectories (.jsonl or .parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Curated trajectories (.jsonl); weights in label 'curate'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Curated trajectories (.jsonl or .parquet); weights in label 'curate'."),
     label: str = _LABEL,
     threshold: float = _THRESH,
     mode: str = typer.Option("mask", "--mode", help="steps (one example per good step) | truncate | mask."),
@@ -89,7 +89,7 @@ _EX_CREDIT = "Examples:\n\n  stepsieve credit graded.jsonl -o credited.jsonl --v
 @app.command("credit", epilog=_EX_CREDIT)
 def credit_cmd(
     input: Path = typer.Argument(..., help="Trajectories with a value label (e.g. mc), several per task."),
-    out: Path = typer.Option(..., "--out", "-o", help="The same trajectories with an advantage label (.jsonl)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The same trajectories with an advantage label (.jsonl or .parquet)."),
     value_label: str = typer.Option("mc", "--value-label", help="Label whose scores give prefix values."),
     name: str = typer.Option("advantage", "--name", help="Name of the label written."),
     method: str = typer.Option("mixed", "--method", help="progress | fork | mixed (the label's score)."),

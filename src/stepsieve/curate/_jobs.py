@@ -55,12 +55,13 @@ def _progress(it: Iterable[Any], reader: InputReader | None, enabled: bool, what
 
 
 def _write_trajectories(ts: Iterable[Trajectory], output: str | Path) -> int:
-    with RowWriter(output) as w:
-        if w.container != "jsonl":
-            raise ConfigError(f"{output}: curated trajectories are written as .jsonl")
+    """Canonical records through the shared writer (.jsonl or .parquet, atomic on success)."""
+    from stepsieve.trajectory import open_writer
+
+    with open_writer(output) as w:
         for t in ts:
-            w.write(t.to_dict())
-    return w.count
+            w.write(t)
+    return w.written
 
 
 def curate_file(
