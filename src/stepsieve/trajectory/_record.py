@@ -120,6 +120,13 @@ class Label:
 
     @staticmethod
     def from_dict(d: dict[str, Any], where: str = "label") -> Label:
+        # Fast path (the common {"score": float|None, "verdict": ...} label): same checks,
+        # fewer calls; anything else takes the general path, which words the errors.
+        if type(d) is dict and len(d) == 2:
+            score = d.get("score", 0)
+            verdict = d.get("verdict", 0)
+            if (score is None or type(score) is float) and (verdict is None or verdict in VERDICTS):
+                return Label(score, verdict)
         _expect(d, dict, where)
         score = d.get("score")
         if score is not None:
@@ -169,13 +176,56 @@ class Step:
         if self.thought is not None:
             d["thought"] = self.thought
         if self.labels:
-            d["labels"] = {k: v.to_dict() for k, v in self.labels.items()}
+            labels = {}
+            for k, v in self.labels.items():
+                if v.rationale is None and v.cost is None and v.grader is None and not v.extra:
+                    labels[k] = {"score": v.score, "verdict": v.verdict}  # Label.to_dict, inlined
+                else:
+                    labels[k] = v.to_dict()
+            d["labels"] = labels
         if self.meta:
             d["meta"] = self.meta
         return d
 
     @staticmethod
     def from_dict(d: dict[str, Any], position: int) -> Step:
+        # Fast path: one lookup per field and exact type checks; a record that fails any
+        # check falls through to the general path below, which says what is wrong.
+        if type(d) is dict:
+            get = d.get
+            text = get("text")
+            index = get("index", position)
+            kind = get("kind", "reasoning")
+            observation = get("observation")
+            thought = get("thought")
+            raw_labels = get("labels")
+            meta = get("meta")
+            if (
+                type(text) is str
+                and type(index) is int
+                and kind in _KINDS
+                and (observation is None or type(observation) is str)
+                and (thought is None or type(thought) is str)
+                and (meta is None or type(meta) is dict)
+                and (not raw_labels or type(raw_labels) is dict)
+            ):
+                labels: dict[str, Label] | None = {}
+                if raw_labels:
+                    for k, v in raw_labels.items():
+                        # the common two-key label inline (Label.from_dict's fast path)
+                        if type(v) is dict and len(v) == 2:
+                            score = v.get("score", 0)
+                            verdict = v.get("verdict", 0)
+                            if (score is None or type(score) is float) and (verdict is None or verdict in VERDICTS):
+                                labels[k] = Label(score, verdict)  # type: ignore[index]
+                                continue
+                        try:
+                            labels[k] = Label.from_dict(v, "")  # type: ignore[index]
+                        except SchemaError:
+                            labels = None  # the general path below re-raises it with context
+                            break
+                if labels is not None:
+                    return Step(index, text, kind, observation, thought, labels, meta)
         where = f"step {position}"
         if not isinstance(d, dict):
             raise SchemaError(f"{where} must be an object, got {_tname(d)}", step=position)

@@ -203,11 +203,13 @@ def _iter_parquet(path: str, prog: list[int]) -> Iterator[SourceRecord]:
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        # No pre-buffering and no reader threads: both read ahead whole row groups, which
+        # costs ~70 MB of peak RSS on a 1M-step file for no gain in a row-by-row consumer.
+        pf = pq.ParquetFile(path, pre_buffer=False)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError subclasses
         raise DataError(f"not a readable Parquet file: {e}", path=path) from None
     row = 0
-    for batch in pf.iter_batches(batch_size=PARQUET_READ_BATCH):
+    for batch in pf.iter_batches(batch_size=PARQUET_READ_BATCH, use_threads=False):
         for value in batch.to_pylist():
             row += 1
             prog[0] = row
