@@ -5,8 +5,13 @@ One module per format behind the small ``Format`` protocol, registered by name i
 ``truth`` (``TRUTH``). docs/formats.md describes every field mapping.
 """
 
+from pathlib import Path
+
 from stepsieve.formats._fields import TRUTH
 from stepsieve.formats._protocol import Format, RecordFormat
 from stepsieve.formats._registry import FORMATS, format_options, get_format
 
-__all__ = ["FORMATS", "TRUTH", "Format", "RecordFormat", "format_options", "get_format"]
+# Small real samples shipped with the package (see samples/README.md for attribution).
+SAMPLES = Path(__file__).parent / "samples"
+
+__all__ = ["FORMATS", "SAMPLES", "TRUTH", "Format", "RecordFormat", "format_options", "get_format"]
