@@ -125,3 +125,21 @@ def test_bad_pair_record(bad):
     from stepsieve import SchemaError
     with pytest.raises(SchemaError):
         StepPair.from_dict(bad)
+
+
+def test_group_by_task_bounded_buffer_counts_splits():
+    from stepsieve.curate import GroupStats, group_by_task
+
+    ts = [traj(f"{k}{i}", ["correct"], task_id=k) for i, k in enumerate("aabacb")]
+    st = GroupStats()
+    groups = [[t.id for t in g] for g in group_by_task(ts, max_open=2, stats=st)]
+    # LRU: c4 evicts b (idle longest), b5 evicts a and reopens b, which counts as a split
+    assert groups == [["b2"], ["a0", "a1", "a3"], ["c4"], ["b5"]] and st.split_tasks == 1
+    # with room for every task nothing is split and each task is one group
+    st2 = GroupStats()
+    groups = [[t.id for t in g] for g in group_by_task(ts, max_open=8, stats=st2)]
+    assert groups == [["a0", "a1", "a3"], ["c4"], ["b2", "b5"]] and st2.split_tasks == 0
+    # a buffer of 1 (contiguous input assumed) splits the interleaved tasks, and says so
+    st3 = GroupStats()
+    groups = [[t.id for t in g] for g in group_by_task(ts, contiguous=True, stats=st3)]
+    assert groups == [["a0", "a1"], ["b2"], ["a3"], ["c4"], ["b5"]] and st3.split_tasks == 2

@@ -37,7 +37,11 @@ def group_by_task(
     contiguous: bool = False,
     stats: GroupStats | None = None,
 ) -> Iterator[list[Trajectory]]:
-    """Yield lists of trajectories that share a ``task_key``, in first-seen order."""
+    """Yield lists of trajectories that share a ``task_key``.
+
+    Groups come out least recently extended first (eviction order), then the rest at the end
+    of input in the same order; within a group trajectories keep their input order.
+    """
     if max_open < 1:
         raise ConfigError(f"max_open must be at least 1, got {max_open}")
     st = stats if stats is not None else GroupStats()
