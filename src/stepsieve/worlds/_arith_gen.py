@@ -27,9 +27,9 @@ class ArithKnobs:
     min_ops: int = 2  # operations per problem, inclusive range
     max_ops: int = 8
     max_start: int = 20  # start value is drawn from 2..max_start
-    max_addend: int = 30  # + and − operands are drawn from 2..max_addend
+    max_addend: int = 20  # + and − operands are drawn from 2..max_addend
     max_factor: int = 5  # × and ÷ operands are drawn from 2..max_factor
-    max_value: int = 200  # no intermediate value exceeds this
+    max_value: int = 100  # no intermediate value exceeds this
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_ops <= self.max_ops:
@@ -62,26 +62,15 @@ _STORIES = [
     ("A farmer", "She", "eggs"),
     ("Sam", "He", "cards"),
 ]
-_OPEN = [
-    "{S} has {n} {item}.",
-    "{S} starts with {n} {item}.",
-    "At first {s} has {n} {item}.",
-]
+_OPEN = ["{S} has {n} {item}.", "{S} starts with {n} {item}.", "{S} owns {n} {item}."]
+# Short sentences on purpose: the embedded policy reads every character of them.
 _PHRASES = {
-    "+": ["{P} gets {b} more.", "{P} finds {b} more {item}.", "Then {b} more {item} are added.", "{P} buys {b} more."],
-    "-": ["{P} gives away {b}.", "{P} loses {b} {item}.", "Then {b} {item} are taken away.", "{P} sells {b}."],
-    "*": [
-        "{P} multiplies the {item} by {b}.",
-        "Then the {item} become {b} times as many.",
-        "{P} ends up with {b} times as many {item}.",
-    ],
-    "/": [
-        "{P} splits the {item} into {b} equal groups and keeps one group.",
-        "Then the {item} are divided by {b}.",
-        "{P} shares them equally with {b} people in all and keeps one share.",
-    ],
+    "+": ["{P} gets {b} more.", "{P} finds {b} more.", "{P} buys {b} more."],
+    "-": ["{P} gives away {b}.", "{P} loses {b}.", "{P} sells {b}."],
+    "*": ["{P} multiplies them by {b}.", "{P} gets {b} times as many.", "The {item} grow {b} times."],
+    "/": ["{P} divides them by {b}.", "{P} splits them into {b} and keeps one part.", "{P} keeps 1 in {b}."],
 }
-_ASK = ["How many {item} does {s} have now?", "How many {item} are there at the end?", "How many {item} are left?"]
+_ASK = ["How many {item} now?", "How many are left?", "How many {item} at the end?"]
 
 
 def _pick_op(rng: random.Random, v: int, k: ArithKnobs) -> tuple[str, int]:
@@ -118,8 +107,7 @@ def generate_task(rng: random.Random, k: ArithKnobs) -> Task:
         ops.append([op, b])
         v = _apply(v, op, b)
     subject, pronoun, item = rng.choice(_STORIES)
-    fill = {"S": subject, "s": subject if subject[0].isupper() and " " not in subject else subject.lower(),
-            "P": pronoun, "item": item}
+    fill = {"S": subject, "P": pronoun, "item": item}
     parts = [rng.choice(_OPEN).format(n=start, **fill)]
     for op, b in ops:
         parts.append(rng.choice(_PHRASES[op]).format(b=b, **fill))

@@ -1,0 +1,308 @@
+"""Train the embedded policy and verifier (CPU only, reproducible from a seed).
+
+    python scripts/train_embedded.py --seed 0 --policy-minutes 28 --verifier-minutes 10
+
+(a) The policy learns ONLY correct reference solutions of both worlds (arith text solutions
+    and toolcalc episodes), with the loss on what the policy writes (solution lines, action
+    lines), so every error it makes later is its own.
+(b) The verifier learns, from synthetic correct and corrupted arith solutions (every error
+    kind the checker knows), to answer the number of the first wrong step or ``none``.
+
+A ``--*-minutes`` budget is turned into a fixed step count after timing the first steps; the
+count is saved in ``train_config.json`` beside the weights, and ``--policy-steps`` /
+``--verifier-steps`` reproduce a run exactly from its seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from stepsieve.embedded._formats import parse_verdict, verifier_prompt  # noqa: E402
+from stepsieve.embedded._tokenizer import build_char_tokenizer  # noqa: E402
+from stepsieve.worlds.arith import ERROR_KINDS, ArithWorld  # noqa: E402
+from stepsieve.worlds.toolcalc import ToolCalcWorld  # noqa: E402
+
+ARITH, TOOLCALC = ArithWorld(), ToolCalcWorld()
+MAX_POS = 1024
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+
+def policy_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
+    """One reference episode as (text, trained-on) segments."""
+    task = ARITH.sample_tasks(1, rng.randrange(2**62), **knobs)[0]
+    if rng.random() < 0.75:  # arith is the target; toolcalc shares its skills
+        return [(ARITH.prompt(task), False), ("".join(s + "\n" for s in ARITH.reference(task)), True)]
+    acts = TOOLCALC.reference(task)
+    obs = TOOLCALC.replay(task, acts)
+    segs: list[tuple[str, bool]] = [(TOOLCALC.prompt(task), False)]
+    for a, o in zip(acts, obs):
+        segs.append((f"> {a}\n", True))
+        if a.startswith("calculator"):
+            segs.append((f"< {o}\n", False))
+    return segs
+
+
+def _corrupt(rng: random.Random, task, kind: str, pos: int) -> list[str]:
+    """A solution that goes wrong at step ``pos`` with an error of ``kind``, then carries on
+    consistently from its own (wrong) value, as a real model would."""
+    ops = [(o, int(b)) for o, b in task.data["ops"]]
+    n = len(ops)
+    steps, v = [], int(task.data["start"])
+
+    def apply(a, op, b):
+        r = {"+": a + b, "-": a - b, "*": a * b, "/": Fraction(a, b) if b else Fraction(0)}[op]
+        return int(r) if Fraction(r).denominator == 1 else int(r)
+
+    i = 0
+    while i < n:
+        op, b = ops[i]
+        if i == pos and kind not in ("wrong_answer", "extra_step"):
+            if kind == "arithmetic":
+                c = apply(v, op, b) + rng.choice([-10, -2, -1, 1, 2, 10])
+                steps.append(f"{v} {op} {b} = {c}")
+            elif kind == "wrong_operand":
+                b2 = b + rng.choice([-3, -1, 1, 2, 5]) if b > 3 else b + rng.randint(1, 4)
+                c = apply(v, op, b2)
+                steps.append(f"{v} {op} {b2} = {c}")
+            elif kind == "wrong_operation":
+                op2 = rng.choice([o for o in "+-*" if o != op])
+                c = apply(v, op2, b)
+                steps.append(f"{v} {op2} {b} = {c}")
+            elif kind == "skipped_operation" and i + 1 < n:
+                op2, b2 = ops[i + 1]
+                c = apply(v, op2, b2)
+                steps.append(f"{v} {op2} {b2} = {c}")
+                i += 1  # the skipped op is gone; carry on after the one applied
+            elif kind == "repeated_operation" and i > 0:
+                op2, b2 = ops[i - 1]
+                c = apply(v, op2, b2)
+                steps.append(f"{v} {op2} {b2} = {c}")
+                i -= 1  # the current op comes next
+            elif kind == "wrong_carry":
+                a2 = v + rng.choice([-5, -1, 1, 3, 10])
+                c = apply(a2, op, b)
+                steps.append(f"{a2} {op} {b} = {c}")
+            elif kind == "early_answer":
+                steps.append(f"Answer: {v}")
+                return steps
+            else:  # kinds that need a neighbour fall back to arithmetic
+                c = apply(v, op, b) + rng.choice([-1, 1])
+                steps.append(f"{v} {op} {b} = {c}")
+            v = c
+            pos = -2  # one corruption only
+            i += 1
+            continue
+        c = apply(v, op, b)
+        steps.append(f"{v} {op} {b} = {c}")
+        v = c
+        i += 1
+    if kind == "wrong_answer" and pos >= 0:
+        v = v + rng.choice([-2, -1, 1, 3])
+    steps.append(f"Answer: {v}")
+    if kind == "extra_step" and pos >= 0:
+        steps.append(f"{v} + {rng.randint(2, 9)} = {v + rng.randint(2, 9)}")
+    return steps
+
+
+VERIFIER_KINDS = [k for k in ERROR_KINDS if k not in ("unparseable",)]
+
+
+def verifier_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
+    task = ARITH.sample_tasks(1, rng.randrange(2**62), **knobs)[0]
+    n = len(task.data["ops"])
+    if rng.random() < 0.4:
+        steps = ARITH.reference(task)
+    else:
+        kind = rng.choice(VERIFIER_KINDS)
+        steps = _corrupt(rng, task, kind, rng.randrange(n))
+    fe = ARITH.first_error(task, steps)  # the checker, not the corruption, is the label
+    verdict = "none" if fe < 0 else str(fe + 1)
+    return [(verifier_prompt(task.problem, steps), False), (f" {verdict}\n", True)]
+
+
+def encode_batch(tok, examples: list[list[tuple[str, bool]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and labels (-100 where not trained on), with an eos trained on."""
+    rows, labs = [], []
+    for segs in examples:
+        ids, lab = [], []
+        for text, train in segs:
+            t = tok(text, add_special_tokens=False)["input_ids"]
+            ids += t
+            lab += t if train else [-100] * len(t)
+        ids.append(tok.eos_token_id)
+        lab.append(tok.eos_token_id)
+        rows.append(ids[:MAX_POS])
+        labs.append(lab[:MAX_POS])
+    L = max(map(len, rows))
+    x = torch.full((len(rows), L), tok.pad_token_id, dtype=torch.long)
+    y = torch.full((len(rows), L), -100, dtype=torch.long)
+    for i, (r, lb) in enumerate(zip(rows, labs)):
+        x[i, : len(r)] = torch.tensor(r)
+        y[i, : len(lb)] = torch.tensor(lb)
+    return x, y
+
+
+# ---- model --------------------------------------------------------------------------------
+
+
+def build_model(tok, width: int, layers: int, seed: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=width,
+        intermediate_size=width * 3,
+        num_hidden_layers=layers,
+        num_attention_heads=width // 32,  # head_dim 32: what the CI model server supports
+        num_key_value_heads=width // 32,
+        head_dim=32,
+        max_position_embeddings=MAX_POS,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, out: Path, evaluate=None):
+    tok = build_char_tokenizer()
+    model = build_model(tok, width, layers, args.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"[{name}] {n_params / 1e6:.2f}M parameters", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    rng = random.Random(f"{name}:{args.seed}")
+    warmup = 50
+    total = steps  # None until timed
+    t0 = time.time()
+    step, ema = 0, None
+    model.train()
+    while total is None or step < total:
+        if total is None and step == 30:
+            per = (time.time() - t0) / 30
+            total = max(60, int(minutes * 60 / per))
+            print(f"[{name}] {per:.2f}s/step -> {total} steps for {minutes} min", flush=True)
+        frac = step / total if total else 0.0
+        cur_lr = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = cur_lr
+        x, y = encode_batch(tok, [make_example(rng, knobs) for _ in range(args.batch)])
+        loss = model(input_ids=x, labels=y).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        step += 1
+        if step % 100 == 0:
+            print(f"[{name}] step {step}/{total} loss {ema:.4f} lr {cur_lr:.2e} {time.time() - t0:.0f}s", flush=True)
+        if evaluate is not None and args.eval_every and step % args.eval_every == 0:
+            model.eval()
+            print(f"[{name}] step {step} eval {json.dumps(evaluate(model, tok, args.eval_n))}", flush=True)
+            model.train()
+    secs = time.time() - t0
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    meta = {"seed": args.seed, "steps": step, "batch": args.batch, "lr": lr, "width": width, "layers": layers,
+            "params": n_params, "train_seconds": round(secs), "knobs": knobs, "threads": args.threads,
+            "final_loss": ema}
+    (out / "train_config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"[{name}] saved to {out} after {step} steps, {secs / 60:.1f} min", flush=True)
+    return model, tok
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def generate(model, tok, prompts: list[str], max_new: int, temperature: float, seed: int) -> list[str]:
+    tok.padding_side = "left"
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(seed)
+    kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+    out = model.generate(**enc, max_new_tokens=max_new, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **kw)
+    return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def eval_policy(model, tok, n: int, seed: int = 12345, temperature: float = 1.0) -> dict:
+    tasks = ARITH.sample_tasks(n, seed, ops=(4, 6))
+    texts = []
+    for i in range(0, n, 50):
+        texts += generate(model, tok, [ARITH.prompt(t) for t in tasks[i:i + 50]], 160, temperature, seed + i)
+    correct, hist, wrong_steps, total_steps = 0, {}, 0, 0
+    for t, c in zip(tasks, texts):
+        steps = ARITH.split_steps(c)
+        correct += ARITH.check_answer(t, ARITH.parse_answer(c))
+        fe = ARITH.first_error(t, steps)
+        hist[fe] = hist.get(fe, 0) + 1
+    return {"n": n, "T": temperature, "accuracy": correct / n, "first_error_hist": dict(sorted(hist.items()))}
+
+
+def eval_verifier(model, tok, n: int, seed: int = 999) -> dict:
+    rng = random.Random(f"verifier-eval:{seed}")
+    exs = [verifier_example(rng, {"ops": (2, 8)}) for _ in range(n)]
+    prompts = [e[0][0] for e in exs]
+    golds = [e[1][0].strip() for e in exs]
+    outs = []
+    for i in range(0, n, 50):
+        outs += generate(model, tok, prompts[i:i + 50], 6, 0.0, 0)
+    ok = sum(o.strip().split("\n")[0].strip() == g for o, g in zip(outs, golds))
+    pos = [(o, g) for o, g in zip(outs, golds) if g == "none"]
+    return {"n": n, "exact": ok / n, "none_recall": sum(o.strip().startswith("none") for o, _ in pos) / max(1, len(pos))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "src" / "stepsieve" / "embedded")
+    ap.add_argument("--which", choices=["both", "policy", "verifier"], default="both")
+    ap.add_argument("--policy-minutes", type=float, default=28.0)
+    ap.add_argument("--verifier-minutes", type=float, default=10.0)
+    ap.add_argument("--policy-steps", type=int, default=None, help="exact step count (overrides minutes)")
+    ap.add_argument("--verifier-steps", type=int, default=None)
+    ap.add_argument("--policy-width", type=int, default=128)
+    ap.add_argument("--policy-layers", type=int, default=4)
+    ap.add_argument("--verifier-width", type=int, default=128)
+    ap.add_argument("--verifier-layers", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: only at the end)")
+    ap.add_argument("--eval-n", type=int, default=200)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    knobs = {"ops": (2, 8)}
+    report = {}
+    if args.which in ("both", "policy"):
+        m, t = train("policy", policy_example, knobs, args, args.policy_width, args.policy_layers,
+                     args.policy_minutes, args.policy_steps, args.lr, args.out / "policy", eval_policy)
+        report["policy"] = eval_policy(m, t, args.eval_n)
+        print(f"[policy] final eval {json.dumps(report['policy'])}", flush=True)
+    if args.which in ("both", "verifier"):
+        m, t = train("verifier", verifier_example, knobs, args, args.verifier_width, args.verifier_layers,
+                     args.verifier_minutes, args.verifier_steps, args.lr, args.out / "verifier", eval_verifier)
+        report["verifier"] = eval_verifier(m, t, args.eval_n)
+        print(f"[verifier] final eval {json.dumps(report['verifier'])}", flush=True)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
