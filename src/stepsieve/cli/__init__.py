@@ -19,6 +19,7 @@ from stepsieve.cli import _grade  # noqa: F401,E402  grade
 from stepsieve.cli import _eval  # noqa: F401,E402  eval
 from stepsieve.cli import _search  # noqa: F401,E402  search
 from stepsieve.cli import _report  # noqa: F401,E402  report
+from stepsieve.cli import _sample  # noqa: F401,E402  sample
 
 __all__ = ["app", "main"]
 
