@@ -1,0 +1,189 @@
+"""Graders measured against the truth on the embedded arith world; prints JSON.
+
+One run over the same trajectories (sampled from the embedded policy at temperature 1.0,
+at least ``--min-steps`` steps, per-step truth from the world's exact checker):
+
+- ``rules``: precision on the steps it flags (a flagged step before the true first error
+  is a false alarm; steps after the first error have no truth and are not counted);
+- ``mc`` every-step and first-error at the same N: ProcessBench F1, rollouts, tokens,
+  seconds, and the first-error / every-step rollout ratio;
+- ``judge``: the embedded verifier, one call per trajectory;
+- ``consensus``: mc first-error and judge agreeing on the first error (keep rate, F1 of kept);
+- ``progress``: advantages from the every-step mc values (negative = flagged);
+- ``rules`` on the real ProcessBench GSM8K sample (tests/fixtures/graders).
+
+Usage: python benchmarks/grading.py [--trajectories 300] [--n 16] [--out graded.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.progress import Progress
+
+from stepsieve.backends.transformers import TransformersBackend
+from stepsieve.embedded import VERIFIER_DIR, model_dir
+from stepsieve.evaluate import evaluate
+from stepsieve.graders.consensus import ConsensusGrader
+from stepsieve.graders.judge import JudgeGrader
+from stepsieve.graders.mc import MCGrader
+from stepsieve.graders.progress import ProgressGrader
+from stepsieve.graders.rules import RulesGrader
+from stepsieve.trajectory import Label, Outcome, Step, Trajectory, write_trajectories
+from stepsieve.worlds.arith import ArithWorld, task_to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample(backend, world, count: int, min_steps: int, seed: int, max_tokens: int) -> list[Trajectory]:
+    """``count`` policy solutions with at least ``min_steps`` steps, with truth labels."""
+    out: list[Trajectory] = []
+    round_ = 0
+    while len(out) < count:
+        tasks = world.sample_tasks(2 * count, seed=seed + round_, ops=(4, 6))
+        gens = backend.generate([world.prompt(t) for t in tasks], n=1, max_tokens=max_tokens, temperature=1.0,
+                                seed=seed + round_)
+        for task, (g,) in zip(tasks, gens):
+            steps = world.split_steps(g.text)
+            if len(steps) < min_steps:
+                continue
+            fe = world.first_error(task, steps)
+            answer = world.parse_answer(g.text)
+            t = Trajectory(
+                f"arith-{seed}-{round_}-{task.id}", task.problem, [Step(i, s) for i, s in enumerate(steps)],
+                Outcome(answer, world.check_answer(task, answer)), task.answer,
+                {"world": "arith", "task": task_to_dict(task), "split": "arith"},
+            )
+            for i, s in enumerate(t.steps):
+                v = "correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None)
+                s.labels["truth"] = Label(verdict=v)
+            out.append(t)
+            if len(out) == count:
+                break
+        round_ += 1
+        if round_ == 10 and len(out) < count:
+            raise SystemExit(f"only {len(out)} of {count} samples had >= {min_steps} steps after 10 rounds")
+    return out
+
+
+def run(grader, ts: list[Trajectory], batch: int, progress: Progress, what: str) -> tuple[list[Trajectory], float]:
+    task = progress.add_task(what, total=len(ts))
+    t0 = time.perf_counter()
+    kept = []
+    for i in range(0, len(ts), batch):
+        kept += list(grader.grade(ts[i : i + batch]))
+        progress.advance(task, min(batch, len(ts) - i))
+    return kept, time.perf_counter() - t0
+
+
+def figures(ts: list[Trajectory], label: str, seconds: float) -> dict:
+    rep = evaluate(ts, label, "truth")
+    per = rep["cost"]["per_trajectory"]
+    return {
+        "first_error_f1": rep["processbench"]["average_f1"],
+        "acc_error": rep["processbench"]["splits"]["arith"]["acc_error"],
+        "acc_correct": rep["processbench"]["splits"]["arith"]["acc_correct"],
+        "step_f1": rep["steps"]["f1"],
+        "step_negative_f1": rep["steps"]["negative_f1"],
+        "flagged_precision": rep["steps"]["precision_wrong"],
+        "flagged": rep["steps"]["flagged"],
+        "calls_per_trajectory": per["calls"],
+        "generated_tokens_per_trajectory": per["tokens_out"],
+        "seconds": round(seconds, 2),
+        "trajectories": rep["trajectories"],
+    }
+
+
+def processbench_rules() -> dict:
+    items = json.loads((ROOT / "tests/fixtures/graders/processbench_gsm8k_sample.json").read_text())
+    ts = [Trajectory(x["id"], x["problem"], [Step(i, s) for i, s in enumerate(x["steps"])]) for x in items]
+    ok = bad = after = 0
+    for x, t in zip(items, RulesGrader().grade(ts)):
+        for i, s in enumerate(t.steps):
+            if s.labels["rules"].verdict != "incorrect":
+                continue
+            if x["label"] != -1 and i == x["label"]:
+                ok += 1
+            elif x["label"] == -1 or i < x["label"]:
+                bad += 1
+            else:
+                after += 1
+    decided = ok + bad
+    return {
+        "items": len(items),
+        "flagged_with_truth": decided,
+        "flagged_after_first_error": after,
+        "precision": ok / decided if decided else None,
+        "recall_of_first_errors": ok / sum(1 for x in items if x["label"] != -1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trajectories", type=int, default=300)
+    ap.add_argument("--n", type=int, default=16, help="rollouts per probed prefix (both mc modes)")
+    ap.add_argument("--min-steps", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=25)
+    ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--model", default=None, help="policy directory (default: the embedded policy)")
+    ap.add_argument("--out", default=None, help="also write the graded trajectories (JSONL)")
+    ap.add_argument("--skip-every-step", action="store_true", help="skip the costly every-step baseline")
+    a = ap.parse_args()
+
+    world = ArithWorld()
+    policy = TransformersBackend(a.model or model_dir("policy"))
+    result: dict = {"world": "arith", "n": a.n, "min_steps": a.min_steps, "policy": str(policy.model)}
+    with Progress(transient=True, console=None) as progress:
+        t0 = time.perf_counter()
+        ts = sample(policy, world, a.trajectories, a.min_steps, a.seed, a.max_tokens)
+        result["sampling_seconds"] = round(time.perf_counter() - t0, 2)
+        n_err = sum(1 for t in ts if t.first_error("truth") not in (-1, None))
+        result["trajectories"] = {"count": len(ts), "with_error": n_err,
+                                  "mean_steps": sum(len(t.steps) for t in ts) / len(ts)}
+        graders = {}
+        _, s = run(RulesGrader(), ts, a.batch, progress, "rules")
+        graders["rules"] = figures(ts, "rules", s)
+        kw = dict(n=a.n, temperature=1.0, max_tokens=a.max_tokens, seed=a.seed)
+        if not a.skip_every_step:
+            _, s = run(MCGrader(policy, world, mode="every-step", name="mc_every", **kw), ts, a.batch, progress,
+                       "mc every-step")
+            graders["mc_every_step"] = figures(ts, "mc_every", s)
+        _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first", **kw), ts, a.batch, progress,
+                   "mc first-error")
+        graders["mc_first_error"] = figures(ts, "mc_first", s)
+        if "mc_every_step" in graders:
+            es, fe = graders["mc_every_step"], graders["mc_first_error"]
+            result["mc_first_error_vs_every_step"] = {
+                "rollout_ratio": fe["calls_per_trajectory"] / es["calls_per_trajectory"],
+                "token_ratio": fe["generated_tokens_per_trajectory"] / es["generated_tokens_per_trajectory"],
+                "seconds_ratio": fe["seconds"] / es["seconds"],
+                "f1_difference": fe["first_error_f1"] - es["first_error_f1"],
+            }
+            _, s = run(ProgressGrader(source="mc_every"), ts, a.batch, progress, "progress")
+            graders["progress"] = figures(ts, "progress", s)
+        if (VERIFIER_DIR / "model.safetensors").is_file():
+            _, s = run(JudgeGrader(), ts, a.batch, progress, "judge")
+            graders["judge_embedded_verifier"] = figures(ts, "judge", s)
+            cons = ConsensusGrader("mc_first", "judge")
+            kept, s = run(cons, ts, a.batch, progress, "consensus")
+            fig = figures(kept, "consensus", s) if kept else {}
+            fig["keep_rate"] = cons.keep_rate
+            graders["consensus_mc_first_error_judge"] = fig
+        else:
+            result["judge"] = "skipped: the embedded verifier is not trained"
+        result["graders"] = graders
+        result["rules_processbench_gsm8k_sample"] = processbench_rules()
+        result["backend_cost"] = policy.cost.to_dict()
+    if a.out:
+        write_trajectories(ts, a.out)
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
