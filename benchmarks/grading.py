@@ -130,13 +130,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--batch-rows", type=int, default=256, help="sequences decoded together by the backend")
     ap.add_argument("--model", default=None, help="policy directory (default: the embedded policy)")
     ap.add_argument("--out", default=None, help="also write the graded trajectories (JSONL)")
     ap.add_argument("--skip-every-step", action="store_true", help="skip the costly every-step baseline")
     a = ap.parse_args()
 
     world = ArithWorld()
-    policy = TransformersBackend(a.model or model_dir("policy"))
+    policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows)
     result: dict = {"world": "arith", "n": a.n, "min_steps": a.min_steps, "policy": str(policy.model)}
     with Progress(transient=True, console=None) as progress:
         t0 = time.perf_counter()

@@ -84,6 +84,8 @@ def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any]) -> Any:
             backend, mode=o["mode"] or "first-error", votes=o["votes"], temperature=o["judge_temperature"],
             max_tokens=o["max_tokens"], seed=o["seed"], template=o["template"], name=label,
         )
+    if name == "prm":
+        return cls(o["model"], name=label)
     return cls(name=label)  # a grader registered by a third party: default options
 
 
