@@ -44,7 +44,7 @@ MAX_POS = 1024
 def policy_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
     """One reference episode as (text, trained-on) segments."""
     task = ARITH.sample_tasks(1, rng.randrange(2**62), **knobs)[0]
-    if rng.random() < 0.75:  # arith is the target; toolcalc shares its skills
+    if rng.random() < 0.8:  # arith is the target; toolcalc shares its skills
         return [(ARITH.prompt(task), False), ("".join(s + "\n" for s in ARITH.reference(task)), True)]
     acts = TOOLCALC.reference(task)
     obs = TOOLCALC.replay(task, acts)
@@ -192,6 +192,7 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     total = steps  # None until timed
     t0 = time.time()
     step, ema = 0, None
+    pending: list = []
     model.train()
     while total is None or step < total:
         if total is None and step == 30:
@@ -202,7 +203,12 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
         cur_lr = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = cur_lr
-        x, y = encode_batch(tok, [make_example(rng, knobs) for _ in range(args.batch)])
+        if not pending:  # length-bucketed batches: less padding, same examples
+            pool = [make_example(rng, knobs) for _ in range(args.batch * 8)]
+            pool.sort(key=lambda segs: sum(len(t) for t, _ in segs))
+            pending = [pool[i:i + args.batch] for i in range(0, len(pool), args.batch)]
+            rng.shuffle(pending)
+        x, y = encode_batch(tok, pending.pop())
         loss = model(input_ids=x, labels=y).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -289,7 +295,7 @@ def main() -> None:
     ap.add_argument("--eval-n", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    knobs = {"ops": (2, 8)}
+    knobs = {"ops": (2, 8)}  # the world's defaults for everything else (see ArithKnobs)
     report = {}
     if args.which in ("both", "policy"):
         m, t = train("policy", policy_example, knobs, args, args.policy_width, args.policy_layers,

@@ -26,10 +26,10 @@ class ArithKnobs:
 
     min_ops: int = 2  # operations per problem, inclusive range
     max_ops: int = 8
-    max_start: int = 20  # start value is drawn from 2..max_start
-    max_addend: int = 20  # + and − operands are drawn from 2..max_addend
-    max_factor: int = 5  # × and ÷ operands are drawn from 2..max_factor
-    max_value: int = 100  # no intermediate value exceeds this
+    max_start: int = 15  # start value is drawn from 2..max_start
+    max_addend: int = 15  # + and − operands are drawn from 2..max_addend
+    max_factor: int = 4  # × and ÷ operands are drawn from 2..max_factor
+    max_value: int = 60  # no intermediate value exceeds this
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_ops <= self.max_ops:
