@@ -42,17 +42,40 @@ def generate(path: str, steps: int, per_task: int, per_traj: int, seed: int = 0)
                 err = rng.randint(0, per_traj) if rng.random() < 0.6 else per_traj  # index of first error
                 steps_ = []
                 for i in range(per_traj):
-                    text = f"Step {i + 1}: x{i} = x{i - 1} + {i * 7 % 13} so far" if i < shared else \
-                        f"Step {i + 1}: branch {j} computes {rng.randint(0, 999)} + {rng.randint(0, 99)}"
+                    text = (
+                        f"Step {i + 1}: x{i} = x{i - 1} + {i * 7 % 13} so far"
+                        if i < shared
+                        else f"Step {i + 1}: branch {j} computes {rng.randint(0, 999)} + {rng.randint(0, 99)}"
+                    )
                     ok = i < err
                     k = rng.randint(2, 4) if ok else rng.randint(0, 1)
-                    steps_.append({"index": i, "text": text, "kind": "reasoning", "labels": {
-                        "truth": {"score": 1.0 if ok else 0.0, "verdict": "correct" if ok else "incorrect"},
-                        "mc": {"score": k / 4, "verdict": "correct" if k else "incorrect",
-                               "extra": {"n": 4, "n_correct": k}}}})
-                rec = {"schema_version": 1, "id": f"t{tid + j}", "task": task, "steps": steps_,
-                       "outcome": {"answer": "1", "correct": err == per_traj, "reward": None},
-                       "reference": "1", "meta": {"task_id": f"task{tid}"}}
+                    steps_.append(
+                        {
+                            "index": i,
+                            "text": text,
+                            "kind": "reasoning",
+                            "labels": {
+                                "truth": {
+                                    "score": 1.0 if ok else 0.0,
+                                    "verdict": "correct" if ok else "incorrect",
+                                },
+                                "mc": {
+                                    "score": k / 4,
+                                    "verdict": "correct" if k else "incorrect",
+                                    "extra": {"n": 4, "n_correct": k},
+                                },
+                            },
+                        }
+                    )
+                rec = {
+                    "schema_version": 1,
+                    "id": f"t{tid + j}",
+                    "task": task,
+                    "steps": steps_,
+                    "outcome": {"answer": "1", "correct": err == per_traj, "reward": None},
+                    "reference": "1",
+                    "meta": {"task_id": f"task{tid}"},
+                }
                 fh.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
                 written += per_traj
     return written
@@ -80,8 +103,17 @@ def run_reader(src: str, out_dir: str) -> dict[str, float]:
 
 def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     from stepsieve.curate import (
-        CurateOptions, ExportOptions, Grading, InputReader, PairOptions, RowWriter, chat_row, curate,
-        dpo_row, group_by_task, pairs_for_task,
+        CurateOptions,
+        ExportOptions,
+        Grading,
+        InputReader,
+        PairOptions,
+        RowWriter,
+        chat_row,
+        curate,
+        dpo_row,
+        group_by_task,
+        pairs_for_task,
     )
 
     grading = Grading("truth")
@@ -90,7 +122,10 @@ def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     chat_opts, dpo_opts = ExportOptions(format="openai-chat"), ExportOptions(format="trl-dpo")
     reader = InputReader(src)
     n_steps = n_pairs = n_rows = 0
-    with RowWriter(os.path.join(out_dir, "chat.jsonl")) as chat, RowWriter(os.path.join(out_dir, "dpo.jsonl")) as dpo:
+    with (
+        RowWriter(os.path.join(out_dir, "chat.jsonl")) as chat,
+        RowWriter(os.path.join(out_dir, "dpo.jsonl")) as dpo,
+    ):
         for group in group_by_task(reader, contiguous=True):
             for t in group:
                 n_steps += len(t.steps)
@@ -105,8 +140,11 @@ def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     return {"steps": n_steps, "pairs": n_pairs, "chat_rows": n_rows, "records": reader.read}
 
 
-ARMS = {"bare": lambda src, out: run_bare(src, os.path.join(out, "bare.jsonl")),
-        "reader": run_reader, "pipeline": run_pipeline}
+ARMS = {
+    "bare": lambda src, out: run_bare(src, os.path.join(out, "bare.jsonl")),
+    "reader": run_reader,
+    "pipeline": run_pipeline,
+}
 
 
 def _child(arm: str, src: str, out: str) -> None:
@@ -142,8 +180,12 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {a: [] for a in ARMS}
         for _ in range(a.repeat):
             for arm in ARMS:
-                r = subprocess.run([sys.executable, __file__, "--child", arm, src, tmp],
-                                   capture_output=True, text=True, check=True)
+                r = subprocess.run(
+                    [sys.executable, __file__, "--child", arm, src, tmp],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 runs[arm].append(json.loads(r.stdout.strip().splitlines()[-1]))
         best = {arm: min(rs, key=lambda r: r["seconds"]) for arm, rs in runs.items()}
         for arm, rs in runs.items():
@@ -163,9 +205,11 @@ def main() -> None:
             "slowdown_vs_bare": round(p["seconds"] / b["seconds"], 2),
             "slowdown_vs_bare_cpu": round(p["cpu_seconds"] / b["cpu_seconds"], 2),
             "reader_share_of_pipeline_cpu": round(rd["cpu_seconds"] / p["cpu_seconds"], 2),
-            "targets": {"steps_per_s>=200000": p["steps_per_s"] >= 200_000,
-                        "peak_rss_mb<400": p["peak_rss_mb"] < 400,
-                        "within_3x_bare": p["seconds"] / b["seconds"] <= 3.0},
+            "targets": {
+                "steps_per_s>=200000": p["steps_per_s"] >= 200_000,
+                "peak_rss_mb<400": p["peak_rss_mb"] < 400,
+                "within_3x_bare": p["seconds"] / b["seconds"] <= 3.0,
+            },
         }
         print(json.dumps(out, indent=2))
 

@@ -73,11 +73,9 @@ def write_manifest(
     doc = {
         "stepsieve_version": __version__,
         "verb": verb,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "argv": list(sys.argv),
-        "inputs": [
-            {"path": str(p), "bytes": os.path.getsize(p), "sha256": file_sha256(p)} for p in inputs
-        ],
+        "inputs": [{"path": str(p), "bytes": os.path.getsize(p), "sha256": file_sha256(p)} for p in inputs],
         "output": {"path": str(out), "bytes": os.path.getsize(out) if out.exists() else None},
         "labels": sorted(set(labels)),
         "options": _jsonable(options),

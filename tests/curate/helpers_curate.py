@@ -16,6 +16,8 @@ def traj(tid, verdicts, task="q", texts=None, correct=None, mc=None, obs=False, 
             n, k = mc[i]
             labels["mc"] = Label(k / n, "correct" if k else "incorrect", extra={"n": n, "n_correct": k})
         text = texts[i] if texts else f"{tid}-s{i}"
-        steps.append(Step(i, text, "action" if obs else "reasoning", f"obs{i}" if obs else None, labels=labels))
+        steps.append(
+            Step(i, text, "action" if obs else "reasoning", f"obs{i}" if obs else None, labels=labels)
+        )
     meta = {"task_id": task_id} if task_id else {}
     return Trajectory(tid, task, steps, Outcome(None, correct), meta=meta)

@@ -5,13 +5,45 @@ import stepsieve.trajectory as trajectory
 
 
 def test_curate_public_names():
-    assert sorted(curate.__all__) == sorted([
-        "EXPORT_FORMATS", "BackendSampler", "CreditOptions", "CurateOptions", "CurateStats", "ExportOptions",
-        "Grading", "GroupStats", "InputReader", "PairOptions", "PairStats", "RowWriter", "StepPair", "chat_row",
-        "credit", "credit_file", "credit_task", "curate", "curate_file", "dpo_row", "export_file", "export_row",
-        "first_line_split", "group_by_task", "make_pairs", "pairs_file", "pairs_for_task", "parquet_schema",
-        "read_pairs", "render_step", "render_task", "step_dpo_row", "step_status", "stepwise_row", "weights_of",
-    ])
+    assert sorted(curate.__all__) == sorted(
+        [
+            "EXPORT_FORMATS",
+            "BackendSampler",
+            "CreditOptions",
+            "CurateOptions",
+            "CurateStats",
+            "ExportOptions",
+            "Grading",
+            "GroupStats",
+            "InputReader",
+            "PairOptions",
+            "PairStats",
+            "RowWriter",
+            "StepPair",
+            "chat_row",
+            "credit",
+            "credit_file",
+            "credit_task",
+            "curate",
+            "curate_file",
+            "dpo_row",
+            "export_file",
+            "export_row",
+            "first_line_split",
+            "group_by_task",
+            "make_pairs",
+            "pairs_file",
+            "pairs_for_task",
+            "parquet_schema",
+            "read_pairs",
+            "render_step",
+            "render_task",
+            "step_dpo_row",
+            "step_status",
+            "stepwise_row",
+            "weights_of",
+        ]
+    )
     for name in curate.__all__:
         assert getattr(curate, name) is not None
 

@@ -18,9 +18,23 @@ runner = CliRunner()
 
 def _graded(path, bad_line=False):
     ts = [
-        traj("w", ["correct", "incorrect", "incorrect"], texts=["a", "bad", "worse"], mc=[(4, 2), (4, 0), (4, 0)], correct=False),
-        traj("ok", ["correct", "correct", "correct"], texts=["a", "good", "done"], mc=[(4, 2), (4, 4), (4, 4)], correct=True),
-        traj("z", ["incorrect", "correct"], texts=["zz", "y"], mc=[(4, 0), (4, 1)], correct=False, task="other"),
+        traj(
+            "w",
+            ["correct", "incorrect", "incorrect"],
+            texts=["a", "bad", "worse"],
+            mc=[(4, 2), (4, 0), (4, 0)],
+            correct=False,
+        ),
+        traj(
+            "ok",
+            ["correct", "correct", "correct"],
+            texts=["a", "good", "done"],
+            mc=[(4, 2), (4, 4), (4, 4)],
+            correct=True,
+        ),
+        traj(
+            "z", ["incorrect", "correct"], texts=["zz", "y"], mc=[(4, 0), (4, 1)], correct=False, task="other"
+        ),
     ]
     lines = [orjson.dumps(t.to_dict()) for t in ts]
     if bad_line:
@@ -80,7 +94,9 @@ def test_pairs_direct_to_trl_dpo(tmp_path):
     src = _graded(tmp_path / "g.jsonl")
     out = tmp_path / "dpo.jsonl"
     invoke("pairs", src, "-o", out, "--format", "trl-dpo", "--kinds", "first_error", "-q")
-    assert [orjson.loads(x) for x in out.read_bytes().splitlines()] == [{"prompt": "q\na\n", "chosen": "good", "rejected": "bad"}]
+    assert [orjson.loads(x) for x in out.read_bytes().splitlines()] == [
+        {"prompt": "q\na\n", "chosen": "good", "rejected": "bad"}
+    ]
 
 
 def test_credit_writes_advantage_labels(tmp_path):

@@ -22,8 +22,10 @@ from stepsieve.trajectory import Label, Step, Trajectory
 
 
 def _pair():
-    ts = [traj("w", ["correct", "correct", "incorrect", "incorrect"], texts=["s0", "s1", "bad", "worse"]),
-          traj("ok", ["correct", "correct", "correct", "correct"], texts=["s0", "s1", "good", "done"])]
+    ts = [
+        traj("w", ["correct", "correct", "incorrect", "incorrect"], texts=["s0", "s1", "bad", "worse"]),
+        traj("ok", ["correct", "correct", "correct", "correct"], texts=["s0", "s1", "good", "done"]),
+    ]
     (p,) = pairs_for_task(ts, Grading("truth"), PairOptions(kinds=("first_error",)))
     return p
 
@@ -32,8 +34,14 @@ def test_stepwise_hard_soft_and_stops():
     t = traj("t", ["correct", "neutral", "incorrect", "correct", None, "correct"], task="Q")
     t.steps[1].labels["truth"].score = None
     row = stepwise_row(t, ExportOptions(format="trl-stepwise"))
-    assert row == {"prompt": "Q", "completions": ["t-s0", "t-s1", "t-s2", "t-s3"], "labels": [True, True, False, True]}
-    row = stepwise_row(t, ExportOptions(format="trl-stepwise", soft=True, neutral_as=False, after_error="drop"))
+    assert row == {
+        "prompt": "Q",
+        "completions": ["t-s0", "t-s1", "t-s2", "t-s3"],
+        "labels": [True, True, False, True],
+    }
+    row = stepwise_row(
+        t, ExportOptions(format="trl-stepwise", soft=True, neutral_as=False, after_error="drop")
+    )
     assert row["labels"] == [1.0, 0.0, 0.0] and all(isinstance(x, float) for x in row["labels"])
     t.steps[0].labels["truth"] = Label(0.75, "correct")
     assert stepwise_row(t, ExportOptions(format="trl-stepwise", soft=True))["labels"][0] == 0.75
@@ -41,24 +49,53 @@ def test_stepwise_hard_soft_and_stops():
 
 def test_dpo_prompt_is_explicit_and_step_dpo_layout():
     p = _pair()
-    assert dpo_row(p, ExportOptions(format="trl-dpo")) == {"prompt": "q\ns0\ns1\n", "chosen": "good", "rejected": "bad"}
+    assert dpo_row(p, ExportOptions(format="trl-dpo")) == {
+        "prompt": "q\ns0\ns1\n",
+        "chosen": "good",
+        "rejected": "bad",
+    }
     assert step_dpo_row(p, ExportOptions(format="step-dpo")) == {
-        "prompt": "q", "initial_reason_steps": "s0\ns1\n", "chosen": "good", "rejected": "bad",
-        "full_chosen": "good\ndone", "full_rejected": "bad\nworse",
+        "prompt": "q",
+        "initial_reason_steps": "s0\ns1\n",
+        "chosen": "good",
+        "rejected": "bad",
+        "full_chosen": "good\ndone",
+        "full_rejected": "bad\nworse",
     }
 
 
 def test_chat_weights_follow_the_mask_and_tool_calls():
-    (t,) = curate([traj("t", ["correct", "incorrect", "correct"], task="Q")], Grading("truth"), CurateOptions())
+    (t,) = curate(
+        [traj("t", ["correct", "incorrect", "correct"], task="Q")], Grading("truth"), CurateOptions()
+    )
     row = chat_row(t, ExportOptions())
     assert [(m["role"], m.get("weight")) for m in row["messages"]] == [
-        ("user", None), ("assistant", 1), ("assistant", 0), ("assistant", 0)]
-    agent = Trajectory("a", [{"role": "system", "content": "sys"}, {"role": "user", "content": "add 1 2"}], [
-        Step(0, "add(1, 2)", "action", "3", "I add", meta={"tool_call": {"id": "c1", "name": "add", "arguments": {"a": 1}}}),
-        Step(1, "answer 3", "action", "done"),
-    ])
+        ("user", None),
+        ("assistant", 1),
+        ("assistant", 0),
+        ("assistant", 0),
+    ]
+    agent = Trajectory(
+        "a",
+        [{"role": "system", "content": "sys"}, {"role": "user", "content": "add 1 2"}],
+        [
+            Step(
+                0,
+                "add(1, 2)",
+                "action",
+                "3",
+                "I add",
+                meta={"tool_call": {"id": "c1", "name": "add", "arguments": {"a": 1}}},
+            ),
+            Step(1, "answer 3", "action", "done"),
+        ],
+    )
     msgs = chat_row(agent, ExportOptions())["messages"]
-    assert msgs[2]["tool_calls"][0] == {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a":1}'}}
+    assert msgs[2]["tool_calls"][0] == {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "add", "arguments": '{"a":1}'},
+    }
     assert msgs[3] == {"role": "tool", "tool_call_id": "c1", "content": "3"}
     assert msgs[4] == {"role": "assistant", "content": "answer 3", "weight": 1} and msgs[5]["role"] == "user"
 
@@ -76,8 +113,16 @@ def _load(path, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
-@pytest.mark.parametrize("fmt,soft", [("trl-stepwise", False), ("trl-stepwise", True), ("trl-dpo", False),
-                                      ("step-dpo", False), ("openai-chat", False)])
+@pytest.mark.parametrize(
+    "fmt,soft",
+    [
+        ("trl-stepwise", False),
+        ("trl-stepwise", True),
+        ("trl-dpo", False),
+        ("step-dpo", False),
+        ("openai-chat", False),
+    ],
+)
 def test_exports_round_trip_through_datasets(tmp_path, fmt, soft, suffix):
     opts = ExportOptions(format=fmt, soft=soft)
     if opts.wants_pairs:

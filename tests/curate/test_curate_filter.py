@@ -58,6 +58,7 @@ def test_steps_mode_one_example_per_good_step_with_full_context():
 
 def test_steps_mode_keeps_agent_observations():
     from stepsieve.curate import curate as c
+
     t = traj("a", ["correct", "correct"], obs=True)
     out = list(c([t], Grading("truth"), CurateOptions(mode="steps")))
     assert out[1].steps[0].observation == "obs0" and out[1].steps[1].kind == "action"

@@ -11,8 +11,13 @@ from stepsieve.trajectory import Label
 def _siblings_task():
     # two trajectories share step "a"; then "b" (MC 4/4) vs "b2" (0/4); a third starts with "x" (2/4)
     t1 = traj("t1", ["correct"] * 3, texts=["a", "b", "c"], mc=[(4, 2), (4, 4), (4, 4)], correct=True)
-    t2 = traj("t2", ["correct", "incorrect", "incorrect"], texts=["a", "b2", "d"], mc=[(4, 2), (4, 0), (4, 0)],
-              correct=False)
+    t2 = traj(
+        "t2",
+        ["correct", "incorrect", "incorrect"],
+        texts=["a", "b2", "d"],
+        mc=[(4, 2), (4, 0), (4, 0)],
+        correct=False,
+    )
     t3 = traj("t3", ["correct", "correct"], texts=["x", "y"], mc=[(4, 2), (4, 3)], correct=True)
     return [t1, t2, t3]
 
@@ -40,10 +45,18 @@ def test_step_dpo_pair_from_a_correct_sibling_in_the_tree():
 
 def test_step_dpo_pair_from_recorded_rollouts():
     t = traj("r", ["correct", "incorrect", "correct"], texts=["s0", "bad", "s2"])
-    t.steps[0].labels["mc"] = Label(0.5, None, extra={"n": 2, "n_correct": 1, "rollouts": [
-        {"text": "bad\nanswer 3", "correct": False},
-        {"text": "  \ngood step\nanswer 5\n", "correct": True},
-    ]})
+    t.steps[0].labels["mc"] = Label(
+        0.5,
+        None,
+        extra={
+            "n": 2,
+            "n_correct": 1,
+            "rollouts": [
+                {"text": "bad\nanswer 3", "correct": False},
+                {"text": "  \ngood step\nanswer 5\n", "correct": True},
+            ],
+        },
+    )
     (p,) = pairs_for_task([t], Grading("truth"), PairOptions(kinds=("first_error",)))
     assert key(p) == (["s0"], "good step", "bad", "first_error", "rollout")
     assert p.chosen_rest == ["answer 5"] and p.rejected_rest == ["s2"]
@@ -96,9 +109,11 @@ def test_step_dpo_chosen_sampled_on_request():
 
 def test_duplicates_removed_and_cap_balanced_over_prefixes():
     # the same wrong trajectory twice, plus a correct sibling: one first-error pair, not two
-    ts = [traj("w1", ["correct", "incorrect"], texts=["a", "bad"]),
-          traj("w2", ["correct", "incorrect"], texts=["a", "bad"]),
-          traj("ok", ["correct", "correct"], texts=["a", "good"])]
+    ts = [
+        traj("w1", ["correct", "incorrect"], texts=["a", "bad"]),
+        traj("w2", ["correct", "incorrect"], texts=["a", "bad"]),
+        traj("ok", ["correct", "correct"], texts=["a", "good"]),
+    ]
     st = PairStats()
     ps = pairs_for_task(ts, Grading("truth"), PairOptions(kinds=("first_error",)), stats=st)
     assert len(ps) == 1 and st.duplicates == 1
@@ -106,9 +121,13 @@ def test_duplicates_removed_and_cap_balanced_over_prefixes():
     ts = []
     for pre in ("p", "q", "r"):
         for j, k in enumerate([4, 3, 0]):
-            ts.append(traj(f"{pre}{j}", ["correct", "correct"], texts=[pre, f"{pre}-{j}"], mc=[(4, 2), (4, k)]))
+            ts.append(
+                traj(f"{pre}{j}", ["correct", "correct"], texts=[pre, f"{pre}-{j}"], mc=[(4, 2), (4, k)])
+            )
     st = PairStats()
-    ps = pairs_for_task(ts, Grading("truth"), PairOptions(kinds=("sibling",), margin=0.25, max_per_task=3), stats=st)
+    ps = pairs_for_task(
+        ts, Grading("truth"), PairOptions(kinds=("sibling",), margin=0.25, max_per_task=3), stats=st
+    )
     assert sorted(p.prefix[0].text for p in ps) == ["p", "q", "r"]
     assert all((p.chosen_value, p.rejected_value) == (1.0, 0.0) for p in ps)  # largest gap first
     assert st.capped == 6 and st.pairs == 3  # 3 pairs per fork found, 3 kept in total
@@ -123,6 +142,7 @@ def test_pair_record_round_trip():
 @pytest.mark.parametrize("bad", [{"kind": "other"}, {"kind": "step_pair", "task": "q", "chosen": 1}])
 def test_bad_pair_record(bad):
     from stepsieve import SchemaError
+
     with pytest.raises(SchemaError):
         StepPair.from_dict(bad)
 

@@ -11,10 +11,22 @@ def _mc(n, k):
 
 def _tree_task():
     # T1: a b c (correct)   T2: a b' d (wrong)   T3: x y (correct, no labels)
-    t1 = Trajectory("t1", "q", [Step(0, "a", labels=_mc(4, 3)), Step(1, "b", labels=_mc(4, 4)),
-                                Step(2, "c", labels={"mc": Label(1.0, None)})], Outcome("1", True))
-    t2 = Trajectory("t2", "q", [Step(0, " a ", labels=_mc(4, 1)), Step(1, "b'", labels=_mc(4, 0)),
-                                Step(2, "d", labels=_mc(4, 0))], Outcome("2", False))
+    t1 = Trajectory(
+        "t1",
+        "q",
+        [
+            Step(0, "a", labels=_mc(4, 3)),
+            Step(1, "b", labels=_mc(4, 4)),
+            Step(2, "c", labels={"mc": Label(1.0, None)}),
+        ],
+        Outcome("1", True),
+    )
+    t2 = Trajectory(
+        "t2",
+        "q",
+        [Step(0, " a ", labels=_mc(4, 1)), Step(1, "b'", labels=_mc(4, 0)), Step(2, "d", labels=_mc(4, 0))],
+        Outcome("2", False),
+    )
     t3 = Trajectory("t3", "q", [Step(0, "x"), Step(1, "y")], Outcome("1", True))
     return [t1, t2, t3]
 

@@ -13,9 +13,17 @@ import typer
 
 from stepsieve.cli._app import app
 
-_LABEL = typer.Option("truth", "--label", "-l", help="Label that grades steps (truth, mc, judge, rules, prm...).")
-_THRESH = typer.Option(None, "--threshold", help="Judge by score >= THRESHOLD instead of the label's verdict.")
-_ON_ERROR = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: quarantine it to OUT.rejected.jsonl.")
+_LABEL = typer.Option(
+    "truth", "--label", "-l", help="Label that grades steps (truth, mc, judge, rules, prm...)."
+)
+_THRESH = typer.Option(
+    None, "--threshold", help="Judge by score >= THRESHOLD instead of the label's verdict."
+)
+_ON_ERROR = typer.Option(
+    "raise",
+    "--on-error",
+    help="raise: stop at the first bad record; skip: quarantine it to OUT.rejected.jsonl.",
+)
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
@@ -30,14 +38,20 @@ _EX_CURATE = "Examples:\n\n  stepsieve curate graded.jsonl -o sft.jsonl --label 
 @app.command("curate", epilog=_EX_CURATE)
 def curate_cmd(
     input: Path = typer.Argument(..., help="Graded trajectories (.jsonl or .parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Curated trajectories (.jsonl or .parquet); weights in label 'curate'."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Curated trajectories (.jsonl or .parquet); weights in label 'curate'."
+    ),
     label: str = _LABEL,
     threshold: float = _THRESH,
     mode: str = typer.Option("mask", "--mode", help="steps (one example per good step) | truncate | mask."),
     neutral: str = typer.Option("keep", "--neutral", help="Neutral steps: keep | mask | error."),
     unscored: str = typer.Option("mask", "--unscored", help="Steps without the label: keep | mask | error."),
-    after_error: str = typer.Option(None, "--after-error", help="Steps after the first error: drop | mask | grade."),
-    error_weight: float = typer.Option(0.0, "--error-weight", help="Weight of the first wrong step (mask mode)."),
+    after_error: str = typer.Option(
+        None, "--after-error", help="Steps after the first error: drop | mask | grade."
+    ),
+    error_weight: float = typer.Option(
+        0.0, "--error-weight", help="Weight of the first wrong step (mask mode)."
+    ),
     min_steps: int = typer.Option(1, "--min-steps", help="Reject truncated trajectories shorter than this."),
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
@@ -45,8 +59,14 @@ def curate_cmd(
     """Filter, truncate or mask steps for SFT (WebSTAR step filtering, STeP partial masking)."""
     from stepsieve.curate import CurateOptions, Grading, curate_file
 
-    opts = CurateOptions(mode=mode, neutral=neutral, unscored=unscored, after_error=after_error,  # type: ignore[arg-type]
-                         error_weight=error_weight, min_steps=min_steps)
+    opts = CurateOptions(
+        mode=mode,
+        neutral=neutral,
+        unscored=unscored,
+        after_error=after_error,  # type: ignore[arg-type]
+        error_weight=error_weight,
+        min_steps=min_steps,
+    )
     counts = curate_file(input, out, Grading(label, threshold), opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)
 
@@ -57,29 +77,54 @@ _EX_PAIRS = "Examples:\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --label 
 @app.command("pairs", epilog=_EX_PAIRS)
 def pairs_cmd(
     input: Path = typer.Argument(..., help="Graded trajectories, several per task (.jsonl or .parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Pairs (.jsonl), or trl-dpo / step-dpo rows (.jsonl/.parquet)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Pairs (.jsonl), or trl-dpo / step-dpo rows (.jsonl/.parquet)."
+    ),
     label: str = _LABEL,
     threshold: float = _THRESH,
-    value_label: str = typer.Option("mc", "--value-label", help="Label whose scores give prefix values (MC)."),
+    value_label: str = typer.Option(
+        "mc", "--value-label", help="Label whose scores give prefix values (MC)."
+    ),
     margin: float = typer.Option(0.5, "--margin", help="Minimum value gap between sibling steps."),
     kinds: str = typer.Option("sibling,first_error", "--kinds", help="Comma list: sibling, first_error."),
-    max_per_task: int = typer.Option(8, "--max-per-task", help="Cap on pairs per task (balanced over prefixes)."),
-    rollout_label: str = typer.Option(None, "--rollout-label", help="Label holding MC rollouts (default: --value-label)."),
+    max_per_task: int = typer.Option(
+        8, "--max-per-task", help="Cap on pairs per task (balanced over prefixes)."
+    ),
+    rollout_label: str = typer.Option(
+        None, "--rollout-label", help="Label holding MC rollouts (default: --value-label)."
+    ),
     fmt: str = typer.Option("pairs", "--format", "-f", help="pairs (StepPair records) | trl-dpo | step-dpo."),
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
     max_open: int = typer.Option(1024, "--max-open", help="Task groups buffered at once (bounded memory)."),
-    contiguous: bool = typer.Option(False, "--contiguous", help="Each task's trajectories are adjacent in the input."),
+    contiguous: bool = typer.Option(
+        False, "--contiguous", help="Each task's trajectories are adjacent in the input."
+    ),
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
 ) -> None:
     """Step-level preference pairs: siblings with different MC values, and Step-DPO at the first error."""
     from stepsieve.curate import ExportOptions, Grading, PairOptions, pairs_file
 
-    opts = PairOptions(label=value_label, margin=margin, kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
-                       max_per_task=max_per_task, rollout_label=rollout_label)
+    opts = PairOptions(
+        label=value_label,
+        margin=margin,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+        max_per_task=max_per_task,
+        rollout_label=rollout_label,
+    )
     export = None if fmt == "pairs" else ExportOptions(format=fmt, sep=_unescape(sep))
-    counts = pairs_file(input, out, Grading(label, threshold), opts, fmt=fmt, export=export, max_open=max_open,
-                        contiguous=contiguous, on_error=on_error, progress=not quiet)
+    counts = pairs_file(
+        input,
+        out,
+        Grading(label, threshold),
+        opts,
+        fmt=fmt,
+        export=export,
+        max_open=max_open,
+        contiguous=contiguous,
+        on_error=on_error,
+        progress=not quiet,
+    )
     _echo(counts, out)
 
 
@@ -89,14 +134,18 @@ _EX_CREDIT = "Examples:\n\n  stepsieve credit graded.jsonl -o credited.jsonl --v
 @app.command("credit", epilog=_EX_CREDIT)
 def credit_cmd(
     input: Path = typer.Argument(..., help="Trajectories with a value label (e.g. mc), several per task."),
-    out: Path = typer.Option(..., "--out", "-o", help="The same trajectories with an advantage label (.jsonl or .parquet)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="The same trajectories with an advantage label (.jsonl or .parquet)."
+    ),
     value_label: str = typer.Option("mc", "--value-label", help="Label whose scores give prefix values."),
     name: str = typer.Option("advantage", "--name", help="Name of the label written."),
     method: str = typer.Option("mixed", "--method", help="progress | fork | mixed (the label's score)."),
     process: str = typer.Option("progress", "--process", help="Process term of mixed: progress | fork."),
     alpha: float = typer.Option(0.5, "--alpha", help="Weight of the normalised outcome reward in mixed."),
     max_open: int = typer.Option(1024, "--max-open", help="Task groups buffered at once (bounded memory)."),
-    contiguous: bool = typer.Option(False, "--contiguous", help="Each task's trajectories are adjacent in the input."),
+    contiguous: bool = typer.Option(
+        False, "--contiguous", help="Each task's trajectories are adjacent in the input."
+    ),
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
 ) -> None:
@@ -104,8 +153,9 @@ def credit_cmd(
     from stepsieve.curate import CreditOptions, credit_file
 
     opts = CreditOptions(label=value_label, name=name, method=method, process=process, alpha=alpha)
-    counts = credit_file(input, out, opts, max_open=max_open, contiguous=contiguous, on_error=on_error,
-                         progress=not quiet)
+    counts = credit_file(
+        input, out, opts, max_open=max_open, contiguous=contiguous, on_error=on_error, progress=not quiet
+    )
     _echo(counts, out)
 
 
@@ -114,24 +164,42 @@ _EX_EXPORT = "Examples:\n\n  stepsieve export graded.jsonl -o prm.parquet --form
 
 @app.command("export", epilog=_EX_EXPORT)
 def export_cmd(
-    input: Path = typer.Argument(..., help="Trajectories (stepwise, chat) or pairs from `stepsieve pairs` (dpo)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output rows: .jsonl or .parquet (datasets loads both)."),
+    input: Path = typer.Argument(
+        ..., help="Trajectories (stepwise, chat) or pairs from `stepsieve pairs` (dpo)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output rows: .jsonl or .parquet (datasets loads both)."
+    ),
     fmt: str = typer.Option(..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat."),
     label: str = _LABEL,
     threshold: float = _THRESH,
     soft: bool = typer.Option(False, "--soft", help="trl-stepwise: keep the label's score as a float."),
-    neutral_as: bool = typer.Option(True, "--neutral-as/--neutral-as-false", help="trl-stepwise: hard label of neutral steps."),
-    after_error: str = typer.Option("keep", "--after-error", help="trl-stepwise: keep | drop steps after the first error."),
+    neutral_as: bool = typer.Option(
+        True, "--neutral-as/--neutral-as-false", help="trl-stepwise: hard label of neutral steps."
+    ),
+    after_error: str = typer.Option(
+        "keep", "--after-error", help="trl-stepwise: keep | drop steps after the first error."
+    ),
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
-    weight_label: str = typer.Option("curate", "--weight-label", help="openai-chat: label holding per-step weights."),
+    weight_label: str = typer.Option(
+        "curate", "--weight-label", help="openai-chat: label holding per-step weights."
+    ),
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
 ) -> None:
     """Write rows trainers load: TRL stepwise / DPO, Step-DPO, OpenAI chat with per-message weight."""
     from stepsieve.curate import ExportOptions, export_file
 
-    opts = ExportOptions(format=fmt, label=label, threshold=threshold, soft=soft, neutral_as=neutral_as,
-                         after_error=after_error, sep=_unescape(sep), weight_label=weight_label)
+    opts = ExportOptions(
+        format=fmt,
+        label=label,
+        threshold=threshold,
+        soft=soft,
+        neutral_as=neutral_as,
+        after_error=after_error,
+        sep=_unescape(sep),
+        weight_label=weight_label,
+    )
     counts = export_file(input, out, opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)
 

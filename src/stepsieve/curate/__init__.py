@@ -28,7 +28,14 @@ from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
 from stepsieve.curate._input import InputReader
 from stepsieve.curate._jobs import credit_file, curate_file, export_file, pairs_file, read_pairs
-from stepsieve.curate._pairs import PairOptions, PairStats, StepPair, first_line_split, make_pairs, pairs_for_task
+from stepsieve.curate._pairs import (
+    PairOptions,
+    PairStats,
+    StepPair,
+    first_line_split,
+    make_pairs,
+    pairs_for_task,
+)
 from stepsieve.curate._rows import RowWriter
 from stepsieve.curate._sample import BackendSampler
 

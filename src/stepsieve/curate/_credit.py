@@ -112,9 +112,18 @@ def credit_task(group: list[Trajectory], opts: CreditOptions | None = None) -> l
             mixed = opts.alpha * z + (1.0 - opts.alpha) * p_term
             score = {"progress": prog, "fork": fork, "mixed": mixed}[opts.method]
             s.labels[opts.name] = Label(
-                score, None, grader=ref,
-                extra={"kind": "advantage", "method": opts.method, "value": v, "progress": prog,
-                       "fork": fork, "outcome_z": z, "mixed": mixed},
+                score,
+                None,
+                grader=ref,
+                extra={
+                    "kind": "advantage",
+                    "method": opts.method,
+                    "value": v,
+                    "progress": prog,
+                    "fork": fork,
+                    "outcome_z": z,
+                    "mixed": mixed,
+                },
             )
     return group
 

@@ -78,7 +78,9 @@ def render_task(task: str | list[dict[str, Any]]) -> str:
     """A task as text: the string itself, or the contents of its messages, blank-line separated."""
     if isinstance(task, str):
         return task
-    return "\n\n".join(m["content"] for m in task if isinstance(m, dict) and isinstance(m.get("content"), str))
+    return "\n\n".join(
+        m["content"] for m in task if isinstance(m, dict) and isinstance(m.get("content"), str)
+    )
 
 
 def render_step(s: Step) -> str:
@@ -149,12 +151,20 @@ def chat_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
             args = call.get("arguments", "")
             if not isinstance(args, str):
                 args = orjson.dumps(args).decode()
-            msgs.append({
-                "role": "assistant",
-                "content": s.thought,
-                "tool_calls": [{"id": cid, "type": "function", "function": {"name": str(call["name"]), "arguments": args}}],
-                "weight": w,
-            })
+            msgs.append(
+                {
+                    "role": "assistant",
+                    "content": s.thought,
+                    "tool_calls": [
+                        {
+                            "id": cid,
+                            "type": "function",
+                            "function": {"name": str(call["name"]), "arguments": args},
+                        }
+                    ],
+                    "weight": w,
+                }
+            )
             msgs.append({"role": "tool", "tool_call_id": cid, "content": s.observation or ""})
             continue
         text = s.text if not s.thought else f"{s.thought}\n{s.text}"
@@ -191,9 +201,28 @@ def parquet_schema(opts: ExportOptions) -> Any:
     if opts.format == "trl-dpo":
         return pa.schema([("prompt", s), ("chosen", s), ("rejected", s)])
     if opts.format == "step-dpo":
-        return pa.schema([(n, s) for n in
-                          ("prompt", "initial_reason_steps", "chosen", "rejected", "full_chosen", "full_rejected")])
+        return pa.schema(
+            [
+                (n, s)
+                for n in (
+                    "prompt",
+                    "initial_reason_steps",
+                    "chosen",
+                    "rejected",
+                    "full_chosen",
+                    "full_rejected",
+                )
+            ]
+        )
     call = pa.struct([("id", s), ("type", s), ("function", pa.struct([("name", s), ("arguments", s)]))])
-    msg = pa.struct([("role", s), ("content", s), ("name", s), ("tool_calls", pa.list_(call)),
-                     ("tool_call_id", s), ("weight", pa.int64())])
+    msg = pa.struct(
+        [
+            ("role", s),
+            ("content", s),
+            ("name", s),
+            ("tool_calls", pa.list_(call)),
+            ("tool_call_id", s),
+            ("weight", pa.int64()),
+        ]
+    )
     return pa.schema([("messages", pa.list_(msg))])

@@ -130,7 +130,9 @@ def curate(
     after = opts.resolved_after_error
     wl = opts.weight_label
     # Weights take three values only, so three shared Label objects serve every step.
-    weight_labels = {w: Label(w, None, grader=ref, extra={"kind": "weight"}) for w in (0.0, 1.0, opts.error_weight)}
+    weight_labels = {
+        w: Label(w, None, grader=ref, extra={"kind": "weight"}) for w in (0.0, 1.0, opts.error_weight)
+    }
     lab = weight_labels.__getitem__
 
     for t in trajectories:

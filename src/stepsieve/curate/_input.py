@@ -23,7 +23,9 @@ class InputReader:
     ``rejects_to`` names the quarantine file used under ``on_error="skip"``.
     """
 
-    def __init__(self, path: str | Path, *, on_error: str = "raise", rejects_to: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, on_error: str = "raise", rejects_to: str | Path | None = None
+    ) -> None:
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         import stepsieve.trajectory as tr

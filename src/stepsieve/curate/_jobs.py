@@ -45,8 +45,13 @@ def _progress(it: Iterable[Any], reader: InputReader | None, enabled: bool, what
 
     inner = getattr(reader, "_reader", None)
     total = inner.size() if inner is not None and hasattr(inner, "size") else None
-    with Progress(TextColumn(what), BarColumn(), TextColumn("{task.completed:,.0f}"), TimeRemainingColumn(),
-                  transient=True) as bar:
+    with Progress(
+        TextColumn(what),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(what, total=total)
         for i, x in enumerate(it):
             if i % 512 == 0 and inner is not None:
@@ -65,24 +70,52 @@ def _write_trajectories(ts: Iterable[Trajectory], output: str | Path) -> int:
 
 
 def curate_file(
-    input: str | Path, output: str | Path, grading: Grading, opts: CurateOptions, *,
-    on_error: str = "raise", progress: bool = False,
+    input: str | Path,
+    output: str | Path,
+    grading: Grading,
+    opts: CurateOptions,
+    *,
+    on_error: str = "raise",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Filter / truncate / mask ``input`` into curated trajectories at ``output`` (.jsonl)."""
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
     st = CurateStats()
-    rows = _write_trajectories(curate(_progress(reader, reader, progress, "curate"), grading, opts, st), output)
-    counts = {"in": reader.read, "out": st.kept, "rejected": reader.rejected + st.n_rejected,
-              "rejected_records": reader.rejected, "rejected_by_reason": st.rejected or {}, "rows": rows}
-    write_manifest(output, verb="curate", inputs=[input], labels=[grading.label],
-                   options={"grading": grading, "curate": opts}, counts=counts)
+    rows = _write_trajectories(
+        curate(_progress(reader, reader, progress, "curate"), grading, opts, st), output
+    )
+    counts = {
+        "in": reader.read,
+        "out": st.kept,
+        "rejected": reader.rejected + st.n_rejected,
+        "rejected_records": reader.rejected,
+        "rejected_by_reason": st.rejected or {},
+        "rows": rows,
+    }
+    write_manifest(
+        output,
+        verb="curate",
+        inputs=[input],
+        labels=[grading.label],
+        options={"grading": grading, "curate": opts},
+        counts=counts,
+    )
     return counts
 
 
 def pairs_file(
-    input: str | Path, output: str | Path, grading: Grading, opts: PairOptions, *,
-    fmt: str = "pairs", export: ExportOptions | None = None, sampler: Sampler | None = None,
-    max_open: int = 1024, contiguous: bool = False, on_error: str = "raise", progress: bool = False,
+    input: str | Path,
+    output: str | Path,
+    grading: Grading,
+    opts: PairOptions,
+    *,
+    fmt: str = "pairs",
+    export: ExportOptions | None = None,
+    sampler: Sampler | None = None,
+    max_open: int = 1024,
+    contiguous: bool = False,
+    on_error: str = "raise",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Step-level pairs of ``input``: StepPair records (``fmt="pairs"``) or rows of ``trl-dpo``/``step-dpo``."""
     if fmt != "pairs":
@@ -91,41 +124,77 @@ def pairs_file(
             raise ConfigError(f"pairs export to {fmt!r} is not a pair format (use trl-dpo or step-dpo)")
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
     gst, pst = GroupStats(), PairStats()
-    groups = group_by_task(_progress(reader, reader, progress, "pairs"), max_open=max_open,
-                           contiguous=contiguous, stats=gst)
+    groups = group_by_task(
+        _progress(reader, reader, progress, "pairs"), max_open=max_open, contiguous=contiguous, stats=gst
+    )
     schema = parquet_schema(export) if export is not None else None
     with RowWriter(output, schema=schema) as w:
         if export is None and w.container != "jsonl":
             raise ConfigError(f"{output}: pair records are written as .jsonl (export them to Parquet)")
         for p in make_pairs(groups, grading, opts, sampler=sampler, stats=pst):
             w.write(p.to_dict() if export is None else export_row(p, export))  # type: ignore[arg-type]
-    counts = {"in": reader.read, "accepted": reader.accepted, "rejected": reader.rejected, "out": w.count,
-              "tasks": pst.tasks, "candidates": pst.candidates, "duplicates": pst.duplicates,
-              "capped": pst.capped, "no_chosen": pst.no_chosen, "by_source": pst.by_source,
-              "split_tasks": gst.split_tasks}
+    counts = {
+        "in": reader.read,
+        "accepted": reader.accepted,
+        "rejected": reader.rejected,
+        "out": w.count,
+        "tasks": pst.tasks,
+        "candidates": pst.candidates,
+        "duplicates": pst.duplicates,
+        "capped": pst.capped,
+        "no_chosen": pst.no_chosen,
+        "by_source": pst.by_source,
+        "split_tasks": gst.split_tasks,
+    }
     labels = {grading.label, opts.label, opts.rollout_label or opts.label}
-    write_manifest(output, verb="pairs", inputs=[input], labels=labels,
-                   options={"grading": grading, "pairs": {**_fields(opts), "format": fmt},
-                            "group": {"max_open": max_open, "contiguous": contiguous},
-                            "sampler": None if sampler is None else repr(sampler)}, counts=counts)
+    write_manifest(
+        output,
+        verb="pairs",
+        inputs=[input],
+        labels=labels,
+        options={
+            "grading": grading,
+            "pairs": {**_fields(opts), "format": fmt},
+            "group": {"max_open": max_open, "contiguous": contiguous},
+            "sampler": None if sampler is None else repr(sampler),
+        },
+        counts=counts,
+    )
     return counts
 
 
 def credit_file(
-    input: str | Path, output: str | Path, opts: CreditOptions, *,
-    max_open: int = 1024, contiguous: bool = False, on_error: str = "raise", progress: bool = False,
+    input: str | Path,
+    output: str | Path,
+    opts: CreditOptions,
+    *,
+    max_open: int = 1024,
+    contiguous: bool = False,
+    on_error: str = "raise",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write per-step advantages (label ``opts.name``) into the trajectories of ``input``."""
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
     gst = GroupStats()
-    groups = group_by_task(_progress(reader, reader, progress, "credit"), max_open=max_open,
-                           contiguous=contiguous, stats=gst)
+    groups = group_by_task(
+        _progress(reader, reader, progress, "credit"), max_open=max_open, contiguous=contiguous, stats=gst
+    )
     n = _write_trajectories(credit(groups, opts), output)
-    counts = {"in": reader.read, "out": n, "rejected": reader.rejected, "tasks": gst.groups,
-              "split_tasks": gst.split_tasks}
-    write_manifest(output, verb="credit", inputs=[input], labels=[opts.label, opts.name],
-                   options={"credit": opts, "group": {"max_open": max_open, "contiguous": contiguous}},
-                   counts=counts)
+    counts = {
+        "in": reader.read,
+        "out": n,
+        "rejected": reader.rejected,
+        "tasks": gst.groups,
+        "split_tasks": gst.split_tasks,
+    }
+    write_manifest(
+        output,
+        verb="credit",
+        inputs=[input],
+        labels=[opts.label, opts.name],
+        options={"credit": opts, "group": {"max_open": max_open, "contiguous": contiguous}},
+        counts=counts,
+    )
     return counts
 
 
@@ -145,8 +214,12 @@ def read_pairs(path: str | Path) -> Iterator[StepPair]:
 
 
 def export_file(
-    input: str | Path, output: str | Path, opts: ExportOptions, *,
-    on_error: str = "raise", progress: bool = False,
+    input: str | Path,
+    output: str | Path,
+    opts: ExportOptions,
+    *,
+    on_error: str = "raise",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Export trajectories (stepwise, chat) or pairs (trl-dpo, step-dpo) to .jsonl or .parquet."""
     reader: InputReader | None = None
@@ -167,10 +240,20 @@ def export_file(
                 continue
             w.write(row)
     rejected_records = reader.rejected if reader is not None else 0
-    counts = {"in": reader.read if reader is not None else n_in, "out": w.count,
-              "rejected": rejected_records + n_bad, "rejected_records": rejected_records,
-              "rejected_by_reason": {"not_expressible": n_bad} if n_bad else {}}
-    labels = [opts.label] if opts.format == "trl-stepwise" else [opts.weight_label] if opts.format == "openai-chat" else []
+    counts = {
+        "in": reader.read if reader is not None else n_in,
+        "out": w.count,
+        "rejected": rejected_records + n_bad,
+        "rejected_records": rejected_records,
+        "rejected_by_reason": {"not_expressible": n_bad} if n_bad else {},
+    }
+    labels = (
+        [opts.label]
+        if opts.format == "trl-stepwise"
+        else [opts.weight_label]
+        if opts.format == "openai-chat"
+        else []
+    )
     write_manifest(output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts)
     return counts
 

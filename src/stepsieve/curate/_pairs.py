@@ -130,10 +130,17 @@ class StepPair:
         if not isinstance(prefix, list):
             raise SchemaError("step pair field 'prefix' must be a list of steps")
         return StepPair(
-            d["task_key"], d["task"], [Step.from_dict(s, i) for i, s in enumerate(prefix)],
-            d["chosen"], d["rejected"], str(d.get("source", "")), str(d.get("chosen_from", "")),
-            d.get("chosen_value"), d.get("rejected_value"),
-            list(d.get("chosen_rest") or []), list(d.get("rejected_rest") or []),
+            d["task_key"],
+            d["task"],
+            [Step.from_dict(s, i) for i, s in enumerate(prefix)],
+            d["chosen"],
+            d["rejected"],
+            str(d.get("source", "")),
+            str(d.get("chosen_from", "")),
+            d.get("chosen_value"),
+            d.get("rejected_value"),
+            list(d.get("chosen_rest") or []),
+            list(d.get("rejected_rest") or []),
             list(d.get("trajectory_ids") or []),
         )
 
@@ -235,9 +242,22 @@ def _sibling_pairs(
                     continue
                 a_rest, a_id = _rest(by_id, a)
                 b_rest, b_id = _rest(by_id, b)
-                yield fork, StepPair(
-                    tree.key, tree.task, prefix, a.text, b.text, "sibling", "tree",
-                    a.value, b.value, a_rest, b_rest, [x for x in (a_id, b_id) if x],
+                yield (
+                    fork,
+                    StepPair(
+                        tree.key,
+                        tree.task,
+                        prefix,
+                        a.text,
+                        b.text,
+                        "sibling",
+                        "tree",
+                        a.value,
+                        b.value,
+                        a_rest,
+                        b_rest,
+                        [x for x in (a_id, b_id) if x],
+                    ),
                 )
 
 
@@ -268,7 +288,11 @@ def _first_error_pairs(
             lab = t.steps[e - 1].labels.get(rollout_label)
             rollouts = (lab.extra or {}).get("rollouts") if lab is not None else None
             for r in rollouts or ():
-                if not isinstance(r, dict) or r.get("correct") is not True or not isinstance(r.get("text"), str):
+                if (
+                    not isinstance(r, dict)
+                    or r.get("correct") is not True
+                    or not isinstance(r.get("text"), str)
+                ):
                     continue
                 steps = opts.split_steps(r["text"])
                 if steps and normalize_step(steps[0]) != bad_key:
@@ -297,9 +321,22 @@ def _first_error_pairs(
             st.no_chosen += 1
             continue
         text, rest, origin, value, other = chosen
-        yield parent, StepPair(
-            tree.key, t.task, prefix, text, t.steps[e].text, "first_error", origin,
-            value, wrong.value, rest, rejected_rest, [t.id] + ([other] if other else []),
+        yield (
+            parent,
+            StepPair(
+                tree.key,
+                t.task,
+                prefix,
+                text,
+                t.steps[e].text,
+                "first_error",
+                origin,
+                value,
+                wrong.value,
+                rest,
+                rejected_rest,
+                [t.id] + ([other] if other else []),
+            ),
         )
 
 

@@ -55,8 +55,18 @@ class Node:
     """One step of the tree (the root is the empty prefix). See the module docstring."""
 
     __slots__ = (
-        "key", "text", "depth", "parent", "children", "visits",
-        "n_outcomes", "n_outcomes_correct", "mc_n", "mc_correct", "score_n", "score_sum",
+        "key",
+        "text",
+        "depth",
+        "parent",
+        "children",
+        "visits",
+        "n_outcomes",
+        "n_outcomes_correct",
+        "mc_n",
+        "mc_correct",
+        "score_n",
+        "score_sum",
         "occurrences",
     )
 
