@@ -79,3 +79,19 @@ def test_task_key_and_mixed_tasks():
     assert normalize_step("  x =\t2 +  3 \n") == "x = 2 + 3"
     with pytest.raises(ValueError, match="belongs to task"):
         TaskTree.from_trajectories([a, Trajectory("c", "q2", [Step(0, "s")])])
+
+
+def test_shared_probe_copies_are_not_counted_twice_and_root_probe_is_used():
+    s1 = Label(0.25, None, extra={"n": 4, "n_correct": 1})
+    s2 = Label(0.25, None, extra={"n": 4, "n_correct": 1, "shared": True})  # the mc grader's copy
+    other = Label(1.0, None, extra={"n": 4, "n_correct": 4})  # an independent probe, e.g. another batch
+    ts = [
+        Trajectory(
+            f"t{i}", "q", [Step(0, "a", labels={"mc": lab})], meta={"mc_root": {"n": 8, "n_correct": 2}}
+        )
+        for i, lab in enumerate([s1, s2, other])
+    ]
+    tree = TaskTree.from_trajectories(ts, label="mc")
+    a = tree.root.children["a"]
+    assert (a.mc_n, a.mc_correct) == (8, 5) and a.value == 5 / 8
+    assert tree.root.value == 2 / 8  # the recorded root probe, taken once

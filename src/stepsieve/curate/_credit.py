@@ -4,7 +4,8 @@ All three read the task's ``TaskTree`` (node values V from the value label, e.g.
 see ``stepsieve.trajectory.TaskTree``):
 
 - ``progress`` (PAV, SPA-RL): A_i = V(prefix ending at step i) − V(prefix ending at step
-  i − 1); the empty prefix's value is the root value (mean over the task's rollouts).
+  i − 1); the empty prefix's value is the root value: the mc grader's root probe
+  (``meta["<label>_root"]``) when recorded, else the visit-weighted mean of step 0's values.
 - ``fork`` (PORTool, SLATE): A_i = V(node_i) − the visit-weighted mean value of all the
   children of its parent, itself included — how much better this branch did than the
   alternatives actually taken from the same prefix. A step without siblings gets 0.

@@ -14,11 +14,15 @@ nothing re-derives shared prefixes by string matching in several places.
   * label evidence: a value label's scores on the steps that land on the node. When the
     label carries Monte Carlo counts (``extra = {"n": N, "n_correct": k}``), counts are
     pooled (sum k / sum N) — the right estimate when several trajectories probed the same
-    prefix; otherwise scores are averaged. ``Node.record(n, n_correct)`` adds counts
-    directly, which is how a Monte Carlo grader can store the rollouts it makes.
+    prefix; otherwise scores are averaged. A label marked ``extra["shared"] = True`` (the
+    mc grader's copy of a probe it made once for a shared prefix) adds no counts when the
+    node already has some, so one probe is not counted twice. ``Node.record(n, n_correct)``
+    adds counts directly, which is how a Monte Carlo grader can store the rollouts it makes.
   * outcome evidence: the final outcomes of the trajectories passing through the node.
   ``Node.value`` uses label evidence when there is any, else outcomes, else None. The root
-  has no step label; its value is the visit-weighted mean of its children's values.
+  has no step label: its evidence is the root probe the mc grader records in
+  ``meta["<label>_root"] = {"n", "n_correct"}`` (taken once per tree), and without one its
+  value is the visit-weighted mean of its children's values.
 
 Trajectories are grouped by ``task_key``: ``meta["task_id"]`` when present, else the task
 text (for chat tasks, the canonical JSON of the messages).
@@ -116,8 +120,11 @@ class Node:
 
     @property
     def value(self) -> float | None:
-        """V(prefix ending here): label evidence first, then outcomes; root: children's mean."""
+        """V(prefix ending here): label evidence first, then outcomes; root: its probe, else
+        the children's visit-weighted mean."""
         if self.parent is None:
+            if self.mc_n:
+                return self.mc_correct / self.mc_n
             num = den = 0.0
             for c in self.children.values():
                 v = c.value
@@ -198,8 +205,13 @@ class TaskTree:
         if correct is not None:
             node.n_outcomes += 1
             node.n_outcomes_correct += correct
-        path: list[Node] = []
         label = self.label
+        if label is not None and not node.mc_n:
+            rec = t.meta.get(f"{label}_root") if t.meta else None
+            if isinstance(rec, dict) and type(rec.get("n")) is int and type(rec.get("n_correct")) is int:
+                if 0 <= rec["n_correct"] <= rec["n"]:
+                    node.record(rec["n"], rec["n_correct"])
+        path: list[Node] = []
         tid = t.id
         # Hot loop (every step of every trajectory): inlined child lookup and evidence update.
         for i, step in enumerate(t.steps):
@@ -224,8 +236,10 @@ class TaskTree:
                     k = extra.get("n_correct") if extra else None
                     # counts that are not integers with 0 <= k <= n are ignored (the score is used)
                     if type(n) is int and type(k) is int and 0 <= k <= n:
-                        node.mc_n += n
-                        node.mc_correct += k
+                        # a "shared" label copies a probe already counted on this node: skip it
+                        if not (node.mc_n and extra.get("shared") is True):  # type: ignore[union-attr]
+                            node.mc_n += n
+                            node.mc_correct += k
                     elif lab.score is not None:
                         node.score_n += 1
                         node.score_sum += lab.score
