@@ -121,6 +121,12 @@ def test_truncated_final_line(tmp_path):
         list(read_trajectories(path))
 
 
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD + b"\n")
+    assert len(list(read_trajectories(path))) == 1
+
+
 def test_valid_final_line_without_newline_is_fine(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(GOOD + b"\n\n" + GOOD)  # a blank line is not a record
@@ -194,6 +200,15 @@ def test_not_a_parquet_file(tmp_path):
     path = tmp_path / "t.parquet"
     path.write_bytes(b"not parquet at all")
     with pytest.raises(DataError, match="not a readable Parquet file"):
+        list(read_trajectories(path))
+
+
+def test_foreign_parquet_read_as_canonical_is_a_clear_error(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"problem": ["q"], "steps": [["a"]]}), path)
+    with pytest.raises(SchemaError, match=r"foreign.parquet:1: not a stepsieve Parquet file: no column"):
         list(read_trajectories(path))
 
 

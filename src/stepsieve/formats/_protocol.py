@@ -25,9 +25,11 @@ __all__ = ["Format", "RecordFormat"]
 class Format(Protocol):
     """Converts one record of a foreign layout to a Trajectory and back.
 
-    ``decode``/``encode`` handle JSON records; ``decode_row``/``encode_row`` handle Parquet
-    rows (the same as JSON unless the format has a typed columnar layout), whose types
-    ``arrow_schema`` fixes (None: inferred from the first batch written). Both decoders
+    ``decode``/``encode`` handle JSON records. For Parquet, ``batch_rows`` splits a read batch
+    into rows for ``decode_row``, and ``encode_row`` results are collected and turned into a
+    batch by ``rows_to_batch`` (by default rows are JSON-like dicts and Arrow converts them;
+    the canonical format converts whole columns instead). ``arrow_schema`` fixes the column
+    types (None: inferred from the first batch written). Both decoders
     raise SchemaError on a bad record; encoders raise DataError when a Trajectory cannot be
     expressed in the format (e.g. it lacks the labels the format needs).
     """
@@ -40,9 +42,17 @@ class Format(Protocol):
 
     def encode(self, t: Trajectory) -> dict[str, Any]: ...
 
-    def decode_row(self, row: dict[str, Any]) -> Trajectory: ...
+    def decode_row(self, row: Any) -> Trajectory: ...
 
-    def encode_row(self, t: Trajectory) -> dict[str, Any]: ...
+    def encode_row(self, t: Trajectory) -> Any: ...
+
+    def batch_rows(self, batch: Any) -> Iterable[Any]:
+        """The rows of one Arrow record batch, each then given to ``decode_row``."""
+        ...
+
+    def rows_to_batch(self, rows: list[Any], schema: Any) -> Any:
+        """``encode_row`` results -> one Arrow table/record batch (schema None: infer)."""
+        ...
 
 
 class RecordFormat:
@@ -66,8 +76,16 @@ class RecordFormat:
         keys) so the record reads as it was written."""
         return self.decode(_prune(row, self.nullable))
 
-    def encode_row(self, t: Trajectory) -> dict[str, Any]:
+    def encode_row(self, t: Trajectory) -> Any:
         return self.encode(t)
+
+    def batch_rows(self, batch: Any) -> Iterable[Any]:
+        return batch.to_pylist()
+
+    def rows_to_batch(self, rows: list[Any], schema: Any) -> Any:
+        from stepsieve.trajectory._sinks import rows_to_table
+
+        return rows_to_table(rows, schema)
 
     def read(self, path: str | Path, **reader_options: Any) -> Any:
         """A streaming Reader of ``path`` in this format (``on_error``, ``rejects``...)."""

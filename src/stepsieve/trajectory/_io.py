@@ -99,7 +99,8 @@ class Reader:
         decode = self.format.decode_row if self.container == "parquet" else self.format.decode
         path = self.path
         raising = self.on_error == "raise"
-        for rec in iter_source(path, self.container, self._progress):
+        batch_rows = self.format.batch_rows if self.container == "parquet" else None
+        for rec in iter_source(path, self.container, self._progress, batch_rows):
             self.read += 1
             if rec.error is not None:
                 if raising:
@@ -139,9 +140,11 @@ class Writer:
         self.path = str(path)
         self.format = _resolve_format(fmt, options)
         self.container = container or _container_for_output(path)
-        schema = self.format.arrow_schema if self.container == "parquet" else None
-        self._encode = self.format.encode_row if self.container == "parquet" else self.format.encode
-        self._sink: Sink = open_sink(path, self.container, schema, batch_size)
+        parquet = self.container == "parquet"
+        schema = self.format.arrow_schema if parquet else None
+        to_batch = self.format.rows_to_batch if parquet else None
+        self._encode = self.format.encode_row if parquet else self.format.encode
+        self._sink: Sink = open_sink(path, self.container, schema, batch_size, to_batch)
         self.written = 0
 
     def write(self, t: Trajectory) -> None:

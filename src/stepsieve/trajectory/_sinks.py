@@ -15,7 +15,7 @@ import orjson
 
 from stepsieve._errors import DataError
 
-__all__ = ["JsonArraySink", "JsonlSink", "ParquetSink", "Sink", "open_sink"]
+__all__ = ["JsonArraySink", "JsonlSink", "ParquetSink", "Sink", "open_sink", "rows_to_table"]
 
 _DUMP_OPT = orjson.OPT_APPEND_NEWLINE
 
@@ -78,18 +78,28 @@ class JsonArraySink(Sink):
             self._fh.close()
 
 
-class ParquetSink(Sink):
-    """Rows buffered into Arrow batches, one row group per batch.
+def rows_to_table(rows: list[Any], schema: Any) -> Any:
+    """The generic batch encoder: row dicts -> an Arrow table (schema None: inferred)."""
+    import pyarrow as pa
 
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+class ParquetSink(Sink):
+    """Records buffered into Arrow batches, one row group per batch.
+
+    ``to_batch(records, schema)`` turns a buffer into an Arrow table or record batch (row
+    dicts by default; the canonical format passes Trajectories and builds columns). A
     ``schema`` fixes the column types; without one the schema is inferred from the first
     batch and later batches must fit it (a record that does not raises DataError).
     """
 
-    def __init__(self, path: str | Path, schema: Any = None, batch_size: int = 1024) -> None:
+    def __init__(self, path: str | Path, schema: Any = None, batch_size: int = 1024, to_batch: Any = None) -> None:
         super().__init__(path)
         self.schema = schema
         self.batch_size = batch_size
-        self._rows: list[dict[str, Any]] = []
+        self.to_batch = to_batch or rows_to_table
+        self._rows: list[Any] = []
         self._writer: Any = None
 
     def write(self, record: Any) -> None:
@@ -105,13 +115,16 @@ class ParquetSink(Sink):
         if not self._rows:
             return
         try:
-            table = pa.Table.from_pylist(self._rows, schema=self.schema)
+            table = self.to_batch(self._rows, self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
             raise DataError(f"records do not fit the Parquet schema: {e}", path=str(self.path)) from None
         if self._writer is None:
             self.schema = table.schema
             self._writer = pq.ParquetWriter(self.partial, table.schema, compression="zstd")
-        self._writer.write_table(table)
+        if isinstance(table, pa.RecordBatch):
+            self._writer.write_batch(table)
+        else:
+            self._writer.write_table(table)
         self._rows.clear()
 
     def _finish(self) -> None:
@@ -128,12 +141,14 @@ class ParquetSink(Sink):
             self._writer.close()
 
 
-def open_sink(path: str | Path, container: str, schema: Any = None, batch_size: int = 1024) -> Sink:
+def open_sink(
+    path: str | Path, container: str, schema: Any = None, batch_size: int = 1024, to_batch: Any = None
+) -> Sink:
     """A sink for ``container`` ("jsonl", "json" or "parquet")."""
     if container == "jsonl":
         return JsonlSink(path)
     if container == "json":
         return JsonArraySink(path)
     if container == "parquet":
-        return ParquetSink(path, schema, batch_size)
+        return ParquetSink(path, schema, batch_size, to_batch)
     raise DataError(f"unknown container {container!r} (known: jsonl, json, parquet)", path=str(path))

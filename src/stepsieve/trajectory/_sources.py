@@ -60,9 +60,12 @@ def container_of(path: str | Path) -> str:
     return "jsonl"
 
 
-def iter_source(path: str | Path, container: str, progress: list[int] | None = None) -> Iterator[SourceRecord]:
+def iter_source(
+    path: str | Path, container: str, progress: list[int] | None = None, batch_rows: Any = None
+) -> Iterator[SourceRecord]:
     """Yield the raw records of ``path``. ``progress[0]`` is kept at the bytes (JSONL, JSON)
-    or rows (Parquet) consumed so far, for progress bars."""
+    or rows (Parquet) consumed so far, for progress bars. ``batch_rows(batch)`` turns an
+    Arrow batch into row values (default: ``batch.to_pylist()``)."""
     p = str(path)
     if not os.path.exists(p):
         raise DataError("no such file", path=p)
@@ -74,7 +77,7 @@ def iter_source(path: str | Path, container: str, progress: list[int] | None = N
     if container == "json":
         return _iter_json_array(p, prog)
     if container == "parquet":
-        return _iter_parquet(p, prog)
+        return _iter_parquet(p, prog, batch_rows)
     raise DataError(f"unknown container {container!r} (known: {', '.join(CONTAINERS)})", path=p)
 
 
@@ -102,6 +105,8 @@ def _iter_jsonl(path: str, prog: list[int]) -> Iterator[SourceRecord]:
             lineno += 1
             pos += len(raw)
             prog[0] = pos
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark (some Windows tools write one)
             try:
                 value = loads(raw)
             except orjson.JSONDecodeError as e:
@@ -199,7 +204,7 @@ def _iter_json_array(path: str, prog: list[int]) -> Iterator[SourceRecord]:
 PARQUET_READ_BATCH = 512
 
 
-def _iter_parquet(path: str, prog: list[int]) -> Iterator[SourceRecord]:
+def _iter_parquet(path: str, prog: list[int], batch_rows: Any = None) -> Iterator[SourceRecord]:
     import pyarrow.parquet as pq
 
     try:
@@ -208,9 +213,21 @@ def _iter_parquet(path: str, prog: list[int]) -> Iterator[SourceRecord]:
         pf = pq.ParquetFile(path, pre_buffer=False)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError subclasses
         raise DataError(f"not a readable Parquet file: {e}", path=path) from None
+    import pyarrow as pa
+
     row = 0
-    for batch in pf.iter_batches(batch_size=PARQUET_READ_BATCH, use_threads=False):
-        for value in batch.to_pylist():
+    batches = pf.iter_batches(batch_size=PARQUET_READ_BATCH, use_threads=False)
+    while True:
+        try:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            values = batch.to_pylist() if batch_rows is None else batch_rows(batch)
+        except DataError as e:
+            raise e.located(path=path, line=row + 1) from None
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(f"unreadable Parquet data: {e}", path=path, line=row + 1) from None
+        for value in values:
             row += 1
             prog[0] = row
             yield SourceRecord(row, value)
