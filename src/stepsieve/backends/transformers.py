@@ -211,7 +211,7 @@ class TransformersBackend:
         cache.batch_select_indices(idx)
         mask, pos = pre.mask[idx], pre.next_pos[idx]
         logits = torch.cat([pre.logits[r] for r in row_of], dim=0)  # [rows, vocab]
-        gens = [torch.Generator().manual_seed(sample_seed(seed, p, j)) for p, j in zip(prompts, samples)]
+        row_seeds = torch.tensor([_signed(sample_seed(seed, p, j)) for p, j in zip(prompts, samples)])
         rows = len(seqs)
         toks: list[list[int]] = [[] for _ in range(rows)]
         lps: list[list[float]] = [[] for _ in range(rows)]
@@ -220,14 +220,16 @@ class TransformersBackend:
         active = list(range(rows))  # original row of each live cache row
         tail = max((len(s) for s in stop), default=0) + 2
         for step in range(max_tokens):
-            chosen = self._pick(logits, [gens[r] for r in active], temperature)
+            chosen = _pick(logits, row_seeds[active], step, temperature)
             if want_logprobs:
                 lp = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
             keep: list[int] = []
             for k, r in enumerate(active):
                 t = int(chosen[k])
-                if t == self.eos_id:
+                if t == self.eos_id:  # counted and given a logprob, but not part of the text
                     finish[r] = "stop"
+                    if want_logprobs:
+                        lps[r].append(lp[k])
                     continue
                 toks[r].append(t)
                 if want_logprobs:
@@ -261,13 +263,6 @@ class TransformersBackend:
             result.append(Generation(t, len(toks[r]) + (finish[r] == "stop" and text[r] is None), finish[r],
                                      lps[r] if want_logprobs else None))
         return result
-
-    @staticmethod
-    def _pick(logits: torch.Tensor, gens: list[torch.Generator], temperature: float) -> torch.Tensor:
-        if temperature == 0.0:
-            return logits.argmax(dim=-1).cpu()
-        probs = torch.softmax(logits / temperature, dim=-1).cpu()
-        return torch.cat([torch.multinomial(probs[k], 1, generator=g) for k, g in enumerate(gens)])
 
     # ---------------------------------------------------------------- chat
 
@@ -350,6 +345,46 @@ class TransformersBackend:
             "cache_hits": self.cache_hits, "forward_tokens": self.forward_tokens,
             "forward_positions": self.forward_positions,
         }
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(u: int) -> int:
+    """A 64-bit pattern as torch's int64 (which wraps on overflow, like C)."""
+    u &= _MASK64
+    return u - (1 << 64) if u >= 1 << 63 else u
+
+
+_GOLDEN, _M1, _M2 = _signed(0x9E3779B97F4A7C15), _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+
+
+def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift on int64 (torch's ``>>`` is arithmetic)."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def _uniform(seeds: torch.Tensor, step: int, vocab: int) -> torch.Tensor:
+    """Uniforms in (0, 1), [rows, vocab], a pure function of (row seed, step, token id).
+
+    A counter-based generator (splitmix64's finaliser over the counter): every row draws its
+    noise in one vectorised op, and row r's draw does not depend on which other rows share the
+    batch -- the determinism contract -- without one torch.Generator call per row per step.
+    """
+    offset = _signed((step + 1) * 0x9E3779B97F4A7C15)  # python ints: wrap explicitly
+    x = (seeds[:, None] + offset) + torch.arange(vocab, dtype=torch.int64)[None, :] * _M2
+    x = (x ^ _srl(x, 30)) * _M1
+    x = (x ^ _srl(x, 27)) * _M2
+    x = x ^ _srl(x, 31)
+    return (_srl(x, 11).double() + 0.5) * 2.0**-53
+
+
+def _pick(logits: torch.Tensor, seeds: torch.Tensor, step: int, temperature: float) -> torch.Tensor:
+    """Greedy, or a sample from softmax(logits / T) by the Gumbel-max trick."""
+    if temperature == 0.0:
+        return logits.argmax(dim=-1).cpu()
+    gumbel = -torch.log(-torch.log(_uniform(seeds, step, logits.shape[-1])))
+    return (logits.double().cpu() / temperature + gumbel).argmax(dim=-1)
 
 
 def _gen_dict(g: Generation) -> dict[str, Any]:

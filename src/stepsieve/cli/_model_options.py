@@ -1,0 +1,123 @@
+"""Options shared by every command that uses a model, and the one helper that builds a backend.
+
+A verb declares the options by type alias, collects them into :class:`ModelOptions` and calls
+:func:`backend_from_options`; after its job it calls :func:`report_backend` (which prints the
+estimate on ``--dry-run``, the run summary otherwise)::
+
+    @app.command()
+    def grade(..., backend: BackendOpt = "transformers", model: ModelOpt = None,
+              base_url: BaseUrlOpt = None, concurrency: ConcurrencyOpt = 8,
+              max_cost: MaxCostOpt = None, dry_run: DryRunOpt = False, no_cache: NoCacheOpt = False):
+        opts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+        be = backend_from_options(opts)
+        ...
+        report_backend(be)
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from stepsieve._errors import ConfigError
+from stepsieve.backends import BACKENDS, Budget, RequestCache
+
+__all__ = [
+    "BackendOpt",
+    "BaseUrlOpt",
+    "ConcurrencyOpt",
+    "DryRunOpt",
+    "MaxCostOpt",
+    "ModelOpt",
+    "ModelOptions",
+    "NoCacheOpt",
+    "backend_from_options",
+    "report_backend",
+]
+
+BackendOpt = Annotated[str, typer.Option("--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="transformers: a model directory (default: the embedded policy); openai: the served model name.")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY).")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight at once.")]
+MaxCostOpt = Annotated[str | None, typer.Option("--max-cost", help="Stop before exceeding a budget: 'tokens=200000', 'requests=500' or both, comma-separated.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many calls and tokens the job would take; spend nothing.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Bypass the persistent request cache ($STEPSIEVE_CACHE_DIR or .stepsieve-cache/).")]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The shared model options of one command, validated without I/O."""
+
+    backend: str = "transformers"
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int = 8
+    max_cost: str | None = None
+    dry_run: bool = False
+    no_cache: bool = False
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 60.0
+    cache_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS.names():
+            BACKENDS.get(self.backend)  # raises ConfigError with "did you mean"
+        if self.backend == "openai" and not self.model:
+            raise ConfigError("--backend openai needs --model NAME (the model name the server serves)")
+        if self.backend == "transformers" and self.base_url:
+            raise ConfigError("--base-url applies to --backend openai only")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if self.max_cost is not None:
+            Budget.parse(self.max_cost)
+
+
+def _model_dir(opts: ModelOptions) -> Path:
+    from stepsieve.backends._tiny_model import embedded_policy_dir
+
+    if opts.model:
+        return Path(opts.model)
+    found = embedded_policy_dir()
+    if found is None:
+        raise ConfigError("no --model given and the embedded policy is not installed in this package")
+    return found
+
+
+def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
+    """The Backend the options describe: cache and budget attached, or a counting dry run.
+
+    ``extra`` passes backend-specific keywords through (e.g. ``device="cuda"``).
+    """
+    if opts.dry_run:
+        from stepsieve.backends._dryrun import DryRunBackend
+
+        if opts.backend == "transformers":
+            from transformers import AutoTokenizer
+
+            path = _model_dir(opts)
+            tok = AutoTokenizer.from_pretrained(str(path))  # the tokenizer only: no weights loaded
+            return DryRunBackend("transformers", str(path), lambda ts: [len(tok(t)["input_ids"]) for t in ts], True)
+        return DryRunBackend("openai", str(opts.model), lambda ts: [len(t) for t in ts], False)
+    cache = None if opts.no_cache else RequestCache(opts.cache_path)
+    budget = Budget.parse(opts.max_cost) if opts.max_cost else None
+    cls = BACKENDS.get(opts.backend)
+    if opts.backend == "transformers":
+        return cls(_model_dir(opts), cache=cache, budget=budget, **extra)
+    kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout}
+    if opts.base_url:
+        kw["base_url"] = opts.base_url
+    return cls(opts.model, cache=cache, budget=budget, **kw, **extra)
+
+
+def report_backend(backend: Any, *, file: Any = None) -> dict[str, Any]:
+    """Print the backend's summary as one JSON line on stderr (the dry-run estimate, or what
+    the job spent) and return it. Never contains the API key."""
+    summary = backend.summary() if hasattr(backend, "summary") else {"backend": backend.name, **backend.cost.to_dict()}
+    label = "dry run, nothing spent" if summary.get("dry_run") else "model usage"
+    print(f"{label}: {orjson.dumps(summary).decode()}", file=file or sys.stderr)
+    return summary
