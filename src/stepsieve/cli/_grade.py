@@ -13,8 +13,19 @@ from typing import Any
 
 import typer
 
-from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
+from stepsieve.cli._model_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    DryRunOpt,
+    MaxCostOpt,
+    ModelOpt,
+    ModelOptions,
+    NoCacheOpt,
+    backend_from_options,
+    report_backend,
+)
 
 _EXAMPLES = """Examples:
 
@@ -38,23 +49,8 @@ def _first_world(src: Path, fmt: str) -> str | None:
     return None
 
 
-def make_backend(kind: str, model: str | None, base_url: str | None, concurrency: int) -> Any:
-    """A Backend from the shared model options (the embedded policy when no model is given)."""
-    from stepsieve.backends import BACKENDS
-
-    cls = BACKENDS.get(kind)
-    if kind == "transformers":
-        return cls(model)
-    if model is None:
-        raise ConfigError("--backend openai needs --model NAME")
-    kw: dict[str, Any] = {"concurrency": concurrency}
-    if base_url:
-        kw["base_url"] = base_url
-    return cls(model, **kw)
-
-
-def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any]) -> Any:
-    """The grader ``name`` configured from CLI options ``o``."""
+def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any], mopts: ModelOptions) -> Any:
+    """The grader ``name`` configured from CLI options ``o`` and the shared model options."""
     from stepsieve.graders import GRADERS
 
     cls = GRADERS.get(name)
@@ -71,15 +67,13 @@ def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any]) -> Any:
 
         world_name = o["world"] or _first_world(src, fmt) or "math"
         world = AnswerChecker() if world_name == "math" else get_world(world_name)
-        backend = make_backend(o["backend"], o["model"], o["base_url"], o["concurrency"])
         return cls(
-            backend, world, n=o["n"], mode=o["mode"] or "every-step", temperature=o["temperature"],
+            backend_from_options(mopts), world, n=o["n"], mode=o["mode"] or "every-step", temperature=o["temperature"],
             max_tokens=o["max_tokens"], seed=o["seed"], keep_rollouts=o["keep_rollouts"], root=o["root"], name=label,
         )
     if name == "judge":
-        backend = None
-        if o["model"] is not None or o["backend"] == "openai":
-            backend = make_backend(o["backend"], o["model"], o["base_url"], o["concurrency"])
+        # no --model: the embedded verifier (not the embedded policy) judges, offline
+        backend = backend_from_options(mopts) if mopts.model or mopts.backend != "transformers" else None
         return cls(
             backend, mode=o["mode"] or "first-error", votes=o["votes"], temperature=o["judge_temperature"],
             max_tokens=o["max_tokens"], seed=o["seed"], template=o["template"], name=label,
@@ -111,10 +105,13 @@ def grade_cmd(
     source: str = typer.Option("mc", "--source", help="progress: the mc label to read values from."),
     root_value: float = typer.Option(None, "--root-value", help="progress: V(empty prefix) when no root rollouts are recorded."),
     margin: float = typer.Option(0.0, "--margin", help="progress: |advantage| below this is neutral."),
-    backend: str = typer.Option("transformers", "--backend", help="Model backend: transformers | openai."),
-    model: str = typer.Option(None, "--model", help="Model directory (transformers) or name (openai); default the embedded model."),
-    base_url: str = typer.Option(None, "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1."),
-    concurrency: int = typer.Option(8, "--concurrency", help="openai: requests in flight."),
+    backend: BackendOpt = "transformers",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = 8,
+    max_cost: MaxCostOpt = None,
+    dry_run: DryRunOpt = False,
+    no_cache: NoCacheOpt = False,
     fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories graded per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
@@ -126,8 +123,13 @@ def grade_cmd(
 
     from stepsieve.engine import run_grading
 
+    import tempfile
+
     opts = dict(locals())
-    g = build_grader(grader, src, fmt, opts)
+    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    g = build_grader(grader, src, fmt, opts, mopts)
+    scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes no labels
+    target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
     with Progress(TextColumn("grading"), BarColumn(), TextColumn("{task.fields[done]} graded"),
                   TimeRemainingColumn(), disable=quiet, transient=True) as bar:
         task = bar.add_task("grade", total=None, done=0)
@@ -135,12 +137,15 @@ def grade_cmd(
         def on_batch(stats: Any, reader: Any) -> None:
             bar.update(task, total=reader.size(), completed=reader.position, done=stats.graded)
 
-        stats = run_grading(g, src, out, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
+        stats = run_grading(g, src, target, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
                             on_batch=on_batch)
     report: dict[str, Any] = {"grader": g.name, **stats.to_dict()}
     if getattr(g, "keep_rate", None) is not None:
         report["keep_rate"] = g.keep_rate
+    if scratch is not None:
+        scratch.cleanup()
+        report["dry_run"] = True
     be = getattr(g, "backend", None)
     if be is not None:
-        report["backend_cost"] = be.cost.to_dict()
+        report["backend"] = report_backend(be)
     typer.echo(json.dumps(report))
