@@ -163,3 +163,30 @@ def test_group_by_task_bounded_buffer_counts_splits():
     st3 = GroupStats()
     groups = [[t.id for t in g] for g in group_by_task(ts, contiguous=True, stats=st3)]
     assert groups == [["a0", "a1"], ["b2"], ["a3"], ["c4"], ["b5"]] and st3.split_tasks == 2
+
+
+def test_sampler_config_goes_to_the_manifest(tmp_path):
+    import orjson
+
+    from stepsieve._manifest import read_manifest
+    from stepsieve.curate import pairs_file
+
+    t = traj("s", ["correct", "incorrect"], texts=["s0", "bad"], task="Q")
+    src = tmp_path / "g.jsonl"
+    src.write_bytes(orjson.dumps(t.to_dict()) + b"\n")
+    sampler = BackendSampler(FakeBackend(), FakeWorld(), n=2, seed=7)
+    counts = pairs_file(
+        src, tmp_path / "p.jsonl", Grading("truth"), PairOptions(kinds=("first_error",)), sampler=sampler
+    )
+    assert counts["out"] == 1 and counts["by_source"] == {"first_error": 1}
+    m = read_manifest(tmp_path / "p.jsonl")
+    assert m["options"]["sampler"] == {
+        "backend": "fake",
+        "model": "fake",
+        "world": "FakeWorld",
+        "n": 2,
+        "max_tokens": 256,
+        "temperature": 1.0,
+        "seed": 7,
+        "calls": 1,
+    }

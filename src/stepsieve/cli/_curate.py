@@ -12,6 +12,17 @@ from pathlib import Path
 import typer
 
 from stepsieve.cli._app import app
+from stepsieve.cli._model_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    MaxCostOpt,
+    ModelOpt,
+    ModelOptions,
+    NoCacheOpt,
+    backend_from_options,
+    report_backend,
+)
 
 _LABEL = typer.Option(
     "truth", "--label", "-l", help="Label that grades steps (truth, mc, judge, rules, prm...)."
@@ -71,7 +82,7 @@ def curate_cmd(
     _echo(counts, out)
 
 
-_EX_PAIRS = "Examples:\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --label truth --value-label mc --margin 0.4\n\n  stepsieve pairs graded.jsonl -o step_dpo.parquet --format step-dpo --label mc --threshold 0.5\n\n  stepsieve pairs graded.jsonl -o dpo.jsonl --format trl-dpo --kinds first_error --max-per-task 2"
+_EX_PAIRS = "Examples:\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --label truth --value-label mc --margin 0.4\n\n  stepsieve pairs graded.jsonl -o step_dpo.parquet --format step-dpo --label mc --threshold 0.5\n\n  stepsieve pairs graded.jsonl -o dpo.jsonl --format trl-dpo --kinds first_error --max-per-task 2\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --kinds first_error --sample-world arith --sample-n 8"
 
 
 @app.command("pairs", epilog=_EX_PAIRS)
@@ -99,11 +110,38 @@ def pairs_cmd(
     contiguous: bool = typer.Option(
         False, "--contiguous", help="Each task's trajectories are adjacent in the input."
     ),
+    sample_world: str = typer.Option(
+        None,
+        "--sample-world",
+        help="Step-DPO: when no recorded rollout or tree sibling gives a chosen step, sample "
+        "continuations with a policy and check them with this world (arith, toolcalc...).",
+    ),
+    sample_n: int = typer.Option(8, "--sample-n", help="Continuations sampled per first error."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Tokens per sampled continuation."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    backend: BackendOpt = "transformers",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = 8,
+    max_cost: MaxCostOpt = None,
+    no_cache: NoCacheOpt = False,
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
 ) -> None:
     """Step-level preference pairs: siblings with different MC values, and Step-DPO at the first error."""
-    from stepsieve.curate import ExportOptions, Grading, PairOptions, pairs_file
+    from stepsieve.curate import BackendSampler, ExportOptions, Grading, PairOptions, pairs_file
+
+    sampler = None
+    if sample_world is not None:
+        from stepsieve.worlds import get_world
+
+        world = get_world(sample_world)
+        mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, False, no_cache)
+        be = backend_from_options(mopts)
+        sampler = BackendSampler(
+            be, world, n=sample_n, max_tokens=max_tokens, temperature=temperature, seed=seed
+        )
 
     opts = PairOptions(
         label=value_label,
@@ -124,7 +162,10 @@ def pairs_cmd(
         contiguous=contiguous,
         on_error=on_error,
         progress=not quiet,
+        sampler=sampler,
     )
+    if sampler is not None:
+        report_backend(sampler.backend)
     _echo(counts, out)
 
 

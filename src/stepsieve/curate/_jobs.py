@@ -156,7 +156,7 @@ def pairs_file(
             "grading": grading,
             "pairs": {**_fields(opts), "format": fmt},
             "group": {"max_open": max_open, "contiguous": contiguous},
-            "sampler": None if sampler is None else repr(sampler),
+            "sampler": None if sampler is None else getattr(sampler, "config", repr(sampler)),
         },
         counts=counts,
     )

@@ -42,6 +42,20 @@ class BackendSampler:
         self.seed = seed
         self.calls = 0
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """What the manifest records: backend, model, world, sampling options, prompts sent."""
+        return {
+            "backend": getattr(self.backend, "name", type(self.backend).__name__),
+            "model": getattr(self.backend, "model", None),
+            "world": getattr(self.world, "name", type(self.world).__name__),
+            "n": self.n,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "calls": self.calls,
+        }
+
     def __call__(self, t: Trajectory, prefix: list[Step]) -> tuple[str, list[str]] | None:
         task = self.world.task_from_trajectory(t)
         prompt = self.world.prompt(task, [s.text for s in prefix])
