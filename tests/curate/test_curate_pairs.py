@@ -190,3 +190,17 @@ def test_sampler_config_goes_to_the_manifest(tmp_path):
         "seed": 7,
         "calls": 1,
     }
+
+
+def test_sibling_pairs_that_contradict_the_grading_are_dropped():
+    # outcome values say "w" (lucky right answer) beats "r", but the truth label says "w" is wrong
+    ts = [
+        traj("t1", ["incorrect", None], texts=["w", "end"], correct=True),
+        traj("t2", ["correct", "correct"], texts=["r", "end"], correct=False),
+    ]
+    st = PairStats()
+    opts = PairOptions(label="none", kinds=("sibling",))
+    assert pairs_for_task(ts, Grading("truth"), opts, stats=st) == [] and st.inconsistent == 1
+    loose = PairOptions(label="none", kinds=("sibling",), consistent=False)
+    (p,) = pairs_for_task(ts, Grading("truth"), loose)
+    assert (p.chosen, p.rejected) == ("w", "r")

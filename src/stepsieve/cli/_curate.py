@@ -104,6 +104,11 @@ def pairs_cmd(
     rollout_label: str = typer.Option(
         None, "--rollout-label", help="Label holding MC rollouts (default: --value-label)."
     ),
+    consistent: bool = typer.Option(
+        True,
+        "--consistent/--any-verdict",
+        help="Drop sibling pairs whose chosen step --label grades incorrect.",
+    ),
     fmt: str = typer.Option("pairs", "--format", "-f", help="pairs (StepPair records) | trl-dpo | step-dpo."),
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
     max_open: int = typer.Option(1024, "--max-open", help="Task groups buffered at once (bounded memory)."),
@@ -149,6 +154,7 @@ def pairs_cmd(
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
         max_per_task=max_per_task,
         rollout_label=rollout_label,
+        consistent=consistent,
     )
     export = None if fmt == "pairs" else ExportOptions(format=fmt, sep=_unescape(sep))
     counts = pairs_file(

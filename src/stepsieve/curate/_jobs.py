@@ -143,6 +143,7 @@ def pairs_file(
         "duplicates": pst.duplicates,
         "capped": pst.capped,
         "no_chosen": pst.no_chosen,
+        "inconsistent": pst.inconsistent,
         "by_source": pst.by_source,
         "split_tasks": gst.split_tasks,
     }

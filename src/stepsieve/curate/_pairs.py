@@ -44,10 +44,17 @@ def first_line_split(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class PairOptions:
-    """How pairs are found. ``label`` gives node values (siblings) and is the default rollout label."""
+    """How pairs are found. ``label`` gives node values (siblings) and is the default rollout label.
+
+    ``consistent``: drop a sibling pair whose chosen step the grading judges incorrect: values
+    from outcomes or few rollouts are noisy (a wrong step can still end in a right answer),
+    and training toward a step judged wrong is never wanted. A rejected step judged correct
+    is kept: it can be right and still lower the chance of success.
+    """
 
     label: str = "mc"
     margin: float = 0.5
+    consistent: bool = True
     kinds: tuple[str, ...] = ("sibling", "first_error")
     max_per_task: int = 8
     rollout_label: str | None = None
@@ -168,6 +175,7 @@ class PairStats:
     capped: int = 0
     pairs: int = 0
     no_chosen: int = 0  # first errors with no correct alternative anywhere
+    inconsistent: int = 0  # sibling pairs dropped because their values contradict the grading
     by_source: dict[str, int] = field(default_factory=dict)
 
 
@@ -189,7 +197,7 @@ def pairs_for_task(
     if "first_error" in opts.kinds:
         cands.extend(_first_error_pairs(group, tree, by_id, grading, opts, sampler, st))
     if "sibling" in opts.kinds:
-        cands.extend(_sibling_pairs(tree, by_id, opts))
+        cands.extend(_sibling_pairs(tree, by_id, grading, opts, st))
     st.candidates += len(cands)
     # de-duplicate (same prefix node, same chosen and rejected steps), then round-robin over
     # prefixes, largest value gap first within each
@@ -225,8 +233,13 @@ def _rest(by_id: dict[str, Trajectory], node: Node) -> tuple[list[str], str | No
     return [s.text for s in t.steps[i + 1 :]], tid
 
 
+def _node_verdict(node: Node, by_id: dict[str, Trajectory], grading: Grading) -> str | None:
+    tid, i = node.occurrences[0]
+    return grading.verdict(by_id[tid].steps[i])
+
+
 def _sibling_pairs(
-    tree: TaskTree, by_id: dict[str, Trajectory], opts: PairOptions
+    tree: TaskTree, by_id: dict[str, Trajectory], grading: Grading, opts: PairOptions, st: PairStats
 ) -> Iterator[tuple[Node, StepPair]]:
     for fork in tree.forks():
         kids = [c for c in fork.children.values() if c.value is not None]
@@ -239,6 +252,9 @@ def _sibling_pairs(
         for a_i, a in enumerate(kids):
             for b in kids[a_i + 1 :]:
                 if a.value - b.value < opts.margin:  # type: ignore[operator]
+                    continue
+                if opts.consistent and _node_verdict(a, by_id, grading) == "incorrect":
+                    st.inconsistent += 1
                     continue
                 a_rest, a_id = _rest(by_id, a)
                 b_rest, b_id = _rest(by_id, b)
