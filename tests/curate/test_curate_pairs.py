@@ -102,9 +102,10 @@ def test_step_dpo_chosen_sampled_on_request():
     t = traj("s", ["correct", "incorrect"], texts=["s0", "bad"], task="Q")
     be = FakeBackend()
     sampler = BackendSampler(be, FakeWorld(), n=2)
-    (p,) = pairs_for_task([t], Grading("truth"), PairOptions(kinds=("first_error",)), sampler=sampler)
-    assert key(p) == (["s0"], "fixed", "bad", "first_error", "sampled")
-    assert be.prompts == ["Q\ns0\n"] and sampler.calls == 1
+    twin = traj("s2", ["correct", "incorrect"], texts=["s0", "bad"], task="Q")  # the same first error
+    ps = pairs_for_task([t, twin], Grading("truth"), PairOptions(kinds=("first_error",)), sampler=sampler)
+    assert [key(p) for p in ps] == [(["s0"], "fixed", "bad", "first_error", "sampled")]
+    assert be.prompts == ["Q\ns0\n"] and sampler.calls == 1  # sampled once for the shared error
 
 
 def test_duplicates_removed_and_cap_balanced_over_prefixes():

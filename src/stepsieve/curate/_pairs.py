@@ -287,6 +287,7 @@ def _first_error_pairs(
     st: PairStats,
 ) -> Iterator[tuple[Node, StepPair]]:
     rollout_label = opts.rollout_label or opts.label
+    sampled: dict[int, tuple[str, list[str]] | None] = {}  # one model call per wrong node
     for t in group:
         e = grading.first_error(t)
         if e is None:
@@ -330,7 +331,9 @@ def _first_error_pairs(
                 chosen = (best.text, rest, "tree", best.value, tid)
         # (3) sampled on request
         if chosen is None and sampler is not None:
-            got = sampler(t, prefix)
+            if id(wrong) not in sampled:
+                sampled[id(wrong)] = sampler(t, prefix)
+            got = sampled[id(wrong)]
             if got is not None and normalize_step(got[0]) != bad_key:
                 chosen = (got[0], got[1], "sampled", None, None)
         if chosen is None:
