@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def _cost(rep: dict) -> dict:
     return {"calls": per["calls"], "tokens": per["tokens_in"] + per["tokens_out"], "seconds": per["seconds"]}
 
 
+def _log(msg: str) -> None:
+    print(f"[distill] {msg}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policy", type=Path, default=ROOT / "src/stepsieve/embedded/policy")
@@ -48,6 +53,7 @@ def main() -> None:
     ap.add_argument("--mc-n", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--soft", action="store_true", help="train on the MC values (soft) instead of verdicts")
+    ap.add_argument("--max-tokens", type=int, default=160, help="per sampled solution / rollout (arith needs < 120)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "runs/distill")
     ap.add_argument("--ship", action="store_true")
@@ -60,14 +66,16 @@ def main() -> None:
     stages = []
 
     t0 = time.perf_counter()
-    trajs = list(sample(world, backend, args.train + args.test, args.seed, knobs=knobs))
+    trajs = list(sample(world, backend, args.train + args.test, args.seed, knobs=knobs, max_tokens=args.max_tokens))
+    _log(f"sampled {len(trajs)}")
     stages.append({"name": "sample", "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(trajs)})
 
     t0 = time.perf_counter()
-    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed)
+    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed, max_tokens=args.max_tokens)
     graded = list(mc.grade(trajs))
     stages.append({"name": "grade mc first-error", "seconds": round(time.perf_counter() - t0, 1),
                    "trajectories": len(graded)})
+    _log(f"graded mc: {stages[-1]}")
     train, test = graded[: args.train], graded[args.train :]
 
     # The StepRM never sees the truth: train on copies without it.

@@ -60,6 +60,9 @@ def search_cmd(
     beam: str = typer.Option("4x4", "--beam", help="Beam configs WIDTHxEXPAND, comma-separated ('' for none)."),
     greedy_expand: int = typer.Option(4, "--greedy-expand", help="Candidates per step for reward-guided greedy (0: skip)."),
     temperature: float = typer.Option(1.0, "--temperature"),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Generation limit of one full sampled solution."),
+    max_steps: int = typer.Option(12, "--max-steps", help="Depth limit of beam search and greedy."),
+    max_step_tokens: int = typer.Option(64, "--max-step-tokens", help="Generation limit of one step in step search."),
     seed: int = typer.Option(0, "--seed"),
     repeats: int = typer.Option(20, "--repeats", help="Random subsets averaged per N on the curves."),
     out: Path = typer.Option(Path("search.json"), "--out", help="Where to write the JSON result."),
@@ -89,6 +92,7 @@ def search_cmd(
     scorer = StepRMScorer(StepRM.load(prm or default_model_dir()))
     result = run_search(task_list, w, policy, scorer, ns=_ints(n, "--n"), beams=beams,
                         greedy_expand=greedy_expand or None, temperature=temperature, seed=seed,
+                        max_tokens=max_tokens, max_steps=max_steps, max_step_tokens=max_step_tokens,
                         repeats=repeats, progress=True)
     result["world"] = world
     result["knobs"] = {k: list(v) if isinstance(v, tuple) else v for k, v in _knobs(knob).items()}

@@ -32,6 +32,8 @@ def run_search(
     greedy_expand: int | None = 4,
     temperature: float = 1.0,
     max_tokens: int = 256,
+    max_steps: int = 12,
+    max_step_tokens: int = 64,
     stop: str = "\n",
     seed: int = 0,
     repeats: int = 20,
@@ -57,12 +59,14 @@ def run_search(
         out["curves"] = {name: {str(n): acc for n, acc in c.items()} for name, c in curves.items()}
         out["tokens_at_n"] = {str(n): n * mean_tokens for n in ns}
         runs: list[tuple[str, BeamConfig]] = [
-            (f"beam_{b}x{k}", BeamConfig(beam_width=b, expand=k, temperature=temperature, seed=seed, stop=stop))
+            (f"beam_{b}x{k}", BeamConfig(beam_width=b, expand=k, temperature=temperature, seed=seed, stop=stop,
+                                                  max_steps=max_steps, max_step_tokens=max_step_tokens))
             for b, k in beams
         ]
         if greedy_expand:
             runs.append((f"greedy_x{greedy_expand}", BeamConfig(beam_width=1, expand=greedy_expand,
-                                                               temperature=temperature, seed=seed, stop=stop)))
+                                                               temperature=temperature, seed=seed, stop=stop,
+                                                               max_steps=max_steps, max_step_tokens=max_step_tokens)))
         out["step_search"] = {}
         for name, cfg in runs:
             job = bar.add_task(name, total=cfg.max_steps)
