@@ -184,10 +184,21 @@ def build_model(tok, width: int, layers: int, seed: int):
 def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, out: Path, evaluate=None):
     tok = build_char_tokenizer()
     model = build_model(tok, width, layers, args.seed)
+    previous = None
+    if args.resume and (out / "model.safetensors").is_file():
+        # Continue a saved run (a second phase, usually at a lower --lr); the data stream
+        # is re-seeded with the phase so it does not repeat the first phase's examples.
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / "model.safetensors")), strict=False)
+        model.tie_weights()
+        previous = json.loads((out / "train_config.json").read_text())
+        print(f"[{name}] resumed from {out} ({previous.get('steps')} steps)", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[{name}] {n_params / 1e6:.2f}M parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    rng = random.Random(f"{name}:{args.seed}")
+    phase = 1 + len((previous or {}).get("phases", [previous] if previous else []))
+    rng = random.Random(f"{name}:{args.seed}" + (f":phase{phase}" if phase > 1 else ""))
     warmup = 50
     total = steps  # None until timed
     t0 = time.time()
@@ -230,6 +241,10 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     meta = {"seed": args.seed, "steps": step, "batch": args.batch, "lr": lr, "width": width, "layers": layers,
             "params": n_params, "train_seconds": round(secs), "knobs": knobs, "threads": args.threads,
             "final_loss": ema}
+    if previous is not None:
+        phases = previous.get("phases", [previous])
+        meta = {**meta, "phases": [*phases, dict(meta)], "steps": sum(p["steps"] for p in phases) + step,
+                "train_seconds": sum(p["train_seconds"] for p in phases) + round(secs)}
     (out / "train_config.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"[{name}] saved to {out} after {step} steps, {secs / 60:.1f} min", flush=True)
     return model, tok
@@ -291,6 +306,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", action="store_true", help="continue the saved model(s) in --out for another phase")
     ap.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: only at the end)")
     ap.add_argument("--eval-n", type=int, default=200)
     args = ap.parse_args()
