@@ -66,7 +66,8 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     probe = subprocess.run([str(python), "-c", "import vllm"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.fail(f"{python} cannot import vllm:\n{probe.stderr[-2000:]}", pytrace=False)
-    server = VLLMServer(python, model_dir, tmp_path_factory.mktemp("vllm"))
+    # 20-60 s on an idle 2-core machine; minutes when it shares the cores with a training run.
+    server = VLLMServer(python, model_dir, tmp_path_factory.mktemp("vllm"), startup_timeout=900)
     try:
         server.start()
     except Exception as e:  # noqa: BLE001 — report the server log with the failure

@@ -159,3 +159,17 @@ def test_cost_accounting(model_dir):
     assert b.cost.tokens_out == sum(x.tokens for row in g for x in row)
     assert b.cost.seconds > 0
     assert b.summary()["forward_tokens"] == b.forward_tokens
+
+
+def test_sampler_follows_the_softmax_and_temperature():
+    from stepsieve.backends.transformers import _pick
+
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = torch.log(probs)[None, :].repeat(400, 1)
+    seeds = torch.arange(400, dtype=torch.int64) * 7919
+    draws = torch.cat([_pick(logits, seeds, step, 1.0) for step in range(50)])
+    freq = torch.bincount(draws, minlength=4).double() / draws.numel()
+    assert torch.allclose(freq, probs.double(), atol=0.01)  # 20k draws: sd <= 0.0036
+    cold = torch.cat([_pick(logits, seeds, step, 0.25) for step in range(10)])
+    assert (cold == 0).double().mean() > 0.85  # p0 = .5^4 / sum(p^4) = 0.88
+    assert torch.equal(_pick(logits[:3], seeds[:3], 7, 1.0), _pick(logits, seeds, 7, 1.0)[:3])
