@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from stepsieve.cli import app
@@ -49,3 +50,34 @@ def test_eval_bad_threshold_is_one_clear_error(tmp_path):
     make(src)
     r = runner.invoke(app, ["eval", str(src), "--label", "truth", "--threshold", "high"])
     assert r.exit_code != 0 and "threshold" in str(r.exception or r.output)
+
+
+def arith_file(path):
+    from stepsieve.worlds.arith import ArithWorld, task_to_dict
+
+    w = ArithWorld()
+    ts = []
+    for i, task in enumerate(w.sample_tasks(2, seed=4, ops=3)):
+        steps = w.reference(task)
+        if i == 0:
+            steps = [steps[0], "1 + 1 = 2", f"Answer: {int(task.answer) + 1}"]  # surely wrong
+        ts.append(Trajectory(f"a{i}", task.problem, [Step(k, s) for k, s in enumerate(steps)],
+                             meta={"world": "arith", "task": task_to_dict(task)}))
+    write_trajectories(ts, path)
+
+
+@pytest.mark.slow
+def test_grade_mc_with_the_embedded_policy_and_dry_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEPSIEVE_CACHE_DIR", str(tmp_path / "cache"))
+    src, out, dry = tmp_path / "in.jsonl", tmp_path / "mc.jsonl", tmp_path / "dry.jsonl"
+    arith_file(src)
+    args = ["--grader", "mc", "--mode", "first-error", "--n", "2", "--max-tokens", "40", "-q"]
+    r = runner.invoke(app, ["grade", str(src), str(dry), *args, "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert not dry.exists()  # a dry run spends nothing and writes no labels
+    r = runner.invoke(app, ["grade", str(src), str(out), *args])
+    assert r.exit_code == 0, r.output
+    a, b = read_trajectories(out)
+    assert b.first_error("mc") == -1  # the reference solution: right answer, no probes
+    assert a.first_error("mc") in (0, 1, 2)  # world inferred from meta: the wrong answer was found
+    assert all(s.labels["mc"].grader.name == "mc" for s in a.steps)
