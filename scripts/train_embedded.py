@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stepsieve.embedded._formats import parse_verdict, verifier_prompt  # noqa: E402
+from stepsieve.embedded._formats import parse_verdict, verifier_prompt, verifier_reply  # noqa: E402
 from stepsieve.embedded._tokenizer import build_char_tokenizer  # noqa: E402
 from stepsieve.worlds.arith import ERROR_KINDS, ArithWorld  # noqa: E402
 from stepsieve.worlds.toolcalc import ToolCalcWorld  # noqa: E402
@@ -130,8 +130,7 @@ def verifier_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
         kind = rng.choice(VERIFIER_KINDS)
         steps = _corrupt(rng, task, kind, rng.randrange(n))
     fe = ARITH.first_error(task, steps)  # the checker, not the corruption, is the label
-    verdict = "none" if fe < 0 else str(fe + 1)
-    return [(verifier_prompt(task.problem, steps), False), (f" {verdict}\n", True)]
+    return [(verifier_prompt(task.problem, steps), False), (verifier_reply(fe, len(steps)) + "\n", True)]
 
 
 def encode_batch(tok, examples: list[list[tuple[str, bool]]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,6 +184,14 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     tok = build_char_tokenizer()
     model = build_model(tok, width, layers, args.seed)
     previous = None
+    if name == "verifier" and args.verifier_init == "policy" and not args.resume:
+        # Start from the policy: it already reads the problems and knows the arithmetic the
+        # verifier has to check; only the verdict format is new.
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out.parent / "policy" / "model.safetensors")), strict=False)
+        model.tie_weights()
+        print(f"[{name}] initialised from {out.parent / 'policy'}", flush=True)
     if args.resume and (out / "model.safetensors").is_file():
         # Continue a saved run (a second phase, usually at a lower --lr); the data stream
         # is re-seeded with the phase so it does not repeat the first phase's examples.
@@ -240,7 +247,7 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     tok.save_pretrained(out)
     meta = {"seed": args.seed, "steps": step, "batch": args.batch, "lr": lr, "width": width, "layers": layers,
             "params": n_params, "train_seconds": round(secs), "knobs": knobs, "threads": args.threads,
-            "final_loss": ema}
+            "final_loss": ema, "init": getattr(args, "verifier_init", "random") if name == "verifier" else "random"}
     if previous is not None:
         phases = previous.get("phases", [previous])
         meta = {**meta, "phases": [*phases, dict(meta)], "steps": sum(p["steps"] for p in phases) + step,
@@ -281,13 +288,65 @@ def eval_verifier(model, tok, n: int, seed: int = 999) -> dict:
     rng = random.Random(f"verifier-eval:{seed}")
     exs = [verifier_example(rng, {"ops": (2, 8)}) for _ in range(n)]
     prompts = [e[0][0] for e in exs]
-    golds = [e[1][0].strip() for e in exs]
+    n_steps = [e[0][0].count("\n") - 2 for e in exs]
+    golds = [parse_verdict(e[1][0], k) for e, k in zip(exs, n_steps)]
     outs = []
     for i in range(0, n, 50):
-        outs += generate(model, tok, prompts[i:i + 50], 6, 0.0, 0)
-    ok = sum(o.strip().split("\n")[0].strip() == g for o, g in zip(outs, golds))
-    pos = [(o, g) for o, g in zip(outs, golds) if g == "none"]
-    return {"n": n, "exact": ok / n, "none_recall": sum(o.strip().startswith("none") for o, _ in pos) / max(1, len(pos))}
+        outs += generate(model, tok, prompts[i:i + 50], 16, 0.0, 0)
+    preds = [parse_verdict(o, k) for o, k in zip(outs, n_steps)]
+    pos = [(p, g) for p, g in zip(preds, golds) if g == -1]
+    neg = [(p, g) for p, g in zip(preds, golds) if g >= 0]
+    return {"n": n, "exact": sum(p == g for p, g in zip(preds, golds)) / n,
+            "none_recall": sum(p == -1 for p, _ in pos) / max(1, len(pos)),
+            "erroneous_exact": sum(p == g for p, g in neg) / max(1, len(neg))}
+
+
+def eval_saved(args) -> dict:
+    """Measure the saved models (the figures in docs/embedded.md): policy accuracy, first-error
+    histogram and error kinds at T=1.0 on 4-6-op arith; verifier exact first-error accuracy on
+    held-out synthetic solutions and on the policy's own samples (real errors)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def load(d):
+        return AutoModelForCausalLM.from_pretrained(d).eval(), AutoTokenizer.from_pretrained(d)
+
+    pm, pt = load(args.out / "policy")
+    tasks = ARITH.sample_tasks(args.eval_n, 12345, ops=(4, 6))
+    texts = []
+    for i in range(0, len(tasks), 50):
+        texts += generate(pm, pt, [ARITH.prompt(t) for t in tasks[i:i + 50]], 160, 1.0, 12345 + i)
+    kinds, hist, correct, wrong_steps, n_steps, sols = {}, {}, 0, 0, 0, []
+    for t, c in zip(tasks, texts):
+        steps = ARITH.split_steps(c)
+        d = ARITH.diagnose(t, steps)
+        correct += ARITH.check_answer(t, ARITH.parse_answer(c))
+        key = "none" if d.index < 0 else str(d.index)
+        hist[key] = hist.get(key, 0) + 1
+        if d.kind:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        sols.append((t, steps, d.index))
+    hist = {k: hist[k] for k in sorted(hist, key=lambda k: (k == "none", int(k) if k != "none" else 0))}
+    report = {"policy": {"n": len(tasks), "ops": "4-6", "T": 1.0, "accuracy": correct / len(tasks),
+                         "with_error": sum(1 for *_, fe in sols if fe >= 0) / len(sols),
+                         "first_error_hist": hist, "error_kinds": dict(sorted(kinds.items(), key=lambda kv: -kv[1]))}}
+    vm, vt = load(args.out / "verifier")
+    report["verifier_synthetic"] = eval_verifier(vm, vt, args.eval_n)
+    prompts = [verifier_prompt(t.problem, steps) for t, steps, _ in sols]
+    outs = []
+    for i in range(0, len(prompts), 50):
+        outs += generate(vm, vt, prompts[i:i + 50], 16, 0.0, 0)
+    preds = [parse_verdict(o, len(s)) for o, (_, s, _) in zip(outs, sols)]
+    golds = [fe for *_, fe in sols]
+    err = [(p, g) for p, g in zip(preds, golds) if g >= 0]
+    ok = [(p, g) for p, g in zip(preds, golds) if g < 0]
+    report["verifier_on_policy_samples"] = {
+        "n": len(golds),
+        "exact": sum(p == g for p, g in zip(preds, golds)) / len(golds),
+        "erroneous_exact": sum(p == g for p, g in err) / max(1, len(err)),
+        "correct_says_none": sum(p == -1 for p, _ in ok) / max(1, len(ok)),
+        "unparseable": sum(p is None for p in preds) / len(preds),
+    }
+    return report
 
 
 def main() -> None:
@@ -306,11 +365,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--verifier-init", choices=["policy", "random"], default="policy",
+                    help="start the verifier from the trained policy's weights (same architecture)")
     ap.add_argument("--resume", action="store_true", help="continue the saved model(s) in --out for another phase")
     ap.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: only at the end)")
     ap.add_argument("--eval-n", type=int, default=200)
+    ap.add_argument("--eval-only", action="store_true", help="only measure the saved models (JSON)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.eval_only:
+        print(json.dumps(eval_saved(args), indent=1))
+        return
     knobs = {"ops": (2, 8)}  # the world's defaults for everything else (see ArithKnobs)
     report = {}
     if args.which in ("both", "policy"):

@@ -1,15 +1,19 @@
 """Text formats the embedded models were trained on (kept here so training, sampling and
 the offline judge build exactly the same strings).
 
-Verifier input: the problem, then the solution numbered from 1, then ``Verdict:``; it
-answers the 1-based number of the first wrong step, or ``none``::
+Verifier input: the problem, then the solution numbered from 1, then ``Verdict:``. It
+answers with one mark per step it checked (``+`` right, ``-`` the first wrong one, where it
+stops), then the 1-based number of the first wrong step, or ``none``::
 
     Problem: ...
     Solution:
     1. 7 + 8 = 15
     2. 15 * 3 = 44
     3. Answer: 44
-    Verdict: 2
+    Verdict: +- 2
+
+The marks are a short chain of thought: one supervised decision per step instead of one per
+solution, which is what lets a model of a million parameters learn the task in minutes.
 """
 
 from __future__ import annotations
@@ -17,15 +21,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["parse_verdict", "verifier_prompt"]
+__all__ = ["parse_verdict", "verifier_prompt", "verifier_reply"]
 
-_VERDICT = re.compile(r"^\s*(none|\d+)\b", re.IGNORECASE)
+_VERDICT = re.compile(r"^\s*[+\-]*\s*(none|\d+)\b", re.IGNORECASE)
 
 
 def verifier_prompt(problem: str, steps: Sequence[str]) -> str:
     """The verifier's input for a solution (its steps, final-answer line included)."""
     body = "".join(f"{i}. {s.strip()}\n" for i, s in enumerate(steps, start=1))
     return f"Problem: {problem}\nSolution:\n{body}Verdict:"
+
+
+def verifier_reply(first_error: int, n_steps: int) -> str:
+    """The reply the verifier is trained to write (``first_error`` 0-based, -1 for none)."""
+    if first_error < 0:
+        return " " + "+" * n_steps + " none"
+    return " " + "+" * first_error + "-" + f" {first_error + 1}"
 
 
 def parse_verdict(text: str, n_steps: int) -> int | None:
