@@ -58,6 +58,7 @@ def test_bce_receives_float_targets(tiny_base, monkeypatch):
     assert seen["target"].tolist() == SOFT * 2
 
 
+@pytest.mark.slow  # ~30 s on an idle 2-core machine: 80 optimiser steps
 def test_soft_training_reduces_loss_and_learns_the_soft_value(tiny_base):
     model = StepRM.from_base(tiny_base, StepRMConfig(), seed=0)
     data = _soft_data(16)
