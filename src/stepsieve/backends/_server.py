@@ -62,7 +62,20 @@ class VLLMServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "vllm.log"
 
-    def start(self) -> VLLMServer:
+    def start(self, attempts: int = 2) -> VLLMServer:
+        """Start and wait until healthy; a server that dies while starting is started once more
+        (seen on an overloaded machine: an engine worker failing its start-up handshake)."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except BackendUnavailable as e:
+                if "exited with code" not in str(e) or attempt + 1 == attempts:
+                    raise
+                self.port = free_port()
+                self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> VLLMServer:
         if not self.python.exists():
             raise BackendUnavailable(
                 f"vLLM is not installed ({self.python} missing): run `bash scripts/setup_test_server.sh` "
