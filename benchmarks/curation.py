@@ -205,10 +205,14 @@ def main() -> None:
             "slowdown_vs_bare": round(p["seconds"] / b["seconds"], 2),
             "slowdown_vs_bare_cpu": round(p["cpu_seconds"] / b["cpu_seconds"], 2),
             "reader_share_of_pipeline_cpu": round(rd["cpu_seconds"] / p["cpu_seconds"], 2),
+            # Judged on CPU seconds as well as wall: on a shared, oversubscribed machine a
+            # starved arm's wall time says more about the neighbours than about the code.
             "targets": {
                 "steps_per_s>=200000": p["steps_per_s"] >= 200_000,
+                "cpu_steps_per_s>=200000": p["cpu_steps_per_s"] >= 200_000,
                 "peak_rss_mb<400": p["peak_rss_mb"] < 400,
-                "within_3x_bare": p["seconds"] / b["seconds"] <= 3.0,
+                "within_3x_bare_wall": p["seconds"] / b["seconds"] <= 3.0,
+                "within_3x_bare_cpu": p["cpu_seconds"] / b["cpu_seconds"] <= 3.0,
             },
         }
         print(json.dumps(out, indent=2))
