@@ -354,7 +354,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "stepsieve" / "embedded")
     ap.add_argument("--which", choices=["both", "policy", "verifier"], default="both")
-    ap.add_argument("--policy-minutes", type=float, default=28.0)
+    ap.add_argument("--policy-minutes", type=float, default=34.0)
     ap.add_argument("--verifier-minutes", type=float, default=10.0)
     ap.add_argument("--policy-steps", type=int, default=None, help="exact step count (overrides minutes)")
     ap.add_argument("--verifier-steps", type=int, default=None)
