@@ -59,6 +59,7 @@ def f1_cost_plot(names: Sequence[str], f1: Sequence[float], tokens: Sequence[flo
     bars = b.bar(names, [max(t, 1.0) for t in tokens], color="tab:orange")
     b.bar_label(bars, labels=[f"{t:,.0f}" for t in tokens])
     b.set_yscale("log")
+    b.set_ylim(bottom=1.0)
     b.set_ylabel("model tokens per trajectory")
     return _png(fig)
 
