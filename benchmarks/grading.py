@@ -98,6 +98,10 @@ def figures(ts: list[Trajectory], label: str, seconds: float) -> dict:
     }
 
 
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
 def processbench_rules() -> dict:
     items = json.loads((ROOT / "tests/fixtures/graders/processbench_gsm8k_sample.json").read_text())
     ts = [Trajectory(x["id"], x["problem"], [Step(i, s) for i, s in enumerate(x["steps"])]) for x in items]
@@ -160,10 +164,11 @@ def main() -> None:
         if "mc_every_step" in graders:
             es, fe = graders["mc_every_step"], graders["mc_first_error"]
             result["mc_first_error_vs_every_step"] = {
-                "rollout_ratio": fe["calls_per_trajectory"] / es["calls_per_trajectory"],
-                "token_ratio": fe["generated_tokens_per_trajectory"] / es["generated_tokens_per_trajectory"],
-                "seconds_ratio": fe["seconds"] / es["seconds"],
-                "f1_difference": fe["first_error_f1"] - es["first_error_f1"],
+                "rollout_ratio": _ratio(fe["calls_per_trajectory"], es["calls_per_trajectory"]),
+                "token_ratio": _ratio(fe["generated_tokens_per_trajectory"], es["generated_tokens_per_trajectory"]),
+                "seconds_ratio": _ratio(fe["seconds"], es["seconds"]),
+                "f1_difference": None if None in (fe["first_error_f1"], es["first_error_f1"])
+                else fe["first_error_f1"] - es["first_error_f1"],
             }
             _, s = run(ProgressGrader(source="mc_every"), ts, a.batch, progress, "progress")
             graders["progress"] = figures(ts, "progress", s)
