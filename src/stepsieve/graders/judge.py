@@ -115,7 +115,9 @@ class JudgeGrader:
 
             backend = TransformersBackend(model_dir("verifier"))
             template_name, self.template = "embedded-verifier", ""
-            max_tokens = min(max_tokens, 8)
+            # The reply is one mark per step, then the step number or "none" (embedded/_formats.py):
+            # up to ~15 characters for the longest arith solution; it stops at the newline.
+            max_tokens = min(max_tokens, 32)
         else:
             template_name, self.template = _load_template(template, mode)
         self.backend = backend
