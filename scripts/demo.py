@@ -6,7 +6,7 @@ sample -> grade (mc, first-error search) -> evaluate against truth -> curate + p
 Every stage runs a CLI verb exactly as a user would (same entry point, same progress bars), so
 this script doubles as a tour of the CLI. No GPU, no server, no network: the world and the
 models ship in the package. Knobs (environment): STEPSIEVE_DEMO_DIR (runs/demo),
-STEPSIEVE_DEMO_TASKS (120), STEPSIEVE_DEMO_N (8 rollouts per probe).
+STEPSIEVE_DEMO_TASKS (400), STEPSIEVE_DEMO_N (8 rollouts per probe).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from stepsieve.embedded import POLICY_DIR
 
 RUN = Path(os.environ.get("STEPSIEVE_DEMO_DIR", "runs/demo"))
-TASKS = int(os.environ.get("STEPSIEVE_DEMO_TASKS", "120"))
+TASKS = int(os.environ.get("STEPSIEVE_DEMO_TASKS", "400"))
 N = int(os.environ.get("STEPSIEVE_DEMO_N", "8"))
 STAGES: list[dict] = []
 
@@ -97,7 +97,7 @@ def train_prm(graded: Path) -> Path:
 @stage("search")
 def search(steprm: Path) -> None:
     """Majority vote vs StepRM best-of-N vs step beam search on harder (6-8 op) tasks."""
-    stepsieve("search", "--tasks", "24", "--knob", "ops=6-8", "--n", "1,2,4,8,16", "--beam", "4x4",
+    stepsieve("search", "--tasks", "40", "--knob", "ops=6-8", "--n", "1,2,4,8,16", "--beam", "4x4",
               "--greedy-expand", "0", "--prm", str(steprm), "--out", str(RUN / "search.json"))
 
 
