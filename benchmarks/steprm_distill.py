@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=160, help="per sampled solution / rollout (arith needs < 120)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "runs/distill")
+    ap.add_argument("--lr", type=float, default=TrainOptions.lr)
     ap.add_argument("--ship", action="store_true")
     args = ap.parse_args()
     lo, _, hi = args.ops.partition("-")
@@ -87,7 +88,7 @@ def main() -> None:
         blind.append(type(t).from_dict(d))
     t0 = time.perf_counter()
     model = train_prm(blind, base=args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
-                      options=TrainOptions(epochs=args.epochs, seed=args.seed), device="cpu", progress=True,
+                      options=TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed), device="cpu", progress=True,
                       source=f"mc labels of {len(blind)} policy samples")
     stages.append({"name": "train StepRM", "seconds": round(time.perf_counter() - t0, 1),
                    "examples": model.config.training["examples"]})

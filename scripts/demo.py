@@ -90,7 +90,7 @@ def train_prm(graded: Path) -> Path:
     """A StepRM on the mc labels (never on truth), from the embedded policy's backbone."""
     out = RUN / "steprm"
     stepsieve("train-prm", str(graded), "--base", str(POLICY_DIR), "--out", str(out), "--label", "mc",
-              "--epochs", "3", "--device", "cpu")
+              "--epochs", "6", "--lr", "2e-3", "--device", "cpu")
     return out
 
 
