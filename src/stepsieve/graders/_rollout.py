@@ -17,7 +17,6 @@ how probes were batched — a resumed job reproduces an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,11 +85,6 @@ class ProbeResult:
         return self.n_correct / self.n if self.n else 0.0
 
 
-def _turn_seed(seed: int, j: int, turn: int) -> int:
-    h = hashlib.sha256(f"rollout\x00{seed}\x00{j}\x00{turn}".encode()).digest()
-    return int.from_bytes(h[:8], "little") & (2**62 - 1)
-
-
 class Rollouts:
     """Runs batches of probes ``(task, prefix steps)`` through a backend (see module doc)."""
 
@@ -130,43 +124,15 @@ class Rollouts:
         return bool(self.world.check_answer(task, self.world.parse_answer(continuation)))
 
     def _agent(self, probes: Sequence[tuple[Task, list[str]]]) -> tuple[list[list[str]], list[list[int]]]:
-        """Multi-turn rollouts: one action per turn, the environment replayed in the prompt."""
-        w = self.world
-        acts: list[list[list[str]]] = [[[] for _ in range(self.n)] for _ in probes]
-        toks = [[0] * self.n for _ in probes]
-        live = {(p, j) for p in range(len(probes)) for j in range(self.n)}
-        for turn in range(self.max_turns):
-            if not live:
-                break
-            if turn == 0:  # every rollout of a probe shares its prompt: one call with n = N
-                prompts = [w.prompt(task, steps) for task, steps in probes]
-                gens = self.backend.generate(
-                    prompts, n=self.n, max_tokens=self.max_tokens, stop=["\n"],
-                    temperature=self.temperature, seed=self.seed,
-                )
-                results = {(p, j): gens[p][j] for p, j in live}
-            else:  # rollouts have diverged: one call per sample index j, seeded by (j, turn)
-                results = {}
-                for j in range(self.n):
-                    rows = sorted(p for p, jj in live if jj == j)
-                    if not rows:
-                        continue
-                    prompts = [w.prompt(probes[p][0], probes[p][1] + acts[p][j]) for p in rows]
-                    gens = self.backend.generate(
-                        prompts, n=1, max_tokens=self.max_tokens, stop=["\n"],
-                        temperature=self.temperature, seed=_turn_seed(self.seed, j, turn),
-                    )
-                    results.update({(p, j): g[0] for p, g in zip(rows, gens)})
-            for (p, j), g in results.items():
-                toks[p][j] += g.tokens
-                action = g.text.strip().removeprefix(">").strip()
-                if not action:
-                    live.discard((p, j))
-                    continue
-                acts[p][j].append(action)
-                if w.done(probes[p][1] + acts[p][j]):
-                    live.discard((p, j))
-        return [["\n".join(a) for a in row] for row in acts], toks
+        """Multi-turn rollouts through the one agent rollout loop (``stepsieve.sampling.rollout``):
+        one action per turn, the environment replayed in the prompt."""
+        from stepsieve.sampling import rollout  # sampling sits above graders' imports: import late
+
+        out = rollout(
+            self.world, self.backend, probes, n=self.n, seed=self.seed, temperature=self.temperature,
+            max_tokens=self.max_tokens, max_turns=self.max_turns,
+        )
+        return [["\n".join(acts) for acts, _ in row] for row in out], [[tok for _, tok in row] for row in out]
 
 
 def _delta(after: Cost, before: Cost) -> Cost:
