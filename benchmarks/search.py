@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.prm import StepRM, StepRMScorer, default_model_dir
-from stepsieve.search import run_search
+from stepsieve.search import Candidate, run_search, sample_candidates
 from stepsieve.worlds import get_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,15 +36,37 @@ def main() -> None:
     ap.add_argument("--greedy-expand", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--pool", type=Path, default=None,
+                    help="JSONL cache of the sampled pool (one line per task): written when absent, rescored "
+                         "with --prm when present (compare reward models on one pool)")
+    ap.add_argument("--pool-only", action="store_true", help="stop after writing the --pool cache")
     args = ap.parse_args()
     lo, _, hi = args.ops.partition("-")
     world = get_world("arith")
     tasks = world.sample_tasks(args.tasks, 2000 + args.seed, ops=(int(lo), int(hi or lo)))
+    ns = [int(x) for x in args.n.split(",")]
+    backend = TransformersBackend(args.policy)
+    pools = None
+    if args.pool is not None and args.pool.is_file():
+        pools = [[Candidate(**c) for c in json.loads(line)["pool"]] for line in args.pool.read_text().splitlines()]
+        meta = json.loads(args.pool.with_suffix(".json").read_text())
+        want = {"tasks": args.tasks, "ops": args.ops, "n": max(ns), "seed": args.seed}
+        if meta != want:
+            raise SystemExit(f"{args.pool} was sampled with {meta}, not {want}")
+    elif args.pool is not None:
+        pools = sample_candidates(tasks, world, backend, None, n=max(ns), max_tokens=256, temperature=1.0,
+                                  seed=args.seed)
+        args.pool.parent.mkdir(parents=True, exist_ok=True)
+        args.pool.write_text("".join(json.dumps({"task": t.id, "pool": [asdict(c) for c in p]}) + "\n"
+                                     for t, p in zip(tasks, pools)))
+        args.pool.with_suffix(".json").write_text(json.dumps(
+            {"tasks": args.tasks, "ops": args.ops, "n": max(ns), "seed": args.seed}))
+    if args.pool_only:
+        return
     scorer = StepRMScorer(StepRM.load(args.prm, device="cpu"), batch_size=64)
     beams = [tuple(int(x) for x in b.split("x")) for b in args.beam.split(",") if b]
-    result = run_search(tasks, world, TransformersBackend(args.policy), scorer,
-                        ns=[int(x) for x in args.n.split(",")], beams=beams,
-                        greedy_expand=args.greedy_expand or None, seed=args.seed, progress=True)
+    result = run_search(tasks, world, backend, scorer, ns=ns, beams=beams,
+                        greedy_expand=args.greedy_expand or None, seed=args.seed, progress=True, pools=pools)
     result.update({"benchmark": "search", "world": "arith", "knobs": {"ops": [int(lo), int(hi or lo)]},
                    "prm": str(args.prm)})
     top = str(max(int(x) for x in args.n.split(",")))

@@ -29,8 +29,9 @@ from stepsieve.evaluate import evaluate
 from stepsieve.graders.mc import MCGrader
 from stepsieve.prm import PRMGrader, TrainOptions, default_model_dir, train_prm
 from stepsieve.sampling import sample
-from stepsieve.trajectory import write_trajectories
-from stepsieve.worlds import get_world
+from stepsieve.trajectory import read_trajectories, write_trajectories
+from stepsieve.prm._render import DEFAULT_TEMPLATE
+from stepsieve.worlds import Task, get_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,66 @@ def _cost(rep: dict) -> dict:
 
 def _log(msg: str) -> None:
     print(f"[distill] {msg}", file=sys.stderr, flush=True)
+
+
+CHUNK = 250  # trajectories per cached part of the train split
+
+
+def _sample_and_grade(world, backend, tasks, args, stages: list) -> list:
+    """Sample one trajectory per task from the policy and label it with ``mc`` (first error)."""
+    t0 = time.perf_counter()
+    trajs = list(sample(world, backend, len(tasks), args.seed, tasks=tasks, max_tokens=args.max_tokens))
+    stages.append({"name": "sample", "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(trajs)})
+    t0 = time.perf_counter()
+    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed, max_tokens=args.max_tokens)
+    graded = list(mc.grade(trajs))
+    stages.append({"name": "grade mc first-error", "seconds": round(time.perf_counter() - t0, 1),
+                   "trajectories": len(graded)})
+    _log(f"graded mc: {stages[-1]}")
+    return graded
+
+
+def _cached_splits(world, backend, args, stages: list) -> tuple[list, list]:
+    """The train and test splits from ``--data``: parts of CHUNK trajectories, each sampled and
+    graded once (``--parts`` picks which a process makes, so parts can be made in parallel)."""
+    lo, _, hi = args.ops.partition("-")
+    knobs = {"ops": (int(lo), int(hi or lo))}
+    # The test tasks come from their own seed, so a larger --train adds parts and keeps the test split.
+    parts = {"test": world.sample_tasks(args.test, args.seed + 7919, **knobs)}
+    tasks = world.sample_tasks(args.train, args.seed, **knobs)  # a prefix of any larger --train
+    for k in range(0, args.train, CHUNK):
+        parts[f"train-{k // CHUNK:03d}"] = tasks[k : k + CHUNK]
+    want = {"ops": args.ops, "mc_n": args.mc_n, "seed": args.seed, "max_tokens": args.max_tokens, "test": args.test,
+            "chunk": CHUNK}
+    args.data.mkdir(parents=True, exist_ok=True)
+    meta_path = args.data / "data.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()) != want:
+        sys.exit(f"{args.data} holds {meta_path.read_text()}, not {want}: use another --data directory")
+    meta_path.write_text(json.dumps(want) + "\n")
+    chosen = args.parts.split(",") if args.parts else list(parts)
+    for name in chosen:
+        if name not in parts:
+            sys.exit(f"--parts: no part {name!r}; parts are {', '.join(parts)}")
+        path = args.data / f"{name}.jsonl"
+        if path.is_file():
+            continue
+        st: list = []
+        graded = _sample_and_grade(world, backend, parts[name], args, st)
+        write_trajectories(graded, path.with_suffix(".tmp"))
+        (args.data / f"{name}.stages.json").write_text(json.dumps(st) + "\n")
+        path.with_suffix(".tmp").replace(path)
+    if args.data_only:
+        return [], []
+    missing = [n for n in parts if not (args.data / f"{n}.jsonl").is_file()]
+    if missing:
+        sys.exit(f"{args.data}: parts {missing} not made yet")
+    for name in parts:
+        for st in json.loads((args.data / f"{name}.stages.json").read_text()):
+            stages.append({**st, "name": f"{st['name']} ({name})"})
+    train = [t for n in parts if n != "test" for t in read_trajectories(args.data / f"{n}.jsonl")]
+    test = list(read_trajectories(args.data / "test.jsonl"))
+    _log(f"{len(train)} + {len(test)} mc-graded trajectories from {args.data}")
+    return train, test
 
 
 def main() -> None:
@@ -58,6 +119,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs/distill")
     ap.add_argument("--lr", type=float, default=TrainOptions.lr)
     ap.add_argument("--ship", action="store_true")
+    ap.add_argument("--head", default="linear", choices=["linear", "policy"],
+                    help="policy: an MLP over the separator state and the policy's own token log-probs")
+    ap.add_argument("--head-width", type=int, default=64)
+    ap.add_argument("--freeze-backbone", action="store_true", help="train the head only")
+    ap.add_argument("--policy-template", action="store_true",
+                    help="lay the task out as the policy's prompt (Problem: ... Solution:) before the steps")
+    ap.add_argument("--error-weight", type=float, default=1.0, help="loss weight of incorrect targets")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--score-batch", type=int, default=64, help="trajectories per StepRM forward when grading")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="cache of the sampled + mc-graded splits (test.jsonl, train-000.jsonl, ... of 250): "
+                         "parts are made when absent, reused when present")
+    ap.add_argument("--data-only", action="store_true", help="make the --data parts (see --parts) and stop")
+    ap.add_argument("--parts", default="", help="with --data-only: which parts to make (test,train-000,...)")
     args = ap.parse_args()
     lo, _, hi = args.ops.partition("-")
     knobs = {"ops": (int(lo), int(hi or lo))}
@@ -66,18 +141,16 @@ def main() -> None:
     backend = TransformersBackend(args.policy)
     stages = []
 
-    t0 = time.perf_counter()
-    trajs = list(sample(world, backend, args.train + args.test, args.seed, knobs=knobs, max_tokens=args.max_tokens))
-    _log(f"sampled {len(trajs)}")
-    stages.append({"name": "sample", "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(trajs)})
-
-    t0 = time.perf_counter()
-    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed, max_tokens=args.max_tokens)
-    graded = list(mc.grade(trajs))
-    stages.append({"name": "grade mc first-error", "seconds": round(time.perf_counter() - t0, 1),
-                   "trajectories": len(graded)})
-    _log(f"graded mc: {stages[-1]}")
-    train, test = graded[: args.train], graded[args.train :]
+    if args.data is None:
+        t0 = time.perf_counter()
+        tasks = world.sample_tasks(args.train + args.test, args.seed, **knobs)
+        graded = _sample_and_grade(world, backend, tasks, args, stages)
+        train, test = graded[: args.train], graded[args.train :]
+    else:
+        train, test = _cached_splits(world, backend, args, stages)
+        if args.data_only:
+            print(json.dumps({"data": str(args.data), "train": len(train), "test": len(test)}))
+            return
 
     # The StepRM never sees the truth: train on copies without it.
     blind = []
@@ -87,14 +160,19 @@ def main() -> None:
             s.get("labels", {}).pop("truth", None)
         blind.append(type(t).from_dict(d))
     t0 = time.perf_counter()
+    template = world.prompt(Task("", "{task}", "", {})) if args.policy_template else DEFAULT_TEMPLATE
+    options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed, batch_size=args.batch_size,
+                           error_weight=args.error_weight)
     model = train_prm(blind, base=args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
-                      options=TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed), device="cpu", progress=True,
+                      template=template, head=args.head, head_width=args.head_width,
+                      freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=True,
                       source=f"mc labels of {len(blind)} policy samples")
     stages.append({"name": "train StepRM", "seconds": round(time.perf_counter() - t0, 1),
                    "examples": model.config.training["examples"]})
 
     t0 = time.perf_counter()
-    prm = PRMGrader(args.out / "steprm", device="cpu", batch_size=32)
+    prm = PRMGrader(args.out / "steprm", device="cpu", batch_size=args.score_batch)
+    list(prm.grade([type(t).from_dict(t.to_dict()) for t in test[: args.score_batch]]))  # warm-up, not timed
     test = list(prm.grade(test))
     stages.append({"name": "grade prm", "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(test)})
 
@@ -112,14 +190,19 @@ def main() -> None:
         "test_trajectories": len(test),
         "test_final_answer_accuracy": sum(bool(t.outcome.correct) for t in test) / len(test),
         "mc": {"n": args.mc_n, "mode": "first-error", "f1_vs_truth": f1["mc"], "cost_per_trajectory": cost["mc"]},
-        "prm": {"trained_on": "mc", "soft": args.soft, "threshold": model.config.threshold,
+        "prm": {"trained_on": "mc", "soft": args.soft, "threshold": model.config.threshold, "head": args.head,
+                "freeze_backbone": args.freeze_backbone, "template": template, "epochs": args.epochs,
+                "lr": args.lr, "error_weight": args.error_weight, "score_batch": args.score_batch,
+                "dev_f1_vs_mc": model.config.training.get("dev_f1_vs_label"),
                 "f1_vs_truth": f1["prm"], "cost_per_trajectory": cost["prm"]},
+        "cost_ratio_calls": cost["mc"]["calls"] / max(cost["prm"]["calls"], 1e-9),
         "cost_ratio_tokens": cost["mc"]["tokens"] / max(cost["prm"]["tokens"], 1e-9),
         "cost_ratio_seconds": cost["mc"]["seconds"] / max(cost["prm"]["seconds"], 1e-9),
         "stages": stages,
     }
     result["targets_met"] = {"prm_f1>=0.85": f1["prm"] >= 0.85,
-                             "cost_ratio>=100 (seconds)": result["cost_ratio_seconds"] >= 100}
+                             **{f"cost_ratio>=100 ({k})": result[f"cost_ratio_{k}"] >= 100
+                                for k in ("calls", "tokens", "seconds")}}
     (args.out / "distill.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.ship:
         dest = default_model_dir()

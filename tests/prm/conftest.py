@@ -16,7 +16,7 @@ from stepsieve.trajectory import Label, Step, Trajectory
 CHARS = "\n " + string.digits + string.ascii_letters + "+-*/=().,?:;'|<>!"
 
 
-def build_tiny_base(directory: Path, *, hidden: int = 32, layers: int = 2) -> Path:
+def build_tiny_base(directory: Path, *, hidden: int = 32, layers: int = 2, tie: bool = False) -> Path:
     from tokenizers import Tokenizer, decoders, models
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -34,7 +34,7 @@ def build_tiny_base(directory: Path, *, hidden: int = 32, layers: int = 2) -> Pa
     cfg = LlamaConfig(
         vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        pad_token_id=0, bos_token_id=2, eos_token_id=3,
+        pad_token_id=0, bos_token_id=2, eos_token_id=3, tie_word_embeddings=tie,
     )
     LlamaForCausalLM(cfg).save_pretrained(str(directory))
     fast.save_pretrained(str(directory))
@@ -44,6 +44,12 @@ def build_tiny_base(directory: Path, *, hidden: int = 32, layers: int = 2) -> Pa
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_base(tmp_path_factory.mktemp("tiny_base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tied_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like the embedded policy: input and output embeddings tied (the ``policy`` head needs it)."""
+    return build_tiny_base(tmp_path_factory.mktemp("tiny_tied_base"), tie=True)
 
 
 def labelled(tid: str, task: str, steps: list[str], first_error: int, label: str = "mc",

@@ -26,6 +26,14 @@ def train_prm_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option(None, "--device", help="cpu, cuda... (default: cuda when present)."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast on CUDA."),
+    head: str = typer.Option("linear", "--head", help="linear (Linear at the separator) or policy (an MLP over the "
+                             "separator state and the base model's own token log-probs; needs tied embeddings)."),
+    head_width: int = typer.Option(64, "--head-width", help="Hidden units of the policy head."),
+    freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Train the head only."),
+    template: str = typer.Option("{task}\\n", "--template",
+                                 help="Task layout before the steps; {task} is replaced, \\n is a newline. "
+                                      "Use the policy's prompt, e.g. 'Problem: {task}\\nSolution:\\n'."),
+    error_weight: float = typer.Option(1.0, "--error-weight", help="Loss weight of incorrect targets."),
 ) -> None:
     """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
 
@@ -41,10 +49,11 @@ def train_prm_cmd(
     sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, dev_fraction=dev_fraction,
-        after_error=after_error, seed=seed, bf16=bf16,  # type: ignore[arg-type]
+        after_error=after_error, seed=seed, bf16=bf16, error_weight=error_weight,  # type: ignore[arg-type]
     )
     model = train_prm(
         read_trajectories(data), base=base, out=out, label=label, soft=soft, separator=sep,
+        template=template.replace("\\n", "\n"), head=head, head_width=head_width, freeze_backbone=freeze_backbone,
         options=options, device=device, progress=True, source=str(data),
     )
     t = model.config.training

@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stepsieve._errors import ConfigError
-from stepsieve.prm._render import Rendered, collate, separator_token_id
+from stepsieve.prm._features import N_POLICY_FEATURES, policy_features
+from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, render, render_many, separator_token_id
 
 __all__ = ["CONFIG_NAME", "HEAD_NAME", "StepRM", "StepRMConfig", "load_tokenizer"]
 
@@ -35,6 +36,11 @@ class StepRMConfig:
     base: str = ""  # the base model directory or name the backbone started from
     soft: bool = False  # trained on soft (float) targets rather than hard verdicts
     threshold: float = 0.5  # P(correct) below which a step is called incorrect (tuned on a dev split)
+    template: str = DEFAULT_TEMPLATE  # how the task is laid out before the steps ("{task}" is replaced)
+    head: str = "linear"  # "linear": Linear(hidden, 1) at the separator; "policy": an MLP over the
+    # separator's hidden state and the backbone's own token log-probabilities of the step
+    head_width: int = 64  # hidden units of the "policy" head's MLP
+    freeze_backbone: bool = False  # train the head only (the backbone stays the base model)
     training: dict[str, Any] = field(default_factory=dict)  # the resolved training options and summary
 
     def save(self, directory: Path) -> None:
@@ -75,7 +81,15 @@ class StepRM(nn.Module):
         super().__init__()
         self.backbone = backbone
         hidden = backbone.config.hidden_size
-        self.head = nn.Linear(hidden, 1)
+        if config.head == "linear":
+            self.head: nn.Module = nn.Linear(hidden, 1)
+        elif config.head == "policy":
+            if not getattr(backbone.config, "tie_word_embeddings", False):
+                raise ConfigError("the 'policy' head reads the backbone's LM head: it needs tied input/output embeddings")
+            self.head = nn.Sequential(nn.Linear(hidden + N_POLICY_FEATURES, config.head_width), nn.GELU(),
+                                      nn.Linear(config.head_width, 1))
+        else:
+            raise ConfigError(f"unknown StepRM head {config.head!r}: linear or policy")
         self.tokenizer = tokenizer
         self.config = config
         self.separator_id = separator_token_id(tokenizer, config.separator)
@@ -91,9 +105,12 @@ class StepRM(nn.Module):
         backbone = _quiet(lambda: AutoModel.from_pretrained(str(base), dtype=torch.float32))
         torch.manual_seed(seed)
         model = cls(backbone, load_tokenizer(base), config)
-        # A near-zero head starts every step at P = 0.5 so early gradients are balanced.
-        nn.init.normal_(model.head.weight, std=1e-3)
-        nn.init.zeros_(model.head.bias)
+        # A near-zero output layer starts every step at P = 0.5 so early gradients are balanced.
+        last = model.head if isinstance(model.head, nn.Linear) else model.head[-1]
+        nn.init.normal_(last.weight, std=1e-3)
+        nn.init.zeros_(last.bias)
+        if config.freeze_backbone:
+            model.backbone.requires_grad_(False)
         return model
 
     @classmethod
@@ -125,17 +142,44 @@ class StepRM(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.head.weight.device
+        return next(self.head.parameters()).device
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(hidden).squeeze(-1)  # [batch, tokens]
+    def render(self, task: Any, steps: Any) -> Rendered:
+        """The one rendering (:func:`stepsieve.prm.render`) with this model's separator and template."""
+        return render(self.tokenizer, task, steps, self.separator_id, template=self.config.template)
+
+    def render_many(self, items: Any) -> list[Rendered]:
+        """:meth:`render` for many ``(task, steps)`` pairs (one batched tokenizer call)."""
+        return render_many(self.tokenizer, items, self.separator_id, template=self.config.template)
+
+    def step_features(self, batch: list[Rendered]) -> list[torch.Tensor]:
+        """One forward pass over a batch; each trajectory's head inputs, one row per step.
+
+        "linear": the hidden state at the separator. "policy": that, and the backbone's own
+        log-probabilities of the step's tokens (see :mod:`stepsieve.prm._features`).
+        """
+        ids, mask = collate(batch, self.tokenizer.pad_token_id)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        hidden = self.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+        rows = torch.arange(len(batch), device=hidden.device)
+        width = max(len(r.step_positions) for r in batch)
+        pos = torch.zeros((len(batch), max(width, 1)), dtype=torch.long, device=hidden.device)
+        for i, r in enumerate(batch):
+            pos[i, : len(r.step_positions)] = torch.tensor(r.step_positions, dtype=torch.long)
+        at_sep = hidden[rows[:, None], pos]  # [batch, steps, hidden]
+        if self.config.head == "policy":
+            emb = self.backbone.get_input_embeddings().weight
+            at_sep = torch.cat([at_sep, policy_features(hidden, emb, ids, batch, width)], dim=-1)
+        return [at_sep[i, : len(r.step_positions)] for i, r in enumerate(batch)]
+
+    def head_logits(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The head over per-step features (one call for the whole batch)."""
+        flat = self.head(torch.cat(features, dim=0)).squeeze(-1)
+        return list(torch.split(flat, [len(f) for f in features]))
 
     def step_logits(self, batch: list[Rendered]) -> list[torch.Tensor]:
         """One forward pass over a batch; the logits at each trajectory's separators."""
-        ids, mask = collate(batch, self.tokenizer.pad_token_id)
-        logits = self(ids.to(self.device), mask.to(self.device))
-        return [logits[i, r.step_positions] for i, r in enumerate(batch)]
+        return self.head_logits(self.step_features(batch))
 
 
 def default_device() -> torch.device:

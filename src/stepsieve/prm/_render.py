@@ -5,7 +5,10 @@ step reward model — so the separator sits at exactly the same token positions 
 (search-and-learn repeats the separator and tokenizer-specific ids as literals in several
 places; a mismatch there silently scores the wrong token.)
 
-Layout: ``[bos] task "\\n" step_0 <sep> step_1 <sep> ... step_n <sep>``. Pieces are encoded
+Layout: ``[bos] template(task) step_0 <sep> step_1 <sep> ... step_n <sep>``, where the
+template defaults to ``"{task}\\n"``; a StepRM built on a policy can use the policy's own
+prompt layout (e.g. ``"Problem: {task}\\nSolution:\\n"``), so the backbone reads the steps in
+the context it was trained on (its token log-probabilities are then meaningful features). Pieces are encoded
 separately and concatenated, and the separator is appended as its token id, so:
 
 * a separator string inside a step can never be confused with the step boundary, and
@@ -26,9 +29,11 @@ from stepsieve._errors import ConfigError
 from stepsieve.trajectory import Step, Trajectory
 
 __all__ = [
+    "DEFAULT_TEMPLATE",
     "Rendered",
     "collate",
     "render",
+    "render_many",
     "render_trajectory",
     "separator_token_id",
     "step_segment",
@@ -42,6 +47,7 @@ class Rendered:
 
     input_ids: list[int]
     step_positions: list[int]
+    steps_start: int = 0  # index of the first step token (after the bos and the task)
 
 
 def separator_token_id(tokenizer: Any, separator: str) -> int:
@@ -78,24 +84,60 @@ def step_segment(step: Step) -> str:
     return " | ".join(parts) if parts else step.text
 
 
-def render(tokenizer: Any, task: str | list[dict[str, Any]], steps: Sequence[Step], separator_id: int) -> Rendered:
+DEFAULT_TEMPLATE = "{task}\n"
+
+
+def render(
+    tokenizer: Any,
+    task: str | list[dict[str, Any]],
+    steps: Sequence[Step],
+    separator_id: int,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+) -> Rendered:
     """Render a task and its steps; see the module docstring for the layout."""
-    ids: list[int] = []
+    return render_many(tokenizer, [(task, steps)], separator_id, template=template)[0]
+
+
+def render_many(
+    tokenizer: Any,
+    items: Sequence[tuple[str | list[dict[str, Any]], Sequence[Step]]],
+    separator_id: int,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+) -> list[Rendered]:
+    """:func:`render` for many ``(task, steps)`` at once: every piece of every item goes to
+    the tokenizer in one batched call (per-call overhead, not the model, dominated scoring
+    small models), and the pieces are assembled exactly as :func:`render` lays them out."""
+    pieces: list[str] = []
+    for task, steps in items:
+        # str.replace, not str.format: task text may hold braces.
+        pieces.append(template.replace("{task}", task_text(task)))
+        pieces.extend(step_segment(s) for s in steps)
+    encoded = tokenizer(pieces, add_special_tokens=False)["input_ids"] if pieces else []
     bos = getattr(tokenizer, "bos_token_id", None)
-    if bos is not None:
-        ids.append(int(bos))
-    ids.extend(tokenizer.encode(task_text(task) + "\n", add_special_tokens=False))
-    positions: list[int] = []
-    for step in steps:
-        ids.extend(tokenizer.encode(step_segment(step), add_special_tokens=False))
-        ids.append(separator_id)
-        positions.append(len(ids) - 1)
-    return Rendered(ids, positions)
+    out: list[Rendered] = []
+    k = 0
+    for _, steps in items:
+        ids: list[int] = [int(bos)] if bos is not None else []
+        ids.extend(encoded[k])
+        k += 1
+        start = len(ids)
+        positions: list[int] = []
+        for _ in steps:
+            ids.extend(encoded[k])
+            k += 1
+            ids.append(separator_id)
+            positions.append(len(ids) - 1)
+        out.append(Rendered(ids, positions, start))
+    return out
 
 
-def render_trajectory(tokenizer: Any, trajectory: Trajectory, separator_id: int) -> Rendered:
+def render_trajectory(
+    tokenizer: Any, trajectory: Trajectory, separator_id: int, *, template: str = DEFAULT_TEMPLATE
+) -> Rendered:
     """:func:`render` applied to a Trajectory record."""
-    return render(tokenizer, trajectory.task, trajectory.steps, separator_id)
+    return render(tokenizer, trajectory.task, trajectory.steps, separator_id, template=template)
 
 
 def collate(items: Sequence[Rendered], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

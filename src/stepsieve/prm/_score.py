@@ -17,7 +17,7 @@ import torch
 
 from stepsieve._errors import GraderError
 from stepsieve.prm._model import StepRM
-from stepsieve.prm._render import Rendered, render, render_trajectory
+from stepsieve.prm._render import Rendered
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["ScoreStats", "StepRMScorer", "StepScorer", "score_per_prefix"]
@@ -49,20 +49,21 @@ class StepRMScorer:
         self.stats = ScoreStats()
 
     def _render(self, trajectories: Sequence[Trajectory]) -> list[Rendered]:
-        out = []
-        for t in trajectories:
-            r = render_trajectory(self.model.tokenizer, t, self.model.separator_id)
+        out = self.model.render_many([(t.task, t.steps) for t in trajectories])
+        for t, r in zip(trajectories, out):
             if self.model.max_length and len(r.input_ids) > self.model.max_length:
                 raise GraderError(
                     f"trajectory {t.id}: {len(r.input_ids)} tokens exceed the reward model's "
                     f"{self.model.max_length}-token context"
                 )
-            out.append(r)
         return out
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_steps(self, trajectories: Sequence[Trajectory]) -> list[list[float]]:
+        t0 = time.perf_counter()
         rendered = self._render(trajectories)
+        # Rendering (tokenizing) is part of what scoring costs: shared by tokens like the passes.
+        render_per_token = (time.perf_counter() - t0) / max(1, sum(len(r.input_ids) for r in rendered))
         # Similar lengths share a batch so little compute goes to padding.
         order = sorted(range(len(rendered)), key=lambda i: len(rendered[i].input_ids))
         scores: list[list[float]] = [[] for _ in rendered]
@@ -78,10 +79,11 @@ class StepRMScorer:
             for i, r, p in zip(idx, batch, probs):
                 scores[i] = p
                 # A trajectory's share of the batch's time, by its share of the tokens.
-                self.stats.per_trajectory[i] = (len(r.input_ids), dt * len(r.input_ids) / total)
+                self.stats.per_trajectory[i] = (len(r.input_ids),
+                                                (dt / total + render_per_token) * len(r.input_ids))
             self.stats.passes += len(batch)
             self.stats.tokens += total
-            self.stats.seconds += dt
+            self.stats.seconds += dt + render_per_token * total
         return scores
 
 
@@ -94,15 +96,15 @@ def score_per_prefix(
     jobs: list[tuple[int, Rendered]] = []
     for i, t in enumerate(trajectories):
         for k in range(1, len(t.steps) + 1):
-            r = render(model.tokenizer, t.task, t.steps[:k], model.separator_id)
-            jobs.append((i, Rendered(r.input_ids, r.step_positions[-1:])))
+            r = model.render(t.task, t.steps[:k])
+            jobs.append((i, Rendered(r.input_ids, r.step_positions, r.steps_start)))
     scores: list[list[float]] = [[] for _ in trajectories]
     t0 = time.perf_counter()
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start : start + batch_size]
         logits = model.step_logits([r for _, r in chunk])
         for (i, _), x in zip(chunk, logits):
-            scores[i].append(float(torch.sigmoid(x.float())[0]))
+            scores[i].append(float(torch.sigmoid(x.float())[-1]))  # the prefix's last step
         if stats is not None:
             stats.passes += len(chunk)
             stats.tokens += sum(len(r.input_ids) for _, r in chunk)

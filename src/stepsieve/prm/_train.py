@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from stepsieve._errors import ConfigError, DataError
 from stepsieve.prm._model import StepRM, StepRMConfig, default_device
-from stepsieve.prm._render import Rendered, render_trajectory
+from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
 from stepsieve.trajectory import Trajectory
 
@@ -41,10 +41,13 @@ class TrainOptions:
     after_error: Literal["incorrect", "skip"] = "incorrect"  # unlabelled steps after the first error
     seed: int = 0
     bf16: bool = False  # autocast to bfloat16 on CUDA (ignored on CPU)
+    error_weight: float = 1.0  # loss weight of an incorrect target (1 - y of it for soft ones): errors are rare
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.error_weight <= 0:
+            raise ConfigError(f"error_weight must be > 0, got {self.error_weight}")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ConfigError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         if self.after_error not in ("incorrect", "skip"):
@@ -98,9 +101,10 @@ def make_examples(
     """Render every trajectory that has at least one target; returns (examples, skipped)."""
     examples: list[Example] = []
     skipped = 0
-    for t in trajectories:
+    trajectories = list(trajectories)
+    rendered = model.render_many([(t.task, t.steps) for t in trajectories])
+    for t, r in zip(trajectories, rendered):
         targets = step_targets(t, label, soft=soft, after_error=after_error)
-        r = render_trajectory(model.tokenizer, t, model.separator_id)
         if all(x is None for x in targets) or (model.max_length and len(r.input_ids) > model.max_length):
             skipped += 1
             continue
@@ -108,11 +112,17 @@ def make_examples(
     return examples, skipped
 
 
-def _batch_loss(model: StepRM, batch: Sequence[Example], bf16: bool) -> torch.Tensor:
-    """Mean BCE over the labelled steps of a batch (float targets, never rounded)."""
-    use_bf16 = bf16 and model.device.type == "cuda"
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-        logits = model.step_logits([e.rendered for e in batch])
+def _batch_loss(model: StepRM, batch: Sequence[Example], bf16: bool, error_weight: float = 1.0,
+                logits: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Mean BCE over the labelled steps of a batch (float targets, never rounded).
+
+    ``logits`` (from cached features) skips the forward pass; ``error_weight`` scales the
+    loss of incorrect targets (by 1 - y, so a soft target is weighted by how wrong it is).
+    """
+    if logits is None:
+        use_bf16 = bf16 and model.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model.step_logits([e.rendered for e in batch])
     preds, targets = [], []
     for ex, lg in zip(batch, logits):
         for j, y in enumerate(ex.targets):
@@ -120,7 +130,21 @@ def _batch_loss(model: StepRM, batch: Sequence[Example], bf16: bool) -> torch.Te
                 preds.append(lg[j].float())
                 targets.append(y)
     target = torch.tensor(targets, dtype=torch.float32, device=model.device)
-    return F.binary_cross_entropy_with_logits(torch.stack(preds), target)
+    weight = None if error_weight == 1.0 else 1.0 + (error_weight - 1.0) * (1.0 - target)
+    return F.binary_cross_entropy_with_logits(torch.stack(preds), target, weight=weight)
+
+
+@torch.no_grad()
+def _cache_features(model: StepRM, examples: Sequence[Example], batch_size: int) -> list[torch.Tensor]:
+    """The head's inputs for every example, from one no-grad pass each (frozen backbone only)."""
+    model.eval()
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].rendered.input_ids))
+    feats: dict[int, torch.Tensor] = {}
+    for s in range(0, len(order), 4 * batch_size):
+        idx = order[s : s + 4 * batch_size]
+        for i, f in zip(idx, model.step_features([examples[i].rendered for i in idx])):
+            feats[i] = f
+    return [feats[i] for i in range(len(examples))]
 
 
 def train_steps(
@@ -131,7 +155,7 @@ def train_steps(
     torch.manual_seed(options.seed)
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
     total = steps_per_epoch * options.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=options.lr, weight_decay=options.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < options.warmup:
@@ -141,6 +165,8 @@ def train_steps(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
+    # A frozen backbone gives the same head inputs every epoch: compute them once.
+    cached = _cache_features(model, examples, options.batch_size) if model.config.freeze_backbone else None
     model.train()
     bar = _progress(progress)
     with bar:
@@ -149,8 +175,10 @@ def train_steps(
             order = list(range(len(examples)))
             rng.shuffle(order)
             for s in range(0, len(order), options.batch_size):
-                batch = [examples[i] for i in order[s : s + options.batch_size]]
-                loss = _batch_loss(model, batch, options.bf16)
+                chunk = order[s : s + options.batch_size]
+                batch = [examples[i] for i in chunk]
+                logits = model.head_logits([cached[i] for i in chunk]) if cached is not None else None
+                loss = _batch_loss(model, batch, options.bf16, options.error_weight, logits)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -170,7 +198,7 @@ def _dev_eval(model: StepRM, dev: Sequence[Example], options: TrainOptions) -> d
     losses, scores, refs = [], [], []
     for s in range(0, len(dev), options.batch_size):
         batch = dev[s : s + options.batch_size]
-        losses.append(float(_batch_loss(model, batch, options.bf16)) * len(batch))
+        losses.append(float(_batch_loss(model, batch, options.bf16, options.error_weight)) * len(batch))
         for ex, lg in zip(batch, model.step_logits([e.rendered for e in batch])):
             scores.append(torch.sigmoid(lg.float()).cpu().tolist())
             refs.append(first_error_at([1.0 if y is None else y for y in ex.targets], 0.5))
@@ -191,6 +219,10 @@ def train_prm(
     label: str,
     soft: bool = False,
     separator: str = "\n",
+    template: str = DEFAULT_TEMPLATE,
+    head: str = "linear",
+    head_width: int = 64,
+    freeze_backbone: bool = False,
     options: TrainOptions | None = None,
     device: str | None = None,
     progress: bool = False,
@@ -199,7 +231,8 @@ def train_prm(
     """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``."""
     options = options or TrainOptions()
     t0 = time.perf_counter()
-    config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft)
+    config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft, template=template,
+                          head=head, head_width=head_width, freeze_backbone=freeze_backbone)
     model = StepRM.from_base(base, config, seed=options.seed).to(device or default_device())
     examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)
     if not examples:

@@ -5,7 +5,7 @@ from stepsieve.search._aggregate import AGGREGATIONS, Aggregation, aggregate
 from stepsieve.search._beam import BeamConfig, SearchResult, beam_search, greedy_search
 from stepsieve.search._curves import accuracy_vs_n, answer_correct
 from stepsieve.search._run import run_search
-from stepsieve.search._sample import sample_candidates, solution_trajectory
+from stepsieve.search._sample import sample_candidates, score_candidates, solution_trajectory
 from stepsieve.search._select import SELECTORS, Candidate, best_of_n, majority_vote, select, weighted_majority
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "majority_vote",
     "run_search",
     "sample_candidates",
+    "score_candidates",
     "select",
     "solution_trajectory",
     "weighted_majority",

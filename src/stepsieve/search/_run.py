@@ -9,12 +9,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from stepsieve._errors import ConfigError
 from stepsieve.backends._protocol import Backend
 from stepsieve.prm._score import StepScorer
 from stepsieve.search._aggregate import AGGREGATIONS
 from stepsieve.search._beam import BeamConfig, beam_search
 from stepsieve.search._curves import accuracy_vs_n
-from stepsieve.search._sample import sample_candidates
+from stepsieve.search._sample import sample_candidates, score_candidates
+from stepsieve.search._select import Candidate
 from stepsieve.worlds._protocol import Task, World
 
 __all__ = ["run_search"]
@@ -38,17 +40,30 @@ def run_search(
     seed: int = 0,
     repeats: int = 20,
     progress: bool = False,
+    pools: list[list[Candidate]] | None = None,
 ) -> dict[str, Any]:
-    """Run every strategy on ``tasks``; returns the JSON-ready result (see docs/steprm.md)."""
+    """Run every strategy on ``tasks``; returns the JSON-ready result (see docs/steprm.md).
+
+    ``pools`` (``max(ns)`` candidates per task, sampled earlier with the same settings) are
+    rescored with ``scorer`` instead of sampled again, so several reward models can be
+    compared on one pool; they are scored in place.
+    """
     from rich.progress import Progress
 
     out: dict[str, Any] = {"tasks": len(tasks), "ns": list(ns), "temperature": temperature, "seed": seed}
     with Progress(disable=not progress, transient=False) as bar:
         job = bar.add_task(f"sample {max(ns)} per task", total=len(tasks))
         t0 = time.perf_counter()
-        pools = sample_candidates(tasks, world, backend, scorer, n=max(ns), max_tokens=max_tokens,
-                                  temperature=temperature, seed=seed,
-                                  progress=lambda k: bar.update(job, advance=k))
+        if pools is None:
+            pools = sample_candidates(tasks, world, backend, scorer, n=max(ns), max_tokens=max_tokens,
+                                      temperature=temperature, seed=seed,
+                                      progress=lambda k: bar.update(job, advance=k))
+        else:
+            if len(pools) != len(tasks) or any(len(p) < max(ns) for p in pools):
+                raise ConfigError(f"pools: need {max(ns)} candidates for each of {len(tasks)} tasks")
+            score_candidates(tasks, world, pools, scorer)
+            bar.update(job, advance=len(tasks))
+            out["pool"] = "given"
         out["sample_seconds"] = round(time.perf_counter() - t0, 2)
         samples = [c for p in pools for c in p]
         mean_tokens = sum(c.tokens for c in samples) / max(1, len(samples))

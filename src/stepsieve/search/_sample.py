@@ -15,7 +15,7 @@ from stepsieve.search._select import Candidate
 from stepsieve.trajectory import Step, Trajectory
 from stepsieve.worlds._protocol import Task, World
 
-__all__ = ["sample_candidates", "solution_trajectory"]
+__all__ = ["sample_candidates", "score_candidates", "solution_trajectory"]
 
 
 def solution_trajectory(world: World, task: Task, steps: Sequence[str], tid: str) -> Trajectory:
@@ -68,3 +68,22 @@ def sample_candidates(
         if progress is not None:
             progress(len(chunk))
     return pools
+
+
+def score_candidates(
+    tasks: Sequence[Task], world: World, pools: Sequence[Sequence[Candidate]], scorer: StepScorer,
+    *, batch_tasks: int = 8,
+) -> None:
+    """(Re)score the steps of already sampled pools in place: one pool, many reward models."""
+    for start in range(0, len(tasks), batch_tasks):
+        trajs: list[Trajectory] = []
+        owners: list[Candidate] = []
+        for task, pool in zip(tasks[start : start + batch_tasks], pools[start : start + batch_tasks]):
+            for j, c in enumerate(pool):
+                c.step_scores = []
+                if c.steps:
+                    trajs.append(solution_trajectory(world, task, c.steps, f"{task.id}#{j}"))
+                    owners.append(c)
+        if trajs:
+            for c, s in zip(owners, scorer.score_steps(trajs)):
+                c.step_scores = list(s)

@@ -1,0 +1,121 @@
+"""The ``policy`` head: the backbone's own token log-probabilities are read from the same
+pass, the policy's prompt template is honoured, one pass still equals one pass per prefix,
+and a frozen backbone stays exactly the base while the head learns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stepsieve import ConfigError
+from stepsieve.prm import StepRM, StepRMConfig, StepRMScorer, TrainOptions, make_examples, score_per_prefix, train_prm
+from stepsieve.prm._train import _batch_loss
+
+from .conftest import labelled
+
+TEMPLATE = "Problem: {task}\nSolution:\n"
+TRAJS = [
+    labelled("a", "Tom has 3 apples and buys 4 more.", ["3 + 4 = 7", "7 * 2 = 14", "Answer: 14"], -1),
+    labelled("b", "Start at 10, add 5.", ["10 + 5 = 16", "Answer: 16"], 0),
+    labelled("c", "One step.", ["x"], 0),
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_tied_base):
+    torch.manual_seed(3)
+    m = StepRM.from_base(tiny_tied_base, StepRMConfig(template=TEMPLATE, head="policy", head_width=8))
+    for p in m.head.parameters():
+        torch.nn.init.normal_(p, std=0.5)  # non-trivial scores
+    return m.eval()
+
+
+def test_template_lays_out_the_task_and_marks_where_steps_start(model):
+    r = model.render(TRAJS[0].task, TRAJS[0].steps)
+    prefix = model.tokenizer.decode(r.input_ids[: r.steps_start], skip_special_tokens=True)
+    assert prefix == "Problem: Tom has 3 apples and buys 4 more.\nSolution:\n"
+    assert model.tokenizer.decode(r.input_ids[r.steps_start : r.step_positions[0]]) == "3 + 4 = 7"
+
+
+def test_log_prob_features_match_the_causal_lm(model, tiny_tied_base):
+    from transformers import AutoModelForCausalLM
+
+    lm = AutoModelForCausalLM.from_pretrained(str(tiny_tied_base), dtype=torch.float32).eval()
+    r = model.render(TRAJS[0].task, TRAJS[0].steps)
+    with torch.no_grad():
+        feats = model.step_features([r])[0]
+        logp = torch.log_softmax(lm(torch.tensor([r.input_ids])).logits[0], -1)
+    hidden = model.backbone.config.hidden_size
+    prev = r.steps_start
+    for j, sep in enumerate(r.step_positions):
+        lps = [float(logp[t - 1, r.input_ids[t]]) for t in range(prev, sep + 1)]
+        assert float(feats[j, hidden + 0]) * 5 == pytest.approx(max(min(lps), -20.0), abs=1e-4)
+        assert float(feats[j, hidden + 1]) * 5 == pytest.approx(max(sum(lps) / len(lps), -20.0), abs=1e-4)
+        assert float(feats[j, hidden + 2]) * 5 == pytest.approx(max(lps[-1], -20.0), abs=1e-4)
+        prev = sep + 1
+
+
+def test_one_pass_equals_per_prefix_with_the_policy_head(model):
+    one = StepRMScorer(model, batch_size=2).score_steps(TRAJS)
+    per = score_per_prefix(model, TRAJS, batch_size=2)
+    for a, b in zip(one, per):
+        assert a == pytest.approx(b, abs=1e-5)
+    assert len({round(x, 4) for s in one for x in s}) > 1
+
+
+def test_frozen_backbone_trains_the_head_only(tiny_tied_base, tmp_path):
+    data = [labelled(f"t{i}", f"Add {i}.", [f"{i} + 1 = {i + 1}", "Answer"], i % 2) for i in range(24)]
+    trained = train_prm(data, base=tiny_tied_base, out=tmp_path / "rm", label="mc", template=TEMPLATE,
+                        head="policy", head_width=8, freeze_backbone=True,
+                        options=TrainOptions(epochs=3, batch_size=8, lr=1e-2, warmup=1), device="cpu")
+    base = load_file(str(tiny_tied_base / "model.safetensors"))
+    saved = load_file(str(tmp_path / "rm" / "model.safetensors"))
+    shared = [k for k in saved if "model." + k in base or k in base]
+    assert shared
+    for k in shared:
+        assert torch.equal(saved[k], base.get(k, base.get("model." + k)))
+    loaded = StepRM.load(tmp_path / "rm", device="cpu")
+    assert loaded.config.head == "policy" and loaded.config.template == TEMPLATE
+    a = StepRMScorer(trained).score_steps(data[:4])
+    b = StepRMScorer(loaded).score_steps(data[:4])
+    for x, y in zip(a, b):
+        assert x == pytest.approx(y, abs=1e-6)
+
+
+def test_error_weight_scales_the_loss_of_incorrect_targets(model):
+    examples, _ = make_examples(model, TRAJS, "mc", soft=False, after_error="incorrect")
+    with torch.no_grad():
+        logits = model.step_logits([e.rendered for e in examples])
+        plain = _batch_loss(model, examples, False, 1.0, logits)
+        heavy = _batch_loss(model, examples, False, 3.0, logits)
+        x = torch.cat([lg for lg in logits])
+        y = torch.tensor([v for e in examples for v in e.targets])
+        w = torch.where(y < 0.5, 3.0, 1.0)
+        want = torch.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w)
+    assert float(heavy) == pytest.approx(float(want), rel=1e-5)
+    assert float(heavy) != pytest.approx(float(plain), rel=1e-3)
+
+
+def test_policy_head_needs_tied_embeddings(tiny_base):
+    with pytest.raises(ConfigError, match="tied"):
+        StepRM.from_base(tiny_base, StepRMConfig(head="policy"))
+
+
+def test_cli_trains_a_frozen_policy_head_with_the_policy_template(tiny_tied_base, tmp_path):
+    import orjson
+    from typer.testing import CliRunner
+
+    from stepsieve.cli import app
+
+    data = tmp_path / "graded.jsonl"
+    rows = [labelled(f"t{i}", f"Add {i}.", [f"{i} + 1 = {i + 1}", "Answer"], i % 2) for i in range(8)]
+    data.write_bytes(b"".join(orjson.dumps(t.to_dict()) + b"\n" for t in rows))
+    res = CliRunner().invoke(app, ["train-prm", str(data), "--base", str(tiny_tied_base), "--out", str(tmp_path / "rm"),
+                                   "--label", "mc", "--head", "policy", "--freeze-backbone", "--epochs", "1",
+                                   "--template", "Problem: {task}\\nSolution:\\n", "--error-weight", "2",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    cfg = StepRMConfig.load(tmp_path / "rm")
+    assert cfg.template == TEMPLATE and cfg.head == "policy" and cfg.freeze_backbone
+    assert cfg.training["options"]["error_weight"] == 2.0
