@@ -5,7 +5,9 @@ the same generated file, in the same run:
 
 - ``bare``: orjson loads + dumps of every line into another file (the floor: I/O + JSON);
 - ``reader``: the shared reader alone (bytes → validated Trajectory records), to show how
-  much of the pipeline is decoding;
+  much of the pipeline is decoding (canonical JSONL takes the msgspec fast path);
+- ``reader_general``: the general decoding path (``orjson.loads`` + ``Trajectory.from_dict``,
+  what every non-canonical line takes), for comparison;
 - ``pipeline``: the shared reader (``open_reader`` → Trajectory records) → ``group_by_task``
   (tasks contiguous, one open group) → ``pairs_for_task`` (TaskTree, siblings + Step-DPO)
   → ``curate`` (mask mode) → rows written: OpenAI chat JSONL for the curated trajectories
@@ -101,6 +103,17 @@ def run_reader(src: str, out_dir: str) -> dict[str, float]:
     return {"steps": n}
 
 
+def run_reader_general(src: str, out_dir: str) -> dict[str, float]:
+    """orjson.loads + Trajectory.from_dict per line: the path the fast decoder replaces."""
+    from stepsieve.trajectory import Trajectory
+
+    n = 0
+    with open(src, "rb") as fh:
+        for line in fh:
+            n += len(Trajectory.from_dict(orjson.loads(line)).steps)
+    return {"steps": n}
+
+
 def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     from stepsieve.curate import (
         CurateOptions,
@@ -143,6 +156,7 @@ def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
 ARMS = {
     "bare": lambda src, out: run_bare(src, os.path.join(out, "bare.jsonl")),
     "reader": run_reader,
+    "reader_general": run_reader_general,
     "pipeline": run_pipeline,
 }
 
@@ -192,7 +206,7 @@ def main() -> None:
             best[arm]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rs)
             best[arm]["steps_per_s"] = round(best[arm]["steps"] / best[arm]["seconds"])
             best[arm]["cpu_steps_per_s"] = round(best[arm]["steps"] / best[arm]["cpu_seconds"])
-        p, b, rd = best["pipeline"], best["bare"], best["reader"]
+        p, b, rd, rg = best["pipeline"], best["bare"], best["reader"], best["reader_general"]
         out = {
             "steps": steps,
             "input_mb": round(os.path.getsize(src) / 2**20, 1),
@@ -202,6 +216,9 @@ def main() -> None:
             "pipeline": p,
             "bare_orjson": b,
             "reader_only": rd,
+            "reader_general_path": rg,
+            "reader_vs_bare_cpu": round(rd["cpu_seconds"] / b["cpu_seconds"], 2),
+            "reader_general_vs_bare_cpu": round(rg["cpu_seconds"] / b["cpu_seconds"], 2),
             "slowdown_vs_bare": round(p["seconds"] / b["seconds"], 2),
             "slowdown_vs_bare_cpu": round(p["cpu_seconds"] / b["cpu_seconds"], 2),
             "reader_share_of_pipeline_cpu": round(rd["cpu_seconds"] / p["cpu_seconds"], 2),

@@ -101,20 +101,21 @@ class CurateStats:
 
 def step_status(t: Trajectory, grading: Grading, opts: CurateOptions) -> list[str]:
     """Per step: ``good`` (a target), ``ctx`` (context only) or ``bad`` (an error)."""
-    out: list[str] = []
-    pol = {"keep": "good", "mask": "ctx", "error": "bad"}
-    neutral, unscored = pol[opts.neutral], pol[opts.unscored]
-    for s in t.steps:
-        v = grading.verdict(s)
-        if v == "correct":
-            out.append("good")
-        elif v == "incorrect":
-            out.append("bad")
-        elif v == "neutral":
-            out.append(neutral)
-        else:
-            out.append(unscored)
-    return out
+    status = _status_table(opts)
+    return [status[v] for v in grading.verdicts(t)]
+
+
+_POLICY = {"keep": "good", "mask": "ctx", "error": "bad"}
+
+
+def _status_table(opts: CurateOptions) -> dict[str | None, str]:
+    """Verdict -> status under ``opts`` (neutral and unscored per its policies)."""
+    return {
+        "correct": "good",
+        "incorrect": "bad",
+        "neutral": _POLICY[opts.neutral],
+        None: _POLICY[opts.unscored],
+    }
 
 
 def curate(
@@ -134,15 +135,17 @@ def curate(
         w: Label(w, None, grader=ref, extra={"kind": "weight"}) for w in (0.0, 1.0, opts.error_weight)
     }
     lab = weight_labels.__getitem__
+    table = _status_table(opts)
+    verdicts = grading.verdicts
+    mode = opts.mode
+    error_weight = opts.error_weight
+    grade_after = after == "grade"
 
     for t in trajectories:
         st.seen += 1
-        status = step_status(t, grading, opts)
-        try:
-            first_bad = status.index("bad")
-        except ValueError:
-            first_bad = len(status)
-        if opts.mode == "steps":
+        status = [table[v] for v in verdicts(t)]
+        first_bad = status.index("bad") if "bad" in status else len(status)
+        if mode == "steps":
             n = 0
             for i, s in enumerate(status):
                 if s != "good" or (i > first_bad and after != "grade"):
@@ -161,25 +164,22 @@ def curate(
         # truncate / mask: one output per trajectory, weights set in place
         if after == "drop":
             keep = status[:first_bad]
-            if opts.mode == "mask" and first_bad < len(status):
+            if mode == "mask" and first_bad < len(status):
                 keep = status[: first_bad + 1]
         else:
             keep = status
-        weights = []
-        for i, s in enumerate(keep):
-            if i < first_bad:
-                weights.append(1.0 if s == "good" else 0.0)
-            elif i == first_bad:
-                weights.append(opts.error_weight)
-            else:
-                weights.append(1.0 if (after == "grade" and s == "good") else 0.0)
-        if len(keep) < opts.min_steps or not any(w > 0 for w in weights):
+        weights = [1.0 if s == "good" else 0.0 for s in keep[:first_bad]]
+        if first_bad < len(keep):
+            weights.append(error_weight)
+            weights.extend(1.0 if (grade_after and s == "good") else 0.0 for s in keep[first_bad + 1 :])
+        if len(keep) < opts.min_steps or not weights or max(weights) <= 0:
             st.reject("error_at_first_step" if first_bad == 0 else "no_trainable_step")
             continue
-        steps = t.steps[: len(keep)]
+        steps = t.steps
+        if len(keep) < len(steps):
+            steps = t.steps = steps[: len(keep)]
         for s, w in zip(steps, weights):
-            s.labels[wl] = lab(w)
-        t.steps = steps
+            s.labels[wl] = weight_labels[w]
         st.kept += 1
         st.rows += 1
         yield t

@@ -43,13 +43,38 @@ class Grading:
             return None
         return "correct" if lab.score >= self.threshold else "incorrect"
 
+    def verdicts(self, t: Trajectory) -> list[str | None]:
+        """``verdict`` of every step, in one loop (what curation and pairs call per record)."""
+        name = self.label
+        thr = self.threshold
+        out: list[str | None] = []
+        append = out.append
+        for s in t.steps:
+            lab = s.labels.get(name)
+            if lab is None:
+                append(None)
+            elif thr is None:
+                append(lab.verdict)
+            else:
+                score = lab.score
+                append(None if score is None else "correct" if score >= thr else "incorrect")
+        return out
+
     def first_error(self, t: Trajectory) -> int | None:
         """Index of the first step judged incorrect, or None when no step is.
 
         Unlike ``Trajectory.first_error`` an unscored step before the error does not hide
         it: curation decides separately what to do with unscored steps.
         """
+        name = self.label
+        thr = self.threshold
         for i, s in enumerate(t.steps):
-            if self.verdict(s) == "incorrect":
+            lab = s.labels.get(name)
+            if lab is None:
+                continue
+            if thr is None:
+                if lab.verdict == "incorrect":
+                    return i
+            elif lab.score is not None and lab.score < thr:
                 return i
         return None

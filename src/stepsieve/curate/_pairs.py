@@ -241,21 +241,32 @@ def _node_verdict(node: Node, by_id: dict[str, Trajectory], grading: Grading) ->
 def _sibling_pairs(
     tree: TaskTree, by_id: dict[str, Trajectory], grading: Grading, opts: PairOptions, st: PairStats
 ) -> Iterator[tuple[Node, StepPair]]:
+    margin = opts.margin
+    consistent = opts.consistent
     for fork in tree.forks():
-        kids = [c for c in fork.children.values() if c.value is not None]
-        kids.sort(key=lambda c: -c.value)  # type: ignore[operator]
+        kids = []
+        for c in fork.children.values():
+            v = c.value
+            if v is not None:
+                kids.append((v, c))
         if len(kids) < 2:
             continue
-        prefix_nodes = fork.prefix()
-        tid0, _ = kids[0].occurrences[0]
-        prefix = by_id[tid0].steps[: len(prefix_nodes)]
-        for a_i, a in enumerate(kids):
-            for b in kids[a_i + 1 :]:
-                if a.value - b.value < opts.margin:  # type: ignore[operator]
+        kids.sort(key=lambda vc: -vc[0])  # stable: equal values keep insertion order
+        prefix: list[Step] | None = None
+        for a_i, (av, a) in enumerate(kids):
+            bad_a: bool | None = None
+            for bv, b in kids[a_i + 1 :]:
+                if av - bv < margin:
                     continue
-                if opts.consistent and _node_verdict(a, by_id, grading) == "incorrect":
-                    st.inconsistent += 1
-                    continue
+                if consistent:
+                    if bad_a is None:
+                        bad_a = _node_verdict(a, by_id, grading) == "incorrect"
+                    if bad_a:
+                        st.inconsistent += 1
+                        continue
+                if prefix is None:
+                    tid0, _ = kids[0][1].occurrences[0]
+                    prefix = by_id[tid0].steps[: fork.depth]
                 a_rest, a_id = _rest(by_id, a)
                 b_rest, b_id = _rest(by_id, b)
                 yield (
@@ -268,8 +279,8 @@ def _sibling_pairs(
                         b.text,
                         "sibling",
                         "tree",
-                        a.value,
-                        b.value,
+                        av,
+                        bv,
                         a_rest,
                         b_rest,
                         [x for x in (a_id, b_id) if x],

@@ -53,6 +53,17 @@ def _resolve_format(fmt: str | Format, options: dict[str, Any] | None) -> Format
     return fmt
 
 
+def _fast_decoder(fmt: Format) -> Any:
+    """The canonical format's fast line decoder (see ``_fastjson``), or None for any other
+    format (a subclass may decode differently, so only the exact class qualifies)."""
+    from stepsieve.formats.stepsieve import Stepsieve
+    from stepsieve.trajectory import _fastjson
+
+    if type(fmt) is Stepsieve and _fastjson.available():
+        return _fastjson.decode_line
+    return None
+
+
 class Reader:
     """Iterates the Trajectories of one file, applying the error policy and counting."""
 
@@ -100,8 +111,15 @@ class Reader:
         path = self.path
         raising = self.on_error == "raise"
         batch_rows = self.format.batch_rows if self.container == "parquet" else None
-        for rec in iter_source(path, self.container, self._progress, batch_rows):
+        fast = _fast_decoder(self.format) if self.container != "parquet" else None
+        for rec in iter_source(path, self.container, self._progress, batch_rows, fast):
             self.read += 1
+            t = rec.record
+            if t is not None:  # the fast path built it (canonical JSONL; see _fastjson)
+                self.accepted += 1
+                self.last = rec
+                yield t
+                continue
             if rec.error is not None:
                 if raising:
                     raise DataError(rec.error, path=path, line=rec.line)

@@ -64,12 +64,15 @@ class Cost:
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Cost:
         _expect(d, dict, "cost")
-        return Cost(
-            int(d.get("calls", 0)),
-            int(d.get("tokens_in", 0)),
-            int(d.get("tokens_out", 0)),
-            float(d.get("seconds", 0.0)),
-        )
+        try:
+            return Cost(
+                int(d.get("calls", 0)),
+                int(d.get("tokens_in", 0)),
+                int(d.get("tokens_out", 0)),
+                float(d.get("seconds", 0.0)),
+            )
+        except (TypeError, ValueError, OverflowError) as e:  # e.g. "calls": "many"
+            raise SchemaError(f"cost fields must be numbers: {e}") from None
 
 
 @dataclass(slots=True, frozen=True)
@@ -125,7 +128,7 @@ class Label:
         if type(d) is dict and len(d) == 2:
             score = d.get("score", 0)
             verdict = d.get("verdict", 0)
-            if (score is None or type(score) is float) and (verdict is None or verdict in VERDICTS):
+            if (score is None or type(score) is float) and (verdict is None or (type(verdict) is str and verdict in VERDICTS)):
                 return Label(score, verdict)
         _expect(d, dict, where)
         score = d.get("score")
@@ -134,7 +137,7 @@ class Label:
                 raise SchemaError(f"{where}.score must be a number or null, got {_tname(score)}")
             score = float(score)
         verdict = d.get("verdict")
-        if verdict is not None and verdict not in VERDICTS:
+        if verdict is not None and (not isinstance(verdict, str) or verdict not in VERDICTS):
             raise SchemaError(
                 f"{where}.verdict must be one of correct/incorrect/neutral or null, got {verdict!r}"
             )
@@ -203,6 +206,7 @@ class Step:
             if (
                 type(text) is str
                 and type(index) is int
+                and type(kind) is str
                 and kind in _KINDS
                 and (observation is None or type(observation) is str)
                 and (thought is None or type(thought) is str)
@@ -216,7 +220,7 @@ class Step:
                         if type(v) is dict and len(v) == 2:
                             score = v.get("score", 0)
                             verdict = v.get("verdict", 0)
-                            if (score is None or type(score) is float) and (verdict is None or verdict in VERDICTS):
+                            if (score is None or type(score) is float) and (verdict is None or (type(verdict) is str and verdict in VERDICTS)):
                                 labels[k] = Label(score, verdict)  # type: ignore[index]
                                 continue
                         try:
@@ -238,7 +242,7 @@ class Step:
         if isinstance(index, bool) or not isinstance(index, int):
             raise SchemaError(f"{where}.index must be an integer, got {_tname(index)}", step=position)
         kind = d.get("kind", "reasoning")
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             raise SchemaError(f"{where}.kind must be reasoning or action, got {kind!r}", step=position)
         observation = d.get("observation")
         if observation is not None and not isinstance(observation, str):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,27 @@ CONTAINERS = ("jsonl", "json", "parquet")
 
 class SourceRecord:
     """One record as read: ``line`` (1-based line, or row number for Parquet) and either
-    ``value`` (the parsed JSON value / row dict) or ``error`` (why it is unreadable)."""
+    ``value`` (the parsed JSON value / row dict) or ``error`` (why it is unreadable).
 
-    __slots__ = ("_raw", "error", "line", "value")
+    ``record`` is the decoded record when a source's fast decoder already built it (the
+    canonical JSONL fast path); ``value`` is then parsed from ``raw`` only if asked for."""
 
-    def __init__(self, line: int, value: Any, error: str | None = None, raw: bytes | None = None) -> None:
+    __slots__ = ("_raw", "_value", "error", "line", "record")
+
+    def __init__(
+        self, line: int, value: Any, error: str | None = None, raw: bytes | None = None, record: Any = None
+    ) -> None:
         self.line = line
-        self.value = value
+        self._value = value
         self.error = error
         self._raw = raw
+        self.record = record
+
+    @property
+    def value(self) -> Any:
+        if self._value is None and self.record is not None and self._raw is not None:
+            self._value = orjson.loads(self._raw)
+        return self._value
 
     @property
     def raw(self) -> bytes:
@@ -61,11 +73,17 @@ def container_of(path: str | Path) -> str:
 
 
 def iter_source(
-    path: str | Path, container: str, progress: list[int] | None = None, batch_rows: Any = None
+    path: str | Path,
+    container: str,
+    progress: list[int] | None = None,
+    batch_rows: Any = None,
+    fast: Callable[[bytes], Any] | None = None,
 ) -> Iterator[SourceRecord]:
     """Yield the raw records of ``path``. ``progress[0]`` is kept at the bytes (JSONL, JSON)
     or rows (Parquet) consumed so far, for progress bars. ``batch_rows(batch)`` turns an
-    Arrow batch into row values (default: ``batch.to_pylist()``)."""
+    Arrow batch into row values (default: ``batch.to_pylist()``). ``fast(raw)`` (JSONL and
+    JSON arrays) may decode a record's bytes straight into its ``record``; where it returns
+    None the record is parsed as usual."""
     p = str(path)
     if not os.path.exists(p):
         raise DataError("no such file", path=p)
@@ -73,9 +91,9 @@ def iter_source(
         raise DataError("is a directory, not a file", path=p)
     prog = progress if progress is not None else [0]
     if container == "jsonl":
-        return _iter_jsonl(p, prog)
+        return _iter_jsonl(p, prog, fast)
     if container == "json":
-        return _iter_json_array(p, prog)
+        return _iter_json_array(p, prog, fast)
     if container == "parquet":
         return _iter_parquet(p, prog, batch_rows)
     raise DataError(f"unknown container {container!r} (known: {', '.join(CONTAINERS)})", path=p)
@@ -96,7 +114,7 @@ def source_size(path: str | Path, container: str) -> int:
 # ---- JSONL -----------------------------------------------------------------------------
 
 
-def _iter_jsonl(path: str, prog: list[int]) -> Iterator[SourceRecord]:
+def _iter_jsonl(path: str, prog: list[int], fast: Callable[[bytes], Any] | None = None) -> Iterator[SourceRecord]:
     loads = orjson.loads
     with open(path, "rb") as fh:
         lineno = 0
@@ -107,6 +125,11 @@ def _iter_jsonl(path: str, prog: list[int]) -> Iterator[SourceRecord]:
             prog[0] = pos
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark (some Windows tools write one)
+            if fast is not None:
+                rec = fast(raw)
+                if rec is not None:
+                    yield SourceRecord(lineno, None, None, raw, rec)
+                    continue
             try:
                 value = loads(raw)
             except orjson.JSONDecodeError as e:
@@ -135,7 +158,9 @@ _TOKENS = re.compile(rb'[{}\[\]"\\\n]')
 _GAP = re.compile(rb"\s*,?\s*")
 
 
-def _iter_json_array(path: str, prog: list[int]) -> Iterator[SourceRecord]:
+def _iter_json_array(
+    path: str, prog: list[int], fast: Callable[[bytes], Any] | None = None
+) -> Iterator[SourceRecord]:
     if os.path.getsize(path) == 0:
         raise DataError("empty file: expected a JSON array", path=path, line=1)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -181,6 +206,11 @@ def _iter_json_array(path: str, prog: list[int]) -> Iterator[SourceRecord]:
                     prog[0] = i + 1
                     prev_end = i + 1
                     start = -1
+                    if fast is not None:
+                        rec = fast(raw)
+                        if rec is not None:
+                            yield SourceRecord(start_line, None, None, raw, rec)
+                            continue
                     try:
                         yield SourceRecord(start_line, orjson.loads(raw), None, raw)
                     except orjson.JSONDecodeError as e:

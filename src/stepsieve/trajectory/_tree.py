@@ -42,6 +42,10 @@ __all__ = ["Node", "TaskTree", "normalize_step", "task_key"]
 
 def normalize_step(text: str) -> str:
     """The key of a step in the tree: whitespace runs collapsed to one space, ends stripped."""
+    # Most step texts are already normal; proving it (C scans, no new strings) is several
+    # times cheaper than split + join. A printable str holds no whitespace but " ".
+    if text.isprintable() and "  " not in text and text.strip(" ") == text:
+        return text
     return " ".join(text.split())
 
 
@@ -74,21 +78,37 @@ class Node:
         "occurrences",
     )
 
-    def __init__(self, key: str, text: str, depth: int, parent: Node | None) -> None:
+    def __init__(
+        self,
+        key: str,
+        text: str,
+        depth: int,
+        parent: Node | None,
+        visits: int = 0,
+        n_outcomes: int = 0,
+        n_outcomes_correct: int = 0,
+        mc_n: int = 0,
+        mc_correct: int = 0,
+        score_n: int = 0,
+        score_sum: float = 0.0,
+        occurrences: list[tuple[str, int]] | None = None,
+    ) -> None:
+        # The counters are parameters so that TaskTree.add creates a node with the evidence
+        # of its first step in one call (most nodes of a diverse tree are visited once).
         self.key = key
         self.text = text  # the raw text of the first step seen with this key
         self.depth = depth
         self.parent = parent
         self.children: dict[str, Node] = {}
-        self.visits = 0
-        self.n_outcomes = 0  # trajectories through here whose outcome is known
-        self.n_outcomes_correct = 0
-        self.mc_n = 0  # pooled Monte Carlo rollouts from this prefix
-        self.mc_correct = 0
-        self.score_n = 0  # label scores without counts
-        self.score_sum = 0.0
+        self.visits = visits
+        self.n_outcomes = n_outcomes  # trajectories through here whose outcome is known
+        self.n_outcomes_correct = n_outcomes_correct
+        self.mc_n = mc_n  # pooled Monte Carlo rollouts from this prefix
+        self.mc_correct = mc_correct
+        self.score_n = score_n  # label scores without counts
+        self.score_sum = score_sum
         # (trajectory id, step index) of every step that landed here, in insertion order.
-        self.occurrences: list[tuple[str, int]] = []
+        self.occurrences: list[tuple[str, int]] = [] if occurrences is None else occurrences
 
     # ---- evidence --------------------------------------------------------------------
 
@@ -132,8 +152,12 @@ class Node:
                     num += v * c.visits
                     den += c.visits
             return num / den if den else self.outcome_value
-        v = self.label_value
-        return v if v is not None else self.outcome_value
+        # label_value, then outcome_value, inlined (pairs and credit read values a lot)
+        if self.mc_n:
+            return self.mc_correct / self.mc_n
+        if self.score_n:
+            return self.score_sum / self.score_n
+        return self.n_outcomes_correct / self.n_outcomes if self.n_outcomes else None
 
     # ---- navigation ------------------------------------------------------------------
 
@@ -212,38 +236,62 @@ class TaskTree:
                 if 0 <= rec["n_correct"] <= rec["n"]:
                     node.record(rec["n"], rec["n_correct"])
         path: list[Node] = []
+        append = path.append
         tid = t.id
-        # Hot loop (every step of every trajectory): inlined child lookup and evidence update.
+        forks = self._forks
+        # Hot loop (every step of every trajectory): inlined key, the step's evidence, then
+        # a new node created with it in one call or an existing node updated.
+        no = 0 if correct is None else 1
+        noc = correct or 0
         for i, step in enumerate(t.steps):
-            key = " ".join(step.text.split())  # normalize_step, inlined
-            child = node.children.get(key)
-            if child is None:
-                child = Node(key, step.text, node.depth + 1, node)
-                node.children[key] = child
-                if len(node.children) == 2:
-                    self._forks.append(node)
-            node = child
-            node.visits += 1
-            node.occurrences.append((tid, i))
-            if correct is not None:
-                node.n_outcomes += 1
-                node.n_outcomes_correct += correct
+            text = step.text
+            if text.isprintable() and "  " not in text and text.strip(" ") == text:
+                key = text  # normalize_step, inlined
+            else:
+                key = " ".join(text.split())
+            mc_n = mc_k = score_n = 0
+            score = 0.0
+            shared = False
             if label is not None:
                 lab = step.labels.get(label)
                 if lab is not None:
                     extra = lab.extra
-                    n = extra.get("n") if extra else None
-                    k = extra.get("n_correct") if extra else None
+                    if extra:
+                        n = extra.get("n")
+                        k = extra.get("n_correct")
+                    else:
+                        n = k = None
                     # counts that are not integers with 0 <= k <= n are ignored (the score is used)
                     if type(n) is int and type(k) is int and 0 <= k <= n:
-                        # a "shared" label copies a probe already counted on this node: skip it
-                        if not (node.mc_n and extra.get("shared") is True):  # type: ignore[union-attr]
-                            node.mc_n += n
-                            node.mc_correct += k
+                        mc_n, mc_k = n, k
+                        # a "shared" label copies a probe already counted on a node: not twice
+                        shared = extra.get("shared") is True  # type: ignore[union-attr]
                     elif lab.score is not None:
-                        node.score_n += 1
-                        node.score_sum += lab.score
-            path.append(node)
+                        score_n = 1
+                        score = 0.0 + lab.score
+            children = node.children
+            child = children.get(key)
+            if child is None:
+                child = Node(key, text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)])
+                children[key] = child
+                if len(children) == 2:
+                    forks.append(node)
+                node = child
+            else:
+                node = child
+                node.visits += 1
+                node.occurrences.append((tid, i))
+                if no:
+                    node.n_outcomes += 1
+                    node.n_outcomes_correct += noc
+                if mc_n:
+                    if not (node.mc_n and shared):
+                        node.mc_n += mc_n
+                        node.mc_correct += mc_k
+                elif score_n:
+                    node.score_n += 1
+                    node.score_sum += score
+            append(node)
         self._paths[t.id] = path
         self.n_trajectories += 1
         return path
