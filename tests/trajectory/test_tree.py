@@ -95,3 +95,20 @@ def test_shared_probe_copies_are_not_counted_twice_and_root_probe_is_used():
     a = tree.root.children["a"]
     assert (a.mc_n, a.mc_correct) == (8, 5) and a.value == 5 / 8
     assert tree.root.value == 2 / 8  # the recorded root probe, taken once
+
+
+def test_clear_breaks_every_parent_link_and_empties_the_tree():
+    import gc
+
+    tree = TaskTree.from_trajectories(_tree_task(), label="mc")
+    nodes = list(tree.nodes())
+    assert len(nodes) == 8  # the root and 7 steps
+    tree.clear()
+    assert all(n.parent is None for n in nodes)
+    assert len(tree) == 0 and tree.root.children == {} and tree.forks() == []
+    # a cleared tree leaves no reference cycles behind: refcounting frees it at once
+    gc.collect()
+    tree = TaskTree.from_trajectories(_tree_task(), label="mc")
+    tree.clear()
+    del tree, nodes
+    assert gc.collect() == 0

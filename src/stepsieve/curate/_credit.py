@@ -126,6 +126,7 @@ def credit_task(group: list[Trajectory], opts: CreditOptions | None = None) -> l
                     "mixed": mixed,
                 },
             )
+    tree.clear()  # labels hold no nodes; free the tree now, not at the next cyclic GC
     return group
 
 

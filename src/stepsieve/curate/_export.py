@@ -141,12 +141,14 @@ def chat_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
         msgs = [{k: m[k] for k in _MSG_KEYS if k in m} for m in t.task if isinstance(m, dict)]
     wl = opts.weight_label
     trained = 0
+    append = msgs.append
     for i, s in enumerate(t.steps):
         lab = s.labels.get(wl)
-        w = 1 if lab is None or lab.score is None or lab.score >= 0.5 else 0
+        score = None if lab is None else lab.score
+        w = 1 if score is None or score >= 0.5 else 0
         trained += w
-        call = (s.meta or {}).get("tool_call") if s.kind == "action" else None
-        if isinstance(call, dict) and "name" in call:
+        call = s.meta.get("tool_call") if s.kind == "action" and s.meta else None
+        if call is not None and isinstance(call, dict) and "name" in call:
             cid = str(call.get("id") or f"call_{i}")
             args = call.get("arguments", "")
             if not isinstance(args, str):
@@ -168,9 +170,9 @@ def chat_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
             msgs.append({"role": "tool", "tool_call_id": cid, "content": s.observation or ""})
             continue
         text = s.text if not s.thought else f"{s.thought}\n{s.text}"
-        msgs.append({"role": "assistant", "content": text, "weight": w})
+        append({"role": "assistant", "content": text, "weight": w})
         if s.observation is not None:
-            msgs.append({"role": "user", "content": s.observation})
+            append({"role": "user", "content": s.observation})
     if not trained:
         return None
     return {"messages": msgs}

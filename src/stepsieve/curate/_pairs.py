@@ -191,6 +191,7 @@ def pairs_for_task(
     """All pairs of one task's trajectories, de-duplicated, balanced and capped."""
     st = stats if stats is not None else PairStats()
     st.tasks += 1
+    own_tree = tree is None
     tree = tree or TaskTree.from_trajectories(group, label=opts.label)
     by_id = {t.id: t for t in group}
     cands: list[tuple[Node, StepPair]] = []
@@ -224,6 +225,8 @@ def pairs_for_task(
     st.pairs += len(out)
     for p in out:
         st.by_source[p.source] = st.by_source.get(p.source, 0) + 1
+    if own_tree:
+        tree.clear()  # pairs hold no nodes; free the tree now, not at the next cyclic GC
     return out
 
 

@@ -251,7 +251,7 @@ class TaskTree:
                 key = " ".join(text.split())
             mc_n = mc_k = score_n = 0
             score = 0.0
-            shared = False
+            extra = None
             if label is not None:
                 lab = step.labels.get(label)
                 if lab is not None:
@@ -264,8 +264,6 @@ class TaskTree:
                     # counts that are not integers with 0 <= k <= n are ignored (the score is used)
                     if type(n) is int and type(k) is int and 0 <= k <= n:
                         mc_n, mc_k = n, k
-                        # a "shared" label copies a probe already counted on a node: not twice
-                        shared = extra.get("shared") is True  # type: ignore[union-attr]
                     elif lab.score is not None:
                         score_n = 1
                         score = 0.0 + lab.score
@@ -285,7 +283,8 @@ class TaskTree:
                     node.n_outcomes += 1
                     node.n_outcomes_correct += noc
                 if mc_n:
-                    if not (node.mc_n and shared):
+                    # a "shared" label copies a probe already counted on this node: not twice
+                    if not (node.mc_n and extra.get("shared") is True):  # type: ignore[union-attr]
                         node.mc_n += mc_n
                         node.mc_correct += mc_k
                 elif score_n:
@@ -324,6 +323,22 @@ class TaskTree:
         Kept as the tree grows, so finding them costs nothing per call.
         """
         return list(self._forks)
+
+    def clear(self) -> None:
+        """Empty the tree now. Nodes point at their parents and parents at their children,
+        so a dropped tree is garbage only the cyclic collector finds; a streaming job that
+        builds a tree per task (pairs, credit) clears each one when done instead, which
+        frees it at once and keeps the collector's work (and its pauses) small."""
+        stack = [self.root]
+        pop, extend = stack.pop, stack.extend
+        while stack:
+            n = pop()
+            extend(n.children.values())
+            n.parent = None
+        self.root = Node("", "", 0, None)
+        self.n_trajectories = 0
+        self._paths = {}
+        self._forks = []
 
     def __len__(self) -> int:
         return self.n_trajectories
