@@ -1,10 +1,12 @@
 """Backend benchmark: prints one JSON object, every comparison measured side by side in one run.
 
 1. Shared-prefix reuse vs naive in the transformers backend: N=16 rollouts from one prefix three
-   times as long as the continuation. Naive = the same batched decoding with the prefix encoded
-   once per rollout (what ``model.generate(num_return_sequences=16)`` does; also timed, as a
-   reference). Reports wall ratio and forward-pass token counts of both; also for scoring 16
-   continuations after a shared prefix.
+   times as long as the continuation. Naive = the same decode loop and sampler with the prefix
+   encoded once per rollout and its KV held per rollout (what
+   ``model.generate(num_return_sequences=16)`` does; also timed, as a reference). Both arms are
+   also run with ``decoder='hf'`` (each step through transformers' forward, the previous loop).
+   Reports wall ratios, prefill/decode seconds per arm and forward-pass token counts; also for
+   scoring 16 continuations after a shared prefix. Every arm is described in the JSON ("arms").
 2. The HTTP backend against a real vLLM server (started here, or ``--base-url``) at concurrency
    1 vs 16: requests/s and generated tokens/s.
 
@@ -62,26 +64,48 @@ def _timed(fn, reps: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def bench_prefix(model_dir: Path, n: int, cont: int, reps: int) -> dict:
-    reuse = TransformersBackend(model_dir, prefix_reuse=True)
-    naive = TransformersBackend(model_dir, prefix_reuse=False)
+ARMS = {
+    "reuse": "this backend, prefix_reuse=True: the prompt encoded once for all N rollouts, its KV "
+             "stored once and shared by their decoding (lean Llama decode step)",
+    "naive": "this backend, prefix_reuse=False: the same decode loop and sampler, the prompt "
+             "encoded once per rollout and its KV held per rollout (as generate(num_return_sequences) does)",
+    "reuse_hf_decoder": "reuse, but each decode step through transformers' forward + DynamicCache "
+                        "(decoder='hf': the previous implementation)",
+    "naive_hf_decoder": "naive with decoder='hf'",
+    "hf_generate": "transformers model.generate(do_sample=True, num_return_sequences=N): its own "
+                   "sampler and random draws, so different samples and lengths (reference only)",
+}
+
+
+def bench_prefix(model_dir: Path, n: int, cont: int, reps: int, hf_decoder: bool = True) -> dict:
+    arms = {"reuse": TransformersBackend(model_dir, prefix_reuse=True),
+            "naive": TransformersBackend(model_dir, prefix_reuse=False)}
+    if hf_decoder:
+        arms["reuse_hf_decoder"] = TransformersBackend(model_dir, prefix_reuse=True, decoder="hf")
+        arms["naive_hf_decoder"] = TransformersBackend(model_dir, prefix_reuse=False, decoder="hf")
+    reuse, naive = arms["reuse"], arms["naive"]
     prompt = _prefix(reuse, 3 * cont)
     p_tokens = len(reuse.encode(prompt))
     kw = dict(n=n, max_tokens=cont, temperature=1.0, seed=1234)
-    reuse.generate([prompt], **{**kw, "max_tokens": 4})  # warm-up both paths
-    naive.generate([prompt], **{**kw, "max_tokens": 4})
-    res: dict = {"n": n, "prefix_tokens": p_tokens, "continuation_max_tokens": cont}
-    walls = {"reuse": [], "naive": []}
+    for be in arms.values():  # warm-up every path
+        be.generate([prompt], **{**kw, "max_tokens": 4})
+    res: dict = {"n": n, "prefix_tokens": p_tokens, "continuation_max_tokens": cont,
+                 "decoder_used": reuse.decoder_used, "arms": {k: ARMS[k] for k in [*arms, "hf_generate"]}}
+    rec = {k: {"wall": [], "cpu": [], "prefill": [], "decode": []} for k in arms}
     fwd = {}
     outs = {}
-    for _ in range(reps):  # interleaved, so load changes hit both alike
-        for name, be in (("reuse", reuse), ("naive", naive)):
-            f0, p0 = be.forward_tokens, be.forward_positions
-            t0 = time.perf_counter()
+    for _ in range(reps):  # interleaved, so load changes hit every arm alike
+        for name, be in arms.items():
+            f0, p0, s0 = be.forward_tokens, be.forward_positions, dict(be.stage_seconds)
+            t0, c0 = time.perf_counter(), time.process_time()
             outs[name] = be.generate([prompt], **kw)
-            walls[name].append(time.perf_counter() - t0)
+            rec[name]["wall"].append(time.perf_counter() - t0)
+            rec[name]["cpu"].append(time.process_time() - c0)  # this process only: less load-sensitive
+            for st in ("prefill", "decode"):
+                rec[name][st].append(be.stage_seconds[st] - s0[st])
             fwd[name] = (be.forward_tokens - f0, be.forward_positions - p0)
-    same = [g.text for g in outs["reuse"][0]] == [g.text for g in outs["naive"][0]]
+    texts = {k: [g.text for g in v[0]] for k, v in outs.items()}
+    same = all(t == texts["reuse"] for t in texts.values())
     gen_tokens = sum(g.tokens for g in outs["reuse"][0])
     lm, tok = reuse.lm, reuse.tokenizer
     ids = tok(prompt, return_tensors="pt")
@@ -90,20 +114,31 @@ def bench_prefix(model_dir: Path, n: int, cont: int, reps: int) -> dict:
     def hf() -> object:
         with torch.inference_mode():
             return lm.generate(**ids, do_sample=True, max_new_tokens=cont, num_return_sequences=n,
-                               pad_token_id=reuse.pad_id)
+                               pad_token_id=reuse.pad_id, eos_token_id=reuse.eos_id)
 
-    hf_wall, _ = _timed(hf, reps)
+    hf_wall, hf_out = _timed(hf, reps)
+    hf_new = hf_out[:, ids["input_ids"].shape[1] :]
+    med = {k: {st: statistics.median(v) for st, v in r.items()} for k, r in rec.items()}
+    wall = {k: m["wall"] for k, m in med.items()}
     res["generate"] = {
-        "reuse_wall_s": statistics.median(walls["reuse"]),
-        "naive_wall_s": statistics.median(walls["naive"]),
-        "wall_ratio_naive_over_reuse": statistics.median(walls["naive"]) / statistics.median(walls["reuse"]),
+        **{f"{k}_wall_s": w for k, w in wall.items()},
+        "hf_generate_wall_s": hf_wall,
+        "wall_ratio_naive_over_reuse": wall["naive"] / wall["reuse"],
+        **({"wall_ratio_naive_over_reuse_hf_decoder": wall["naive_hf_decoder"] / wall["reuse_hf_decoder"],
+            "wall_ratio_reuse_hf_decoder_over_reuse": wall["reuse_hf_decoder"] / wall["reuse"]}
+           if hf_decoder else {}),
+        "wall_ratio_hf_generate_over_reuse": hf_wall / wall["reuse"],
+        "cpu_ratio_naive_over_reuse": med["naive"]["cpu"] / med["reuse"]["cpu"],
+        "stage_seconds": {k: {"prefill": m["prefill"], "decode": m["decode"], "process_cpu": m["cpu"]}
+                          for k, m in med.items()},
         "reuse_forward_tokens": fwd["reuse"][0], "naive_forward_tokens": fwd["naive"][0],
         "forward_token_ratio": fwd["naive"][0] / fwd["reuse"][0],
         "reuse_forward_positions_incl_padding": fwd["reuse"][1],
         "naive_forward_positions_incl_padding": fwd["naive"][1],
         "generated_tokens": gen_tokens, "same_samples_both_ways": same,
-        "hf_generate_num_return_sequences_wall_s": hf_wall,
+        "hf_generate_generated_tokens": int((hf_new != reuse.pad_id).sum()),
     }
+    fwd = {}
     conts = [TEXT[k : k + cont] for k in range(n)]
     for be in (reuse, naive):
         be.score([prompt] * n, conts)  # warm-up
@@ -154,6 +189,7 @@ def main() -> None:
     ap.add_argument("--http-requests", type=int, default=32)
     ap.add_argument("--http-max-tokens", type=int, default=32)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--no-hf-decoder", action="store_true", help="skip the decoder='hf' arms (the previous decode loop)")
     ap.add_argument("--synthetic", default="512x8", help="also run the prefix benchmark on a random Llama "
                     "WIDTHxLAYERS (compute-bound, unlike the 0.9M-parameter policy); '' to skip")
     args = ap.parse_args()
@@ -165,14 +201,14 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()[0], "torch_threads": args.threads},
         "model": {"dir": str(model_dir), "arch": cfg.get("architectures"), "layers": cfg.get("num_hidden_layers", cfg.get("n_layer")),
                   "hidden": cfg.get("hidden_size", cfg.get("n_embd")), "embedded_policy": model_dir == embedded_policy_dir()},
-        "prefix_reuse": bench_prefix(model_dir, args.n, args.continuation, args.reps),
+        "prefix_reuse": bench_prefix(model_dir, args.n, args.continuation, args.reps, not args.no_hf_decoder),
     }
     if args.synthetic:
         width, layers = (int(v) for v in args.synthetic.lower().split("x"))
         big = build_tiny_llama(tmp / "synthetic", hidden_size=width, layers=layers, heads=width // 64,
                                intermediate_size=width * 3, init_std=0.02)
         result["prefix_reuse_synthetic"] = {"width": width, "layers": layers,
-                                            **bench_prefix(big, args.n, args.continuation, args.reps)}
+                                            **bench_prefix(big, args.n, args.continuation, args.reps, not args.no_hf_decoder)}
     if not args.skip_http:
         if args.base_url:
             result["http"] = {"server": args.base_url, **bench_http(args.base_url, args.served_name, args.http_requests, args.http_max_tokens)}

@@ -162,7 +162,7 @@ def test_cost_accounting(model_dir):
 
 
 def test_sampler_follows_the_softmax_and_temperature():
-    from stepsieve.backends.transformers import _pick
+    from stepsieve.backends._sampler import pick as _pick
 
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     logits = torch.log(probs)[None, :].repeat(400, 1)
@@ -173,3 +173,72 @@ def test_sampler_follows_the_softmax_and_temperature():
     cold = torch.cat([_pick(logits, seeds, step, 0.25) for step in range(10)])
     assert (cold == 0).double().mean() > 0.85  # p0 = .5^4 / sum(p^4) = 0.88
     assert torch.equal(_pick(logits[:3], seeds[:3], 7, 1.0), _pick(logits, seeds, 7, 1.0)[:3])
+
+
+def test_lean_and_hf_decoders_give_the_same_samples(model_dir, reuse):
+    hf = TransformersBackend(model_dir, decoder="hf")
+    for kw in (dict(n=5, max_tokens=40, seed=21, logprobs=True),
+               dict(n=4, max_tokens=40, seed=2, stop=["\n", "="]),
+               dict(max_tokens=30, temperature=0.0, logprobs=True)):
+        a, b = reuse.generate(PROMPTS, **kw), hf.generate(PROMPTS, **kw)
+        assert reuse.decoder_used == "lean" and hf.decoder_used == "hf"
+        assert _texts(a) == _texts(b)
+        assert [[g.tokens for g in r] for r in a] == [[g.tokens for g in r] for r in b]
+        if kw.get("logprobs"):
+            for ra, rb in zip(a, b):
+                for ga, gb in zip(ra, rb):
+                    assert ga.logprobs == pytest.approx(gb.logprobs, abs=1e-4)
+
+
+def test_cached_samples_leave_uneven_rows_per_prompt(model_dir, reuse, tmp_path):
+    # One sample of PROMPTS[0] is cached, so the batch has 2 rows of it and 3 of PROMPTS[2]:
+    # the shorter prompt is padded with dead slots; the answers must not notice.
+    cached = TransformersBackend(model_dir, cache=RequestCache(tmp_path / "c.sqlite"))
+    cached.generate(PROMPTS[:1], n=1, max_tokens=24, seed=8)
+    got = cached.generate([PROMPTS[0], PROMPTS[2]], n=3, max_tokens=24, seed=8)
+    assert cached.cache_hits == 1
+    assert _texts(got) == _texts(reuse.generate([PROMPTS[0], PROMPTS[2]], n=3, max_tokens=24, seed=8))
+
+
+def test_lean_step_matches_transformers_forward(reuse):
+    """Step logits equal the model's own forward through prompt padding, KV growth past the
+    preallocated capacity, and the batch shrinking (a whole prompt and single slots dropped)."""
+    from stepsieve.backends._decode import HFStepper
+    from stepsieve.backends._lean_llama import LeanLlama, LeanStepper
+    from stepsieve.backends._prefix import prefill
+
+    seqs = [reuse.encode(p) for p in PROMPTS[:3]]  # different lengths: the prompt segment is padded
+
+    def fresh():
+        return prefill(reuse.lm, seqs, [len(s) - 1 for s in seqs], pad_id=reuse.pad_id, last_only=True)
+
+    with torch.inference_mode():
+        pa, pb = fresh(), fresh()
+        lean = LeanStepper(LeanLlama(reuse.lm), pa.cache, pa.mask, pa.next_pos, width=3, capacity=2)
+        ref = HFStepper(reuse.lm, pb.cache, pb.mask, pb.next_pos, width=3)
+        tokens = torch.arange(9) % 20 + 30
+        for step in range(7):
+            if step == 3:  # keep prompts 0 and 2, two slots each (slot order changes too)
+                slots, prompts = torch.tensor([1, 0, 7, 8]), torch.tensor([0, 2])
+                lean.select(slots, prompts, width=2)
+                ref.select(slots, prompts, width=2)
+                tokens = tokens[slots]
+            got, want = lean.step(tokens), ref.step(tokens)
+            assert torch.allclose(got, want, atol=1e-4), step
+            tokens = want.argmax(-1)
+
+
+def test_stop_check_table_keeps_leading_spaces():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from stepsieve.backends._sampler import stop_candidates, token_pieces
+
+    vocab = {"<unk>": 0, "a": 1, "\u2581a": 2, "b!": 3, "\u2581b": 4, "c": 5}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()  # SentencePiece-style: "\u2581b" decodes to " b"
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>")
+    pieces = token_pieces(fast, 7)  # one id beyond the tokenizer: unknown
+    assert pieces[2] == " a" and pieces[3] == "b!" and pieces[6] is None
+    assert stop_candidates(pieces, ["x ", "!"]) == [True, False, True, True, True, False, True]

@@ -97,9 +97,9 @@ def prefill(
 
     device = next(model.parameters()).device
     rows = len(seqs)
-    if reuse:
-        groups = group_by_prefix(seqs, need_from, min_shared)
-    else:
+    groups = group_by_prefix(seqs, need_from, min_shared) if reuse else []
+    if all(len(members) == 1 for _, members in groups):
+        # Nothing is shared: one forward over whole sequences, not a prefix pass and a suffix pass.
         groups = [(0, [i]) for i in range(rows)]
     shared_len = [0] * rows
     group_of = [0] * rows

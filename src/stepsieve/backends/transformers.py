@@ -5,7 +5,10 @@ Why a hand-written decoding loop rather than ``model.generate``: ``generate`` wi
 ``num_return_sequences=N`` copies the prompt N times *before* encoding it, so N rollouts pay N
 forward passes over their shared prefix; here the prefix is encoded once (:mod:`._prefix`).
 The loop also gives every sample its own random generator, seeded from (seed, prompt, sample
-index), which is what the protocol's determinism contract asks for.
+index), which is what the protocol's determinism contract asks for. Decoding (:mod:`._decode`)
+steps Llama-family models through a lean step over a preallocated KV cache that stores each
+prompt's KV once for all its samples (:mod:`._lean_llama`), other models through
+``transformers``' own forward.
 """
 
 from __future__ import annotations
@@ -22,17 +25,14 @@ import torch
 from stepsieve._errors import ConfigError
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
+from stepsieve.backends._decode import HFStepper, Slots, decode
+from stepsieve.backends._lean_llama import LeanLlama, LeanStepper, lean_unsupported
 from stepsieve.backends._prefix import prefill
 from stepsieve.backends._protocol import Generation, Score
+from stepsieve.backends._sampler import sample_seed, signed, stop_candidates, token_pieces
 from stepsieve.trajectory import Cost
 
 __all__ = ["TransformersBackend", "sample_seed"]
-
-
-def sample_seed(seed: int, prompt: str, sample: int) -> int:
-    """The random seed of sample ``sample`` of ``prompt``: independent of batch composition."""
-    h = hashlib.sha256(f"{seed}\x00{sample}\x00{prompt}".encode()).digest()
-    return int.from_bytes(h[:8], "little") & (2**63 - 1)
 
 
 def _model_id(path: Path) -> str:
@@ -52,7 +52,8 @@ class TransformersBackend:
 
     ``forward_tokens`` / ``forward_positions`` count the tokens encoded (positions computed,
     padding included) over the backend's life; the benchmark compares them with and without
-    ``prefix_reuse``.
+    ``prefix_reuse``. ``decoder``: "auto" (the lean step where it covers the model), "lean"
+    (required; error otherwise) or "hf" (always ``transformers``' forward); same samples.
     """
 
     name = "transformers"
@@ -69,6 +70,7 @@ class TransformersBackend:
         cache: RequestCache | None = None,
         budget: Budget | None = None,
         chat_template: str | None = None,
+        decoder: str = "auto",
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,6 +83,13 @@ class TransformersBackend:
         path = Path(model)
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path}: not a model directory (no config.json); pass --model DIR")
+        if decoder not in ("auto", "lean", "hf"):
+            raise ConfigError(f"decoder must be 'auto', 'lean' or 'hf', not {decoder!r}")
+        self.decoder = decoder
+        self.decoder_used: str | None = None  # the stepper the last decoding run used
+        self._lean: LeanLlama | None = None
+        self._pieces: list[str | None] | None = None
+        self._stop_tables: dict[tuple[str, ...], list[bool]] = {}
         self.path = path
         self.model = str(path)
         self.model_id = _model_id(path)
@@ -103,6 +112,8 @@ class TransformersBackend:
         self.forward_tokens = 0
         self.forward_positions = 0
         self.cache_hits = 0
+        # Where generate() spends its time (host clock: on a GPU, kernels may still be queued).
+        self.stage_seconds = {"prefill": 0.0, "decode": 0.0}
 
     def __repr__(self) -> str:
         return f"TransformersBackend({self.model!r}, device={self.device!r}, prefix_reuse={self.prefix_reuse})"
@@ -198,71 +209,55 @@ class TransformersBackend:
         for r, s in enumerate(seqs):
             uniq.setdefault(tuple(s) if self.prefix_reuse else (r,), len(uniq))
         useqs = [list(s) for s in seqs] if not self.prefix_reuse else [list(s) for s in uniq]
+        t0 = time.perf_counter()
         pre = prefill(
             self.lm, useqs, [len(s) - 1 for s in useqs], pad_id=self.pad_id,
             reuse=self.prefix_reuse, min_shared=self.min_shared_prefix, last_only=True,
         )
         self.forward_tokens += pre.forward_tokens
         self.forward_positions += pre.forward_positions
-        # Expand the per-prompt cache to one row per sample: a copy, not a forward pass.
-        row_of = [uniq[tuple(s)] for s in seqs] if self.prefix_reuse else list(range(len(seqs)))
-        idx = torch.tensor(row_of, device=pre.mask.device)
-        cache = pre.cache
-        cache.batch_select_indices(idx)
-        mask, pos = pre.mask[idx], pre.next_pos[idx]
-        logits = torch.cat([pre.logits[r] for r in row_of], dim=0)  # [rows, vocab]
-        row_seeds = torch.tensor([_signed(sample_seed(seed, p, j)) for p, j in zip(prompts, samples)])
-        rows = len(seqs)
-        toks: list[list[int]] = [[] for _ in range(rows)]
-        lps: list[list[float]] = [[] for _ in range(rows)]
-        text: list[str | None] = [None] * rows
-        finish = ["length"] * rows
-        active = list(range(rows))  # original row of each live cache row
-        tail = max((len(s) for s in stop), default=0) + 2
-        for step in range(max_tokens):
-            chosen = _pick(logits, row_seeds[active], step, temperature)
-            if want_logprobs:
-                lp = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
-            keep: list[int] = []
-            for k, r in enumerate(active):
-                t = int(chosen[k])
-                if t == self.eos_id:  # counted and given a logprob, but not part of the text
-                    finish[r] = "stop"
-                    if want_logprobs:
-                        lps[r].append(lp[k])
-                    continue
-                toks[r].append(t)
-                if want_logprobs:
-                    lps[r].append(lp[k])
-                if stop and any(s in self._decode(toks[r][-tail:]) for s in stop):
-                    full = self._decode(toks[r])
-                    cut = min((full.find(s) for s in stop if s in full), default=-1)
-                    if cut >= 0:
-                        text[r], finish[r] = full[:cut], "stop"
-                        continue
-                keep.append(k)
-            if not keep or step + 1 == max_tokens:
-                break
-            if len(keep) < len(active):  # drop finished rows from the batch
-                sel = torch.tensor(keep, device=mask.device)
-                cache.batch_select_indices(sel)
-                mask, pos, chosen = mask[sel], pos[sel], chosen[sel]
-                active = [active[k] for k in keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            out = self.lm(
-                input_ids=chosen[:, None].to(mask.device), attention_mask=mask,
-                position_ids=pos[:, None], past_key_values=cache, use_cache=True,
-            )
-            cache, pos = out.past_key_values, pos + 1
-            logits = out.logits[:, -1].float()
-            self.forward_tokens += len(active)
-            self.forward_positions += len(active)
-        result = []
-        for r in range(rows):
-            t = text[r] if text[r] is not None else self._decode(toks[r])
-            result.append(Generation(t, len(toks[r]) + (finish[r] == "stop" and text[r] is None), finish[r],
-                                     lps[r] if want_logprobs else None))
-        return result
+        row_prompt = [uniq[tuple(s)] for s in seqs] if self.prefix_reuse else list(range(len(seqs)))
+        slots = Slots(row_prompt, len(useqs))
+        t1 = time.perf_counter()
+        stepper = self._stepper(pre, slots.width, max_tokens, max(len(s) for s in seqs) + max_tokens)
+        rows, stats = decode(
+            stepper, slots, torch.cat(pre.logits).repeat_interleave(slots.width, dim=0), len(seqs),
+            max_tokens=max_tokens, temperature=temperature,
+            row_seeds=[signed(sample_seed(seed, p, j)) for p, j in zip(prompts, samples)],
+            eos_id=self.eos_id, want_logprobs=want_logprobs, stop=stop,
+            stop_check=self._stop_check(stop, pre.logits[0].shape[-1]) if stop else [], detok=self._decode,
+        )
+        self.forward_tokens += stats.forward_tokens
+        self.forward_positions += stats.forward_positions
+        self.stage_seconds["prefill"] += t1 - t0
+        self.stage_seconds["decode"] += time.perf_counter() - t1
+        return [
+            Generation(r.text if r.text is not None else self._decode(r.tokens), len(r.tokens) + r.eos,
+                       r.finish, r.logprobs if want_logprobs else None)
+            for r in rows
+        ]
+
+    def _stepper(self, pre, width: int, max_tokens: int, max_len: int):
+        """The lean Llama step when it covers this model, else transformers' own forward."""
+        why = "decoder='hf'" if self.decoder == "hf" else lean_unsupported(self.lm, max_len)
+        if why is None:
+            if self._lean is None:
+                self._lean = LeanLlama(self.lm)
+            self.decoder_used = "lean"
+            return LeanStepper(self._lean, pre.cache, pre.mask, pre.next_pos, width, min(max_tokens, 128))
+        if self.decoder == "lean":
+            raise ConfigError(f"{self.model}: decoder='lean' cannot run this model: {why}")
+        self.decoder_used = "hf"
+        return HFStepper(self.lm, pre.cache, pre.mask, pre.next_pos, width)
+
+    def _stop_check(self, stop: tuple[str, ...], vocab: int) -> list[bool]:
+        if self._pieces is None or len(self._pieces) != vocab:
+            self._pieces = token_pieces(self.tokenizer, vocab)
+        if stop not in self._stop_tables:
+            if len(self._stop_tables) > 32:
+                self._stop_tables.clear()
+            self._stop_tables[stop] = stop_candidates(self._pieces, stop)
+        return self._stop_tables[stop]
 
     # ---------------------------------------------------------------- chat
 
@@ -345,46 +340,6 @@ class TransformersBackend:
             "cache_hits": self.cache_hits, "forward_tokens": self.forward_tokens,
             "forward_positions": self.forward_positions,
         }
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _signed(u: int) -> int:
-    """A 64-bit pattern as torch's int64 (which wraps on overflow, like C)."""
-    u &= _MASK64
-    return u - (1 << 64) if u >= 1 << 63 else u
-
-
-_GOLDEN, _M1, _M2 = _signed(0x9E3779B97F4A7C15), _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
-
-
-def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift on int64 (torch's ``>>`` is arithmetic)."""
-    return (x >> k) & ((1 << (64 - k)) - 1)
-
-
-def _uniform(seeds: torch.Tensor, step: int, vocab: int) -> torch.Tensor:
-    """Uniforms in (0, 1), [rows, vocab], a pure function of (row seed, step, token id).
-
-    A counter-based generator (splitmix64's finaliser over the counter): every row draws its
-    noise in one vectorised op, and row r's draw does not depend on which other rows share the
-    batch -- the determinism contract -- without one torch.Generator call per row per step.
-    """
-    offset = _signed((step + 1) * 0x9E3779B97F4A7C15)  # python ints: wrap explicitly
-    x = (seeds[:, None] + offset) + torch.arange(vocab, dtype=torch.int64)[None, :] * _M2
-    x = (x ^ _srl(x, 30)) * _M1
-    x = (x ^ _srl(x, 27)) * _M2
-    x = x ^ _srl(x, 31)
-    return (_srl(x, 11).double() + 0.5) * 2.0**-53
-
-
-def _pick(logits: torch.Tensor, seeds: torch.Tensor, step: int, temperature: float) -> torch.Tensor:
-    """Greedy, or a sample from softmax(logits / T) by the Gumbel-max trick."""
-    if temperature == 0.0:
-        return logits.argmax(dim=-1).cpu()
-    gumbel = -torch.log(-torch.log(_uniform(seeds, step, logits.shape[-1])))
-    return (logits.double().cpu() / temperature + gumbel).argmax(dim=-1)
 
 
 def _gen_dict(g: Generation) -> dict[str, Any]:
