@@ -5,14 +5,21 @@ at least ``--min-steps`` steps, per-step truth from the world's exact checker):
 
 - ``rules``: precision on the steps it flags (a flagged step before the true first error
   is a false alarm; steps after the first error have no truth and are not counted);
-- ``mc`` every-step and first-error at the same N: ProcessBench F1, rollouts, tokens,
-  seconds, and the first-error / every-step rollout ratio;
+- ``mc`` every-step and first-error at the same N and options: ProcessBench F1, rollouts,
+  tokens, seconds, and the first-error / every-step rollout ratio; plus, side by side, the
+  plain OmegaPRM search (no ``--threshold``/``--extend``/``--confirm``) as ``mc_first_error_plain``;
 - ``judge``: the embedded verifier, one call per trajectory;
 - ``consensus``: mc first-error and judge agreeing on the first error (keep rate, F1 of kept);
 - ``progress``: advantages from the every-step mc values (negative = flagged);
 - ``rules`` on the real ProcessBench GSM8K sample (tests/fixtures/graders).
 
 Usage: python benchmarks/grading.py [--trajectories 300] [--n 16] [--out graded.jsonl]
+
+``--sampled FILE`` keeps the sampled trajectories (read back when FILE exists), so a later
+run grades the very same set; ``--stages`` runs a subset of the graders and ``--graded FILE``
+starts from labels an earlier run wrote with ``--out`` (e.g. the judge and consensus once a
+new verifier lands, without paying for the rollouts again); ``--merge OLD.json`` carries the
+earlier run's figures into the printed JSON.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from stepsieve.graders.judge import JudgeGrader
 from stepsieve.graders.mc import MCGrader
 from stepsieve.graders.progress import ProgressGrader
 from stepsieve.graders.rules import RulesGrader
-from stepsieve.trajectory import Label, Outcome, Step, Trajectory, write_trajectories
+from stepsieve.trajectory import Label, Outcome, Step, Trajectory, read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld, task_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
+# mc options of both modes; the defaults are the ones chosen on a dev set (docs/graders.md)
+MC_DEFAULTS = {"temperature": 1.0, "threshold": 0.0, "extend": 0, "confirm": True, "rollout_check": "rules"}
 
 
 def sample(backend, world, count: int, min_steps: int, seed: int, max_tokens: int) -> list[Trajectory]:
@@ -94,6 +103,7 @@ def figures(ts: list[Trajectory], label: str, seconds: float) -> dict:
         "calls_per_trajectory": per["calls"],
         "generated_tokens_per_trajectory": per["tokens_out"],
         "seconds": round(seconds, 2),
+        "label_seconds": round(rep["cost"]["total"]["seconds"], 2),
         "trajectories": rep["trajectories"],
     }
 
@@ -126,6 +136,9 @@ def processbench_rules() -> dict:
     }
 
 
+STAGES = ("rules", "every", "first", "plain", "progress", "judge", "consensus")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trajectories", type=int, default=300)
@@ -137,58 +150,141 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=256, help="sequences decoded together by the backend")
     ap.add_argument("--model", default=None, help="policy directory (default: the embedded policy)")
     ap.add_argument("--out", default=None, help="also write the graded trajectories (JSONL)")
+    ap.add_argument("--sampled", default=None, help="sampled trajectories: read if the file exists, else written")
+    ap.add_argument("--graded", default=None, help="start from the labelled trajectories of an earlier --out")
+    ap.add_argument("--merge", default=None, help="an earlier run's JSON whose figures this run extends")
+    ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     ap.add_argument("--skip-every-step", action="store_true", help="skip the costly every-step baseline")
+    ap.add_argument("--every-step-limit", type=int, default=None,
+                    help="run the every-step baseline on the first K trajectories only (ratios on those K)")
+    ap.add_argument("--mc-temperature", type=float, default=MC_DEFAULTS["temperature"], help="rollout temperature")
+    ap.add_argument("--threshold", type=float, default=MC_DEFAULTS["threshold"], help="mc dead end: value <= this")
+    ap.add_argument("--extend", type=int, default=MC_DEFAULTS["extend"], help="mc: extra rollouts for a dead end")
+    ap.add_argument("--confirm", action=argparse.BooleanOptionalAction, default=MC_DEFAULTS["confirm"],
+                    help="mc: a dead end needs a dead right neighbour")
+    ap.add_argument("--rollout-check", default=MC_DEFAULTS["rollout_check"], choices=["rules", "none"],
+                    help="mc: a successful rollout must also pass the rules checker ('none': pure MC)")
     a = ap.parse_args()
+    stages = set(a.stages.split(","))
+    if stages - set(STAGES):
+        raise SystemExit(f"unknown stage(s): {','.join(sorted(stages - set(STAGES)))}")
+    if a.skip_every_step:
+        stages -= {"every", "progress"}
 
     world = ArithWorld()
     policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows)
-    result: dict = {"world": "arith", "n": a.n, "min_steps": a.min_steps, "policy": str(policy.model)}
+    result: dict = {}
+    for old in a.merge.split(",") if a.merge else []:  # earlier runs' figures, graders merged
+        prev = json.loads(Path(old).read_text())
+        result["graders"] = {**result.get("graders", {}), **prev.pop("graders", {})}
+        result.update(prev)
+    result.update({"world": "arith", "n": a.n, "min_steps": a.min_steps, "policy": str(policy.model)})
+    opts = {"temperature": a.mc_temperature, "threshold": a.threshold, "extend": a.extend, "confirm": a.confirm,
+            "rollout_check": None if a.rollout_check == "none" else a.rollout_check}
+    result["mc_options"] = opts
+    graders: dict = result.setdefault("graders", {})
     with Progress(transient=True, console=None) as progress:
         t0 = time.perf_counter()
-        ts = sample(policy, world, a.trajectories, a.min_steps, a.seed, a.max_tokens)
-        result["sampling_seconds"] = round(time.perf_counter() - t0, 2)
+        if a.graded:
+            ts = _merged_labels(a.graded.split(","))
+        elif a.sampled and Path(a.sampled).is_file():
+            ts = list(read_trajectories(a.sampled))
+        else:
+            ts = sample(policy, world, a.trajectories, a.min_steps, a.seed, a.max_tokens)
+            result["sampling_seconds"] = round(time.perf_counter() - t0, 2)
+            if a.sampled:
+                write_trajectories(ts, a.sampled)
         n_err = sum(1 for t in ts if t.first_error("truth") not in (-1, None))
         result["trajectories"] = {"count": len(ts), "with_error": n_err,
+                                  "with_error_and_right_answer": sum(
+                                      1 for t in ts if t.first_error("truth") not in (-1, None) and t.outcome.correct),
                                   "mean_steps": sum(len(t.steps) for t in ts) / len(ts)}
-        graders = {}
-        _, s = run(RulesGrader(), ts, a.batch, progress, "rules")
-        graders["rules"] = figures(ts, "rules", s)
-        kw = dict(n=a.n, temperature=1.0, max_tokens=a.max_tokens, seed=a.seed)
-        if not a.skip_every_step:
-            _, s = run(MCGrader(policy, world, mode="every-step", name="mc_every", **kw), ts, a.batch, progress,
-                       "mc every-step")
-            graders["mc_every_step"] = figures(ts, "mc_every", s)
-        _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first", **kw), ts, a.batch, progress,
-                   "mc first-error")
-        graders["mc_first_error"] = figures(ts, "mc_first", s)
-        if "mc_every_step" in graders:
-            es, fe = graders["mc_every_step"], graders["mc_first_error"]
+        if "rules" in stages:
+            _, s = run(RulesGrader(), ts, a.batch, progress, "rules")
+            graders["rules"] = figures(ts, "rules", s)
+        kw = dict(n=a.n, max_tokens=a.max_tokens, seed=a.seed)
+        if "every" in stages:
+            sub = ts[: a.every_step_limit]
+            _, s = run(MCGrader(policy, world, mode="every-step", name="mc_every", **kw, **opts), sub, a.batch,
+                       progress, "mc every-step")
+            graders["mc_every_step"] = figures(sub, "mc_every", s)
+        if "first" in stages:
+            _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first", **kw, **opts), ts, a.batch,
+                       progress, "mc first-error")
+            graders["mc_first_error"] = figures(ts, "mc_first", s)
+        if "plain" in stages:
+            _, s = run(MCGrader(policy, world, mode="first-error", name="mc_plain", temperature=1.0, **kw), ts,
+                       a.batch, progress, "mc first-error, plain")
+            graders["mc_first_error_plain"] = figures(ts, "mc_plain", s)
+            graders["mc_first_error_plain"]["options"] = "temperature 1.0, threshold 0, no extend, no confirm"
+        if _has(ts, "mc_every") and _has(ts, "mc_first"):
+            sub = [t for t in ts if "mc_every" in t.steps[0].labels]
+            es = graders["mc_every_step"] if "every" in stages else figures(sub, "mc_every", 0.0)
+            fe = figures(sub, "mc_first", graders.get("mc_first_error", {}).get("seconds", 0.0))
+            if len(sub) < len(ts) or not {"every", "first"} <= stages:  # seconds from the label costs
+                fe["seconds"], es_s = fe["label_seconds"], es["label_seconds"]
+            else:
+                es_s = es["seconds"]
             result["mc_first_error_vs_every_step"] = {
+                "trajectories": len(sub),
+                "first_error_on_these": {k: fe[k] for k in ("first_error_f1", "acc_error", "acc_correct")},
                 "rollout_ratio": _ratio(fe["calls_per_trajectory"], es["calls_per_trajectory"]),
                 "token_ratio": _ratio(fe["generated_tokens_per_trajectory"], es["generated_tokens_per_trajectory"]),
-                "seconds_ratio": _ratio(fe["seconds"], es["seconds"]),
+                "seconds_ratio": _ratio(fe["seconds"], es_s),
                 "f1_difference": None if None in (fe["first_error_f1"], es["first_error_f1"])
                 else fe["first_error_f1"] - es["first_error_f1"],
             }
-            _, s = run(ProgressGrader(source="mc_every"), ts, a.batch, progress, "progress")
-            graders["progress"] = figures(ts, "progress", s)
-        if (VERIFIER_DIR / "model.safetensors").is_file():
-            _, s = run(JudgeGrader(), ts, a.batch, progress, "judge")
-            graders["judge_embedded_verifier"] = figures(ts, "judge", s)
+        if "progress" in stages and _has(ts, "mc_every"):
+            sub = [t for t in ts if "mc_every" in t.steps[0].labels]
+            _, s = run(ProgressGrader(source="mc_every"), sub, a.batch, progress, "progress")
+            graders["progress"] = figures(sub, "progress", s)
+        if "judge" in stages:
+            if (VERIFIER_DIR / "model.safetensors").is_file():
+                _, s = run(JudgeGrader(), ts, a.batch, progress, "judge")
+                graders["judge_embedded_verifier"] = figures(ts, "judge", s)
+                graders["judge_embedded_verifier"]["verifier"] = _weights_stamp(VERIFIER_DIR)
+            else:
+                result["judge"] = "skipped: the embedded verifier is not trained"
+        if "consensus" in stages and any("judge" in s.labels for t in ts for s in t.steps[:1]):
             cons = ConsensusGrader("mc_first", "judge")
             kept, s = run(cons, ts, a.batch, progress, "consensus")
             fig = figures(kept, "consensus", s) if kept else {}
             fig["keep_rate"] = cons.keep_rate
             graders["consensus_mc_first_error_judge"] = fig
-        else:
-            result["judge"] = "skipped: the embedded verifier is not trained"
-        result["graders"] = graders
-        result["rules_processbench_gsm8k_sample"] = processbench_rules()
+        if "rules" in stages:
+            result["rules_processbench_gsm8k_sample"] = processbench_rules()
         result["backend_cost"] = policy.cost.to_dict()
     if a.out:
         write_trajectories(ts, a.out)
     json.dump(result, sys.stdout, indent=2)
     print()
+
+
+def _has(ts: list[Trajectory], label: str) -> bool:
+    return any(label in t.steps[0].labels for t in ts)
+
+
+def _merged_labels(paths: list[str]) -> list[Trajectory]:
+    """The trajectories of the first file with every label the other files add (same ids)."""
+    ts = list(read_trajectories(paths[0]))
+    by_id = {t.id: t for t in ts}
+    for path in paths[1:]:
+        for t in read_trajectories(path):
+            mine = by_id[t.id]
+            for s, o in zip(mine.steps, t.steps):
+                for name, lab in o.labels.items():
+                    s.labels.setdefault(name, lab)
+    return ts
+
+
+def _weights_stamp(path: Path) -> dict:
+    """Which verifier weights judged: size, modification time and a hash prefix."""
+    import hashlib
+
+    f = path / "model.safetensors"
+    st = f.stat()
+    return {"bytes": st.st_size, "mtime_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)),
+            "sha256_16": hashlib.sha256(f.read_bytes()).hexdigest()[:16]}
 
 
 if __name__ == "__main__":

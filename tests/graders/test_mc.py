@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from stepsieve import ConfigError
-from stepsieve.graders.mc import MCGrader
+from stepsieve.backends._protocol import Generation
+from stepsieve.graders.mc import MCGrader, extend_seed
+from stepsieve.trajectory import Cost
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _fakes import ScriptedBackend, ToyWorld, probed_steps, toy  # noqa: E402
@@ -105,3 +107,112 @@ def test_labels_are_stamped_and_config_checked():
     assert g.config["n"] == 3 and g.config["world"] == "toy"
     with pytest.raises(ConfigError):
         MCGrader(ScriptedBackend(), ToyWorld(), mode="binary")
+
+
+# ---- robustness options: threshold, extend, confirm -------------------------------------
+
+
+class RateBackend(ScriptedBackend):
+    """Like ScriptedBackend, plus: from a prefix ending at a step "HARD" the policy always
+    fails (it cannot do the next operation, though the trajectory did); a prefix holding
+    "LUCKY" recovers in 1 sample of 8 (a compensating error); samples drawn with the seed
+    of ``extend`` rollouts succeed from "HARD" (the estimate was borderline, not zero)."""
+
+    def generate(self, prompts, *, n=1, max_tokens=256, stop=(), temperature=1.0, seed=None, logprobs=False):
+        self.prompts += list(prompts)
+        out = []
+        for p in prompts:
+            last = p.rstrip("\n").rsplit("\n", 1)[-1]
+            row = []
+            for j in range(n):
+                if "BAD" in p:
+                    ok = False
+                elif "LUCKY" in p:
+                    ok = j % 8 == 0
+                elif last == "HARD":
+                    ok = seed == extend_seed(0)
+                else:
+                    ok = True
+                row.append(Generation("more\nAnswer: " + ("right" if ok else "wrong"), 3))
+            out.append(row)
+        self.cost = self.cost + Cost(len(prompts), 0, 3 * n * len(prompts), 0.01)
+        return out
+
+
+HARD = ["a", "b", "c", "HARD", "d", "BAD", "Answer: wrong"]  # true first error at 5
+
+
+def test_confirm_refutes_a_dead_end_whose_right_neighbour_recovers():
+    plain = MCGrader(RateBackend(), ToyWorld(), n=4, mode="first-error", name="p")
+    (t,) = plain.grade([toy("t", HARD)])
+    assert t.first_error("p") == 3  # fooled: the policy cannot go on from "HARD"
+    be = RateBackend()
+    (t,) = MCGrader(be, ToyWorld(), n=4, mode="first-error", confirm=True).grade([toy("t", HARD)])
+    # bisection 3 (dead), 1, 2 (alive); confirm 4 is alive -> search on in [5, 6]: 5 dead; 6 known dead
+    assert probed_steps(be.prompts) == [3, 1, 2, 4, 5]
+    labs = labels(t)
+    assert t.first_error("mc") == 5
+    assert labs[3].score == 0.0 and labs[3].verdict == "correct" and labs[3].extra["refuted"] is True
+    assert [lab.verdict for lab in labs] == ["correct"] * 5 + ["incorrect", "incorrect"]
+
+
+def test_confirm_in_every_step_mode_uses_longer_prefixes():
+    (t,) = MCGrader(RateBackend(), ToyWorld(), n=4, confirm=True).grade([toy("t", HARD)])
+    assert t.first_error("mc") == 5
+    (t,) = MCGrader(RateBackend(), ToyWorld(), n=4).grade([toy("t", HARD)])
+    assert t.first_error("mc") == 3  # Math-Shepherd's per-prefix hard label
+
+
+def test_threshold_flags_a_prefix_that_recovers_only_by_luck():
+    steps = ["a", "LUCKY", "b", "c", "Answer: wrong"]  # 1 of 8 rollouts compensates after "LUCKY"
+    (t,) = MCGrader(RateBackend(), ToyWorld(), n=8, mode="first-error").grade([toy("t", steps)])
+    assert t.first_error("mc") == 4
+    (t,) = MCGrader(RateBackend(), ToyWorld(), n=8, mode="first-error", threshold=0.125).grade([toy("t", steps)])
+    assert t.first_error("mc") == 1
+    assert t.steps[1].labels["mc"].score == 0.125 and t.steps[1].labels["mc"].verdict == "incorrect"
+
+
+def test_extend_resamples_a_dead_end_before_it_counts():
+    be = RateBackend()
+    g = MCGrader(be, ToyWorld(), n=4, mode="first-error", extend=4)
+    (t,) = g.grade([toy("t", HARD)])
+    lab = t.steps[3].labels["mc"]
+    assert lab.extra == {"n": 8, "n_correct": 4} and lab.verdict == "correct"
+    assert lab.cost.calls == 8  # both draws are paid for on the step
+    assert t.first_error("mc") == 5
+    # the true dead end at 5 was re-estimated too, and stayed dead
+    assert t.steps[5].labels["mc"].extra["n"] == 8
+
+
+def test_new_options_keep_old_configuration_hashes_and_are_checked():
+    assert MCGrader(ScriptedBackend(), ToyWorld(), n=3)._ref.hash == MCGrader(
+        ScriptedBackend(), ToyWorld(), n=3, threshold=0.0, extend=0, confirm=False)._ref.hash
+    assert "confirm" in MCGrader(ScriptedBackend(), ToyWorld(), confirm=True).config
+    for bad in ({"threshold": 1.0}, {"threshold": -0.1}, {"extend": -1}):
+        with pytest.raises(ConfigError):
+            MCGrader(ScriptedBackend(), ToyWorld(), **bad)
+
+
+class SlipBackend(ScriptedBackend):
+    """After a "SLIP" step the policy still reaches the right answer, but through a false
+    claim (a compensating error); from clean prefixes its arithmetic is right."""
+
+    def generate(self, prompts, *, n=1, max_tokens=256, stop=(), temperature=1.0, seed=None, logprobs=False):
+        self.prompts += list(prompts)
+        text = {True: "7 + 5 = 13\nAnswer: right", False: "7 + 5 = 12\nAnswer: right"}
+        return [[Generation(text["SLIP" in p], 3) for _ in range(n)] for p in prompts]
+
+
+def test_rollout_check_discounts_successes_through_false_claims():
+    steps = ["a", "b", "SLIP", "c", "Answer: wrong"]
+    (t,) = MCGrader(SlipBackend(), ToyWorld(), n=4, mode="first-error").grade([toy("t", steps)])
+    assert t.first_error("mc") == 4  # pure MC: the slip is "recoverable"
+    g = MCGrader(SlipBackend(), ToyWorld(), n=4, mode="first-error", rollout_check="rules", keep_rollouts=True)
+    (t,) = g.grade([toy("t", steps)])
+    assert t.first_error("mc") == 2
+    lab = t.steps[2].labels["mc"]
+    assert lab.extra["n_correct"] == 0 and lab.extra["rollouts"][0]["correct"] is False
+    assert t.steps[1].labels["mc"].extra["n_correct"] == 4  # clean successes still count
+    assert g.config["rollout_check"] == "rules"
+    with pytest.raises(ConfigError):
+        MCGrader(SlipBackend(), ToyWorld(), rollout_check="judge")

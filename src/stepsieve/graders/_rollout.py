@@ -17,7 +17,7 @@ how probes were batched — a resumed job reproduces an uninterrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,17 @@ from stepsieve._errors import GraderError
 from stepsieve.trajectory import Cost, Trajectory
 from stepsieve.worlds import Task
 
-__all__ = ["AnswerChecker", "ProbeResult", "Rollouts", "is_agent_world"]
+__all__ = ["AnswerChecker", "ProbeResult", "Rollouts", "claims_hold", "is_agent_world"]
+
+
+def claims_hold(continuation: str) -> bool:
+    """Whether every arithmetic claim a rollout makes holds (the ``rules`` grader's checker,
+    line by line). Used to screen rollouts: a completion that reaches the right answer
+    through a false claim ("54 - 8 = 47") is a compensating error, not evidence that its
+    prefix was recoverable (execution-grounded rollout checks, as in GroundedPRM)."""
+    from stepsieve.graders._claims import check_claims
+
+    return all(c.holds for line in continuation.splitlines() for c in check_claims(line))
 
 
 def is_agent_world(world: Any) -> bool:
@@ -89,10 +99,12 @@ class Rollouts:
     """Runs batches of probes ``(task, prefix steps)`` through a backend (see module doc)."""
 
     def __init__(
-        self, backend: Any, world: Any, n: int, *, temperature: float, max_tokens: int, seed: int, max_turns: int
+        self, backend: Any, world: Any, n: int, *, temperature: float, max_tokens: int, seed: int, max_turns: int,
+        check: Callable[[str], bool] | None = None,
     ) -> None:
         self.backend, self.world, self.n = backend, world, n
         self.temperature, self.max_tokens, self.seed, self.max_turns = temperature, max_tokens, seed, max_turns
+        self.check = check  # a success must also pass this (e.g. its arithmetic claims hold)
 
     def run(self, probes: Sequence[tuple[Task, list[str]]]) -> list[ProbeResult]:
         if not probes:
@@ -120,8 +132,10 @@ class Rollouts:
     def _correct(self, task: Task, steps: list[str], continuation: str) -> bool:
         if is_agent_world(self.world):
             full = "\n".join([*steps, continuation])
-            return bool(self.world.check_answer(task, self.world.parse_answer(full)))
-        return bool(self.world.check_answer(task, self.world.parse_answer(continuation)))
+            ok = bool(self.world.check_answer(task, self.world.parse_answer(full)))
+        else:
+            ok = bool(self.world.check_answer(task, self.world.parse_answer(continuation)))
+        return ok and (self.check is None or self.check(continuation))
 
     def _agent(self, probes: Sequence[tuple[Task, list[str]]]) -> tuple[list[list[str]], list[list[int]]]:
         """Multi-turn rollouts through the one agent rollout loop (``stepsieve.sampling.rollout``):

@@ -37,11 +37,11 @@ from typing import Any, Literal
 
 from stepsieve._errors import ConfigError
 from stepsieve.graders._protocol import grader_ref
-from stepsieve.graders._rollout import AnswerChecker, ProbeResult, Rollouts, is_agent_world
+from stepsieve.graders._rollout import AnswerChecker, ProbeResult, Rollouts, claims_hold, is_agent_world
 from stepsieve.trajectory import Cost, Label, TaskTree, Trajectory, task_key
 from stepsieve.worlds import Task
 
-__all__ = ["MCGrader"]
+__all__ = ["MCGrader", "extend_seed"]
 
 Mode = Literal["every-step", "first-error"]
 
@@ -77,12 +77,24 @@ class MCGrader:
         keep_rollouts: bool = False,
         root: bool = False,
         max_turns: int = 16,
+        threshold: float = 0.0,
+        extend: int = 0,
+        confirm: bool = False,
+        rollout_check: str | None = None,
         name: str = "mc",
     ) -> None:
         if mode not in ("every-step", "first-error"):
             raise ConfigError(f"mc mode must be 'every-step' or 'first-error', got {mode!r}")
         if n < 1:
             raise ConfigError(f"mc needs n >= 1 rollouts, got {n}")
+        if not 0.0 <= threshold < 1.0:
+            raise ConfigError(f"mc threshold must be in [0, 1), got {threshold}")
+        if extend < 0:
+            raise ConfigError(f"mc extend must be >= 0 extra rollouts, got {extend}")
+        if rollout_check not in (None, "rules"):
+            raise ConfigError(f"mc rollout_check must be None or 'rules', got {rollout_check!r}")
+        self.threshold, self.extend, self.confirm = threshold, extend, confirm
+        check = claims_hold if rollout_check == "rules" else None
         self.name = name
         self.backend = backend
         self.world = world if world is not None else AnswerChecker()
@@ -101,9 +113,21 @@ class MCGrader:
             "root": root,
             "max_turns": max_turns,
         }
+        # New options enter the hash only when set, so labels written before they existed
+        # keep their configuration hash (resumable jobs stay resumable).
+        for key, val, default in (("threshold", threshold, 0.0), ("extend", extend, 0), ("confirm", confirm, False),
+                                  ("rollout_check", rollout_check, None)):
+            if val != default:
+                self.config[key] = val
         self._ref = grader_ref(name, self.config)
         self._roll = Rollouts(
-            backend, self.world, n, temperature=temperature, max_tokens=max_tokens, seed=seed, max_turns=max_turns
+            backend, self.world, n, temperature=temperature, max_tokens=max_tokens, seed=seed, max_turns=max_turns,
+            check=check,
+        )
+        # Extra rollouts for a borderline probe: another seed, so they are new samples.
+        self._more = Rollouts(
+            backend, self.world, max(extend, 1), temperature=temperature, max_tokens=max_tokens,
+            seed=extend_seed(seed), max_turns=max_turns, check=check,
         )
         self.probes = 0  # prefixes probed with rollouts over this grader's life
 
@@ -139,8 +163,13 @@ class MCGrader:
             node = it.nodes[i]
             todo.setdefault(id(node), (node, []))[1].append((it, i))
         groups = list(todo.values())
-        results = self._roll.run([(occ[0][0].task, occ[0][0].texts[: occ[0][1] + 1]) for _, occ in groups])
+        probes = [(occ[0][0].task, occ[0][0].texts[: occ[0][1] + 1]) for _, occ in groups]
+        results = self._roll.run(probes)
         self.probes += len(groups)
+        if self.extend:  # a dead end on N rollouts is re-estimated on N + extend before it counts
+            again = [k for k, r in enumerate(results) if self._dead(r)]
+            for k, more in zip(again, self._more.run([probes[k] for k in again])):
+                results[k] = _merge(results[k], more)
         for (node, occ), res in zip(groups, results):
             node.record(res.n, res.n_correct)
             for k, (it, i) in enumerate(occ):
@@ -157,28 +186,54 @@ class MCGrader:
         self._probe([(it, it.hi) for it in items])  # the last prefix: usually free (the answer)
         active = []
         for it in items:
-            if it.values[it.hi].n_correct > 0:
+            if not self._dead(it.values[it.hi]):
                 it.fe = -1  # the full trajectory reaches a right answer: no step is a dead end
             else:
                 active.append(it)
         while active:
-            want = []
+            want: list[tuple[_Item, int]] = []
             for it in active:
-                if it.lo >= it.hi:
-                    it.fe = it.lo
-                else:
+                if it.lo < it.hi:
                     want.append((it, (it.lo + it.hi) // 2))
-            self._probe(want)
-            for it, mid in want:
-                if it.values[mid].n_correct == 0:
-                    it.hi = mid  # left: the error is at mid or before
+                elif self.confirm and it.lo + 1 < len(it.texts) and it.lo + 1 not in it.values:
+                    want.append((it, it.lo + 1))  # confirm the dead end with its right neighbour
                 else:
-                    it.lo = mid + 1  # right: mid is still recoverable
+                    it.fe = it.lo
+            self._probe(want)
+            for it, i in want:
+                dead = self._dead(it.values[i])
+                if i <= it.hi and it.lo < it.hi:  # a bisection probe
+                    if dead:
+                        it.hi = i  # left: the error is at i or before
+                    else:
+                        it.lo = i + 1  # right: i is still recoverable
+                elif dead:
+                    it.fe = it.lo  # confirmed: the next prefix is a dead end too
+                else:
+                    # The right neighbour is recoverable, so the found dead end is not one
+                    # (its own step then that rollout succeed): search on to the right.
+                    it.lo = i + 1
+                    it.hi = min(j for j, r in it.values.items() if j > i and self._dead(r))
             active = [it for it in active if it.fe is None]
+
+    def _dead(self, res: ProbeResult) -> bool:
+        """A dead end: no (or too few, with ``threshold``) rollouts reach the right answer."""
+        return res.n_correct == 0 or res.n_correct <= self.threshold * res.n
+
+    def _alive_after(self, it: _Item) -> list[bool]:
+        """Per step: whether this prefix or a longer one has a probe that is not a dead end.
+        A success from a longer prefix is a success of every shorter one (its own steps,
+        then that rollout), which is the hard label's "some completion succeeds"."""
+        out, seen = [False] * len(it.texts), False
+        for i in range(len(it.texts) - 1, -1, -1):
+            res = it.values.get(i)
+            seen = seen or (res is not None and not self._dead(res))
+            out[i] = seen
+        return out
 
     # ---- labels ----------------------------------------------------------------------------
 
-    def _label(self, it: _Item, i: int) -> Label:
+    def _label(self, it: _Item, i: int, alive: list[bool]) -> Label:
         res = it.values.get(i)
         if res is None:  # first-error mode, not probed: the verdict the search implies
             assert it.fe is not None
@@ -191,7 +246,10 @@ class MCGrader:
             extra["shared"] = True
         if self.keep_rollouts and res.rollouts:
             extra["rollouts"] = res.rollouts
-        verdict = "correct" if res.n_correct > 0 else "incorrect"
+        verdict = "incorrect" if self._dead(res) else "correct"
+        if verdict == "incorrect" and (it.fe is not None and i < it.fe or it.fe is None and self.confirm and alive[i]):
+            verdict = "correct"  # refuted: a longer prefix of this trajectory is recoverable
+            extra["refuted"] = True
         return Label(res.value, verdict, None, res.cost if i in it.owned else Cost(), self._ref, extra)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
@@ -209,8 +267,9 @@ class MCGrader:
         else:
             self._first_error(items)
         for it in items:
+            alive = self._alive_after(it)
             for i, s in enumerate(it.t.steps):
-                s.labels[self.name] = self._label(it, i)
+                s.labels[self.name] = self._label(it, i, alive)
             yield it.t
 
     def _probe_roots(self, items: list[_Item], trees: dict[str, TaskTree]) -> None:
@@ -222,3 +281,13 @@ class MCGrader:
         for it in items:
             r = by_key[task_key(it.t)]
             it.t.meta[f"{self.name}_root"] = {"n": r.n, "n_correct": r.n_correct}
+
+
+def extend_seed(seed: int) -> int:
+    """The seed of ``extend`` rollouts: a fixed function of ``seed``, so they are fresh
+    samples (not a repeat of the first N) and a resumed job draws the same ones."""
+    return (seed * 1_000_003 + 0x5EED) % (2**31 - 1)
+
+
+def _merge(a: ProbeResult, b: ProbeResult) -> ProbeResult:
+    return ProbeResult(a.n + b.n, a.n_correct + b.n_correct, a.rollouts + b.rollouts, a.cost + b.cost)
