@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stepsieve.embedded._formats import parse_verdict, verifier_prompt, verifier_reply  # noqa: E402
+from stepsieve.embedded._formats import VERIFIER_FORMAT, parse_verdict, verifier_prompt, verifier_reply  # noqa: E402
 from stepsieve.embedded._tokenizer import build_char_tokenizer  # noqa: E402
 from stepsieve.worlds.arith import ERROR_KINDS, ArithWorld  # noqa: E402
 from stepsieve.worlds.toolcalc import ToolCalcWorld  # noqa: E402
@@ -121,16 +121,80 @@ def _corrupt(rng: random.Random, task, kind: str, pos: int) -> list[str]:
 VERIFIER_KINDS = [k for k in ERROR_KINDS if k not in ("unparseable",)]
 
 
-def verifier_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
+def synthetic_solution(rng: random.Random, knobs: dict):
+    """(task, steps): the reference (40%) or one corruption of a random kind at a random step."""
     task = ARITH.sample_tasks(1, rng.randrange(2**62), **knobs)[0]
     n = len(task.data["ops"])
     if rng.random() < 0.4:
-        steps = ARITH.reference(task)
-    else:
-        kind = rng.choice(VERIFIER_KINDS)
-        steps = _corrupt(rng, task, kind, rng.randrange(n))
-    fe = ARITH.first_error(task, steps)  # the checker, not the corruption, is the label
-    return [(verifier_prompt(task.problem, steps), False), (verifier_reply(fe, len(steps)) + "\n", True)]
+        return task, ARITH.reference(task)
+    return task, _corrupt(rng, task, rng.choice(VERIFIER_KINDS), rng.randrange(n))
+
+
+def verifier_segments(task, steps: list[str]) -> list[tuple[str, bool]]:
+    """One training example; the checker, not the corruption, is the label."""
+    fe = ARITH.first_error(task, steps)
+    return [(verifier_prompt(task.problem, steps), False), (verifier_reply(fe, len(steps), ARITH.reference(task)), True)]
+
+
+def verifier_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
+    """Synthetic data only (the first verifier's recipe)."""
+    return verifier_segments(*synthetic_solution(rng, knobs))
+
+
+class VerifierMix:
+    """Balanced examples: a ``policy_share`` of the policy's own solutions (from
+    ``sample_policy_solutions``), half with an error and half without, the rest synthetic
+    solutions, half corrupted and half not. Labels always come from the exact checker."""
+
+    def __init__(self, path: Path, policy_share: float = 0.6) -> None:
+        self.policy_share = policy_share
+        self.wrong, self.right = [], []
+        tasks: dict[tuple, list] = {}
+        for line in path.open():
+            r = json.loads(line)
+            key = (r["seed"], tuple(r["ops"]))
+            if key not in tasks:
+                tasks[key] = ARITH.sample_tasks(64, r["seed"], ops=tuple(r["ops"]))
+            task = tasks[key][r["i"]]
+            steps = r["steps"]
+            if not steps:
+                continue
+            (self.wrong if ARITH.first_error(task, steps) >= 0 else self.right).append((task, steps))
+        print(f"[verifier] policy samples: {len(self.wrong)} with an error, {len(self.right)} without", flush=True)
+
+    def __call__(self, rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
+        if rng.random() < self.policy_share:
+            return verifier_segments(*rng.choice(self.wrong if rng.random() < 0.5 else self.right))
+        while True:
+            task, steps = synthetic_solution(rng, knobs)
+            if (ARITH.first_error(task, steps) >= 0) == (rng.random() < 0.5) or rng.random() < 0.3:
+                return verifier_segments(task, steps)
+
+
+# Policy samples for the verifier: the errors it has to find are the policy's own, and they do
+# not look like synthetic corruptions (mostly near-miss arithmetic). Tasks come from seeds
+# VERIFIER_SEED_BASE + b, disjoint from the evaluation seeds (benchmarks/grading.py: 0-9,
+# benchmarks/judge.py: 500000+, eval_saved: 12345).
+VERIFIER_SEED_BASE = 1_000_000
+
+
+def sample_policy_solutions(policy_dir: Path, n: int, out: Path, ops=(3, 7), batch: int = 64) -> None:
+    """``n`` policy solutions at temperature 1.0 (one per task), appended to ``out`` as JSON
+    lines ``{"seed", "i", "steps"}``; re-running continues where a killed run stopped."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(policy_dir).eval(), AutoTokenizer.from_pretrained(policy_dir)
+    done = sum(1 for _ in out.open()) if out.is_file() else 0
+    t0 = time.time()
+    with out.open("a") as f:
+        for b in range(done // batch, (n + batch - 1) // batch):
+            seed = VERIFIER_SEED_BASE + b
+            tasks = ARITH.sample_tasks(batch, seed, ops=ops)
+            texts = generate(model, tok, [ARITH.prompt(t) for t in tasks], 160, 1.0, seed)
+            for i, c in enumerate(texts):
+                f.write(json.dumps({"seed": seed, "i": i, "ops": list(ops), "steps": ARITH.split_steps(c)}) + "\n")
+            f.flush()
+            print(f"[samples] {(b + 1) * batch}/{n} {time.time() - t0:.0f}s", flush=True)
 
 
 def encode_batch(tok, examples: list[list[tuple[str, bool]]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +220,19 @@ def encode_batch(tok, examples: list[list[tuple[str, bool]]]) -> tuple[torch.Ten
 
 
 # ---- model --------------------------------------------------------------------------------
+
+
+def marked_loss(logits: torch.Tensor, y: torch.Tensor, tok, weight: float) -> torch.Tensor:
+    """Next-token loss with the verifier's per-step marks weighted up: a ``+``/``-`` that ends a
+    re-derived line is the one decision per step, and it drowns among the copied characters
+    (a ``-`` ``weight`` times, once per wrong solution, weighted up by a further 3)."""
+    plus, minus, nl = (tok.convert_tokens_to_ids(c) for c in ("+", "-", "\n"))
+    tgt = y[:, 1:]
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tgt, ignore_index=-100, reduction="none")
+    nxt = torch.cat([tgt[:, 1:], torch.full_like(tgt[:, :1], -100)], dim=1)
+    mark = ((tgt == plus) | (tgt == minus)) & (nxt == nl)
+    w = (tgt != -100).float() + mark.float() * (weight - 1) + (mark & (tgt == minus)).float() * weight * 2
+    return (ce * w).sum() / w.sum()
 
 
 def build_model(tok, width: int, layers: int, seed: int):
@@ -212,7 +289,12 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     step, ema = 0, None
     pending: list = []
     model.train()
-    while total is None or step < total:
+    stop_at = getattr(args, "stop_at_step", None) if name == "verifier" else None
+    hard_stop = getattr(args, "hard_stop_minutes", None) if name == "verifier" else None
+    while (total is None or step < total) and (stop_at is None or step < stop_at):
+        if hard_stop is not None and time.time() - t0 > hard_stop * 60:
+            print(f"[{name}] hard stop after {hard_stop} min at step {step} of {total}", flush=True)
+            break
         if total is None and step == 30:
             per = (time.time() - t0) / 30
             total = max(60, int(minutes * 60 / per))
@@ -227,7 +309,11 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
             pending = [pool[i:i + args.batch] for i in range(0, len(pool), args.batch)]
             rng.shuffle(pending)
         x, y = encode_batch(tok, pending.pop())
-        loss = model(input_ids=x, labels=y).loss
+        mark_w = getattr(args, "mark_weight", 1.0) if name == "verifier" else 1.0
+        if mark_w == 1.0:
+            loss = model(input_ids=x, labels=y).loss
+        else:
+            loss = marked_loss(model(input_ids=x).logits, y, tok, mark_w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -243,11 +329,18 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
     secs = time.time() - t0
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
+    if name == "verifier":
+        model.config.verifier_format = VERIFIER_FORMAT  # the judge reads it to build prompts
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     meta = {"seed": args.seed, "steps": step, "batch": args.batch, "lr": lr, "width": width, "layers": layers,
             "params": n_params, "train_seconds": round(secs), "knobs": knobs, "threads": args.threads,
             "final_loss": ema, "init": getattr(args, "verifier_init", "random") if name == "verifier" else "random"}
+    if name == "verifier":
+        # a run cut by --hard-stop-minutes is reproduced by --verifier-steps SCHEDULE --stop-at-step STEPS
+        meta |= {"mark_weight": getattr(args, "mark_weight", 1.0), "schedule_steps": total, "format": VERIFIER_FORMAT, "policy_samples": str(args.verifier_data) if args.verifier_data else None,
+                 "policy_share": args.verifier_policy_share if args.verifier_data else 0.0,
+                 "policy_sample_seeds": f"{VERIFIER_SEED_BASE}+" if args.verifier_data else None}
     if previous is not None:
         phases = previous.get("phases", [previous])
         meta = {**meta, "phases": [*phases, dict(meta)], "steps": sum(p["steps"] for p in phases) + step,
@@ -286,19 +379,24 @@ def eval_policy(model, tok, n: int, seed: int = 12345, temperature: float = 1.0)
 
 def eval_verifier(model, tok, n: int, seed: int = 999) -> dict:
     rng = random.Random(f"verifier-eval:{seed}")
-    exs = [verifier_example(rng, {"ops": (2, 8)}) for _ in range(n)]
-    prompts = [e[0][0] for e in exs]
-    n_steps = [e[0][0].count("\n") - 2 for e in exs]
-    golds = [parse_verdict(e[1][0], k) for e, k in zip(exs, n_steps)]
-    outs = []
-    for i in range(0, n, 50):
-        outs += generate(model, tok, prompts[i:i + 50], 16, 0.0, 0)
-    preds = [parse_verdict(o, k) for o, k in zip(outs, n_steps)]
+    sols = [synthetic_solution(rng, {"ops": (2, 8)}) for _ in range(n)]
+    golds = [ARITH.first_error(t, s) for t, s in sols]
+    preds = judge_with(model, tok, [(t.problem, s) for t, s in sols])
     pos = [(p, g) for p, g in zip(preds, golds) if g == -1]
     neg = [(p, g) for p, g in zip(preds, golds) if g >= 0]
     return {"n": n, "exact": sum(p == g for p, g in zip(preds, golds)) / n,
             "none_recall": sum(p == -1 for p, _ in pos) / max(1, len(pos)),
             "erroneous_exact": sum(p == g for p, g in neg) / max(1, len(neg))}
+
+
+def judge_with(model, tok, items: list[tuple[str, list[str]]]) -> list[int | None]:
+    """Greedy verdicts (0-based first error, -1 none, None unparseable) in the model's format."""
+    fmt = getattr(model.config, "verifier_format", 1)  # absent: the first verifier's format
+    outs = []
+    for i in range(0, len(items), 50):
+        outs += generate(model, tok, [verifier_prompt(p, s, fmt) for p, s in items[i:i + 50]],
+                         16 if fmt == 1 else 200, 0.0, 0)
+    return [parse_verdict(o, len(s), fmt) for o, (_, s) in zip(outs, items)]
 
 
 def eval_saved(args) -> dict:
@@ -331,11 +429,7 @@ def eval_saved(args) -> dict:
                          "first_error_hist": hist, "error_kinds": dict(sorted(kinds.items(), key=lambda kv: -kv[1]))}}
     vm, vt = load(args.out / "verifier")
     report["verifier_synthetic"] = eval_verifier(vm, vt, args.eval_n)
-    prompts = [verifier_prompt(t.problem, steps) for t, steps, _ in sols]
-    outs = []
-    for i in range(0, len(prompts), 50):
-        outs += generate(vm, vt, prompts[i:i + 50], 16, 0.0, 0)
-    preds = [parse_verdict(o, len(s)) for o, (_, s, _) in zip(outs, sols)]
+    preds = judge_with(vm, vt, [(t.problem, steps) for t, steps, _ in sols])
     golds = [fe for *_, fe in sols]
     err = [(p, g) for p, g in zip(preds, golds) if g >= 0]
     ok = [(p, g) for p, g in zip(preds, golds) if g < 0]
@@ -371,8 +465,23 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (0: only at the end)")
     ap.add_argument("--eval-n", type=int, default=200)
     ap.add_argument("--eval-only", action="store_true", help="only measure the saved models (JSON)")
+    ap.add_argument("--sample-policy", type=Path, default=None, metavar="FILE",
+                    help="only write --policy-samples policy solutions (verifier training data) to FILE")
+    ap.add_argument("--policy-samples", type=int, default=4096)
+    ap.add_argument("--verifier-data", type=Path, default=None, metavar="FILE",
+                    help="policy solutions from --sample-policy to mix into the verifier's training data")
+    ap.add_argument("--verifier-policy-share", type=float, default=0.6)
+    ap.add_argument("--hard-stop-minutes", type=float, default=None,
+                    help="end verifier training after this wall time whatever the schedule (shared machines)")
+    ap.add_argument("--mark-weight", type=float, default=1.0,
+                    help="verifier loss weight of the per-step +/- marks (a '-' gets 3x that)")
+    ap.add_argument("--stop-at-step", type=int, default=None, help="end verifier training at this step")
+    ap.add_argument("--verifier-lr", type=float, default=None, help="verifier learning rate (default --lr)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sample_policy is not None:
+        sample_policy_solutions(args.out / "policy", args.policy_samples, args.sample_policy)
+        return
     if args.eval_only:
         print(json.dumps(eval_saved(args), indent=1))
         return
@@ -384,8 +493,10 @@ def main() -> None:
         report["policy"] = eval_policy(m, t, args.eval_n)
         print(f"[policy] final eval {json.dumps(report['policy'])}", flush=True)
     if args.which in ("both", "verifier"):
-        m, t = train("verifier", verifier_example, knobs, args, args.verifier_width, args.verifier_layers,
-                     args.verifier_minutes, args.verifier_steps, args.lr, args.out / "verifier", eval_verifier)
+        make = VerifierMix(args.verifier_data, args.verifier_policy_share) if args.verifier_data else verifier_example
+        m, t = train("verifier", make, knobs, args, args.verifier_width, args.verifier_layers,
+                     args.verifier_minutes, args.verifier_steps, args.verifier_lr or args.lr, args.out / "verifier",
+                     eval_verifier)
         report["verifier"] = eval_verifier(m, t, args.eval_n)
         print(f"[verifier] final eval {json.dumps(report['verifier'])}", flush=True)
     print(json.dumps(report))

@@ -107,3 +107,44 @@ def test_bad_options():
         JudgeGrader(Replies([]), mode="vibes")
     with pytest.raises(ConfigError, match="not a file"):
         JudgeGrader(Replies([]), template="/nonexistent/t.txt")
+
+
+def test_embedded_verdict_format_is_strict():
+    from stepsieve.embedded._formats import parse_verdict, verifier_prompt, verifier_reply
+
+    ref = ["7 + 8 = 15", "15 * 3 = 45", "Answer: 45"]
+    reply = verifier_reply(1, 3, ref)
+    assert reply == "7 + 8 = 15 +\n15 * 3 = 45 -\nVerdict: 2\n"  # re-derived steps, marks, the number
+    assert parse_verdict(reply, 3) == 1
+    assert parse_verdict(verifier_reply(-1, 3, ref), 3) == -1
+    assert verifier_reply(-1, 2, ref).endswith("15 * 3 = 45 +\nVerdict: none\n")  # stopped before its answer
+    assert verifier_prompt("P", ["1 + 1 = 2", "Answer: 2"]) == "Problem: P\nSolution:\n1. 1 + 1 = 2\n2. Answer: 2\nCheck:\n"
+    assert parse_verdict("7 + 8 = 15 +\n15 * 3 = 45 -", 3) is None  # cut before the verdict
+    assert parse_verdict("Verdict: 4", 3) is None  # no such step
+    assert parse_verdict("Verdict: 2 or 3", 3) is None  # the verdict is a whole line
+    assert parse_verdict("Verdict: step two", 3) is None
+    # format 1 (the first verifier) still reads: marks then the number on one line
+    assert parse_verdict(" ++- 3", 4, fmt=1) == 2 and parse_verdict(" +++ none", 3, fmt=1) == -1
+    assert verifier_prompt("P", ["x"], fmt=1).endswith("1. x\nVerdict:")
+
+
+def test_embedded_verifier_directory_and_its_format(tmp_path):
+    """A verifier directory names its format in config.json; a model that writes no
+    verdict line leaves verdict None with the raw text kept (never a guess)."""
+    import json
+
+    from stepsieve.backends._tiny_model import build_tiny_llama
+
+    d = build_tiny_llama(tmp_path / "v", layers=1, hidden_size=64, intermediate_size=64)
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "verifier_format": 2}))
+    g = JudgeGrader(verifier=d)
+    assert g.verifier_format == 2 and g.max_tokens == 256 and g.config["template"] == "embedded-verifier-v2"
+    (t,) = g.grade([toy("a", ["1 + 1 = 2", "Answer: 2"], task="One plus one?")])
+    lab = t.steps[0].labels["judge"]
+    assert lab.verdict is None and lab.rationale.startswith("unparseable judge reply: ")
+    assert len(lab.rationale) > len("unparseable judge reply: ") and lab.cost.calls == 1
+    (d / "config.json").write_text(json.dumps(cfg))  # no verifier_format: the first verifier's format
+    assert JudgeGrader(verifier=d).verifier_format == 1
+    with pytest.raises(ConfigError, match="not a verifier directory"):
+        JudgeGrader(verifier=tmp_path / "nothing")

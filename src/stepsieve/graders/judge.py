@@ -14,7 +14,10 @@ without a well-formed answer is not a vote, and when no vote parses the verdict 
 with the raw replies kept in ``rationale`` — never a guessed verdict.
 
 Offline default: with no backend, the embedded verifier judges (first-error mode only; its
-own prompt format, see ``stepsieve.embedded``). Templates are files a user can override
+own prompt format, see ``stepsieve.embedded._formats``: it re-derives each step, marks it,
+then writes ``Verdict: k`` or ``Verdict: none``; a reply without that line is unparseable).
+``verifier=DIR`` picks another verifier directory (e.g. an older one, whose format its
+``config.json`` names as ``verifier_format``). Templates are files a user can override
 (``template=``); see ``graders/prompts/README.md``. Trajectory-level calls (first-error
 mode) record their whole cost on step 0's label, so summing a label's costs over steps
 always gives what the trajectory cost.
@@ -22,6 +25,7 @@ always gives what the trajectory cost.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -101,6 +105,7 @@ class JudgeGrader:
         template: str | None = None,
         chat: bool | None = None,
         name: str = "judge",
+        verifier: str | Path | None = None,
     ) -> None:
         if mode not in ("first-error", "per-step"):
             raise ConfigError(f"judge mode must be 'first-error' or 'per-step', got {mode!r}")
@@ -113,11 +118,16 @@ class JudgeGrader:
             from stepsieve.backends.transformers import TransformersBackend
             from stepsieve.embedded import model_dir
 
-            backend = TransformersBackend(model_dir("verifier"))
-            template_name, self.template = "embedded-verifier", ""
-            # The reply is one mark per step, then the step number or "none" (embedded/_formats.py):
-            # up to ~15 characters for the longest arith solution; it stops at the newline.
-            max_tokens = min(max_tokens, 32)
+            vdir = Path(verifier) if verifier is not None else model_dir("verifier")
+            if not (vdir / "config.json").is_file():
+                raise ConfigError(f"{vdir}: not a verifier directory (no config.json)")
+            self.verifier_format = int(json.loads((vdir / "config.json").read_text()).get("verifier_format", 1))
+            backend = TransformersBackend(vdir)
+            template_name, self.template = f"embedded-verifier-v{self.verifier_format}", ""
+            # Format 1: marks then the number on one line (~15 characters, stops at the newline).
+            # Format 2: one re-derived line per checked step (~15 characters each, 10 steps at
+            # most for arith) and the verdict line; it ends with <eos>.
+            max_tokens = min(max_tokens, 32 if self.verifier_format == 1 else 256)
         else:
             template_name, self.template = _load_template(template, mode)
         self.backend = backend
@@ -147,7 +157,7 @@ class JudgeGrader:
         """``votes`` replies per prompt, and each prompt's share of the cost."""
         before = Cost.from_dict(self.backend.cost.to_dict())
         kw = {"n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
-        if self.embedded:
+        if self.embedded and self.verifier_format == 1:
             kw["stop"] = ["\n"]
         if self.chat:
             gens = self.backend.chat([[{"role": "user", "content": p}] for p in prompts], **kw)
@@ -168,7 +178,7 @@ class JudgeGrader:
         if self.embedded:
             from stepsieve.embedded import verifier_prompt
 
-            return verifier_prompt(_problem(t), steps)
+            return verifier_prompt(_problem(t), steps, self.verifier_format)
         tagged = "\n\n".join(f"<paragraph_{i}>\n{s}\n</paragraph_{i}>" for i, s in enumerate(steps))
         return _fill(self.template, problem=_problem(t), tagged_steps=tagged, n_steps=str(len(steps)))
 
@@ -176,7 +186,7 @@ class JudgeGrader:
         if self.embedded:
             from stepsieve.embedded import parse_verdict
 
-            return parse_verdict(text, n)
+            return parse_verdict(text, n, self.verifier_format)
         return parse_boxed_index(text, n)
 
     # ---- grading -----------------------------------------------------------------------
