@@ -329,12 +329,9 @@ class TaskTree:
         so a dropped tree is garbage only the cyclic collector finds; a streaming job that
         builds a tree per task (pairs, credit) clears each one when done instead, which
         frees it at once and keeps the collector's work (and its pauses) small."""
-        stack = [self.root]
-        pop, extend = stack.pop, stack.extend
-        while stack:
-            n = pop()
-            extend(n.children.values())
-            n.parent = None
+        for path in self._paths.values():  # every node but the root lies on some path
+            for n in path:
+                n.parent = None
         self.root = Node("", "", 0, None)
         self.n_trajectories = 0
         self._paths = {}
