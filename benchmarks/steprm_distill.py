@@ -105,6 +105,40 @@ def _cached_splits(world, backend, args, stages: list) -> tuple[list, list]:
     return train, test
 
 
+def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
+    """Both graders' cost on the same test trajectories, back to back in this process (so load
+    on a shared machine hits both alike): mc with its batching, the StepRM with ``--score-batch``."""
+    def fresh(ts: list) -> list:
+        out = []
+        for t in ts:
+            d = t.to_dict()
+            for st in d["steps"]:
+                st["labels"] = {}
+            out.append(type(t).from_dict(d))
+        return out
+
+    items = test[: args.side_by_side]
+    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed + 1, max_tokens=args.max_tokens)
+    prm = PRMGrader(steprm, device="cpu", batch_size=args.score_batch)
+    list(prm.grade(fresh(items[: args.score_batch])))  # warm-up
+    rows = {}
+    for name, grader in (("mc", mc), ("prm", prm), ("prm_again", prm)):
+        t0 = time.perf_counter()
+        graded = list(grader.grade(fresh(items)))
+        wall = time.perf_counter() - t0
+        label = "mc" if name == "mc" else "prm"
+        calls = sum(st.labels[label].cost.calls for t in graded for st in t.steps if st.labels.get(label))
+        toks = sum(st.labels[label].cost.tokens_in + st.labels[label].cost.tokens_out
+                   for t in graded for st in t.steps if st.labels.get(label))
+        rows[name] = {"trajectories": len(graded), "wall_seconds_per_trajectory": wall / len(graded),
+                      "calls_per_trajectory": calls / len(graded), "tokens_per_trajectory": toks / len(graded)}
+    best = min(rows["prm"]["wall_seconds_per_trajectory"], rows["prm_again"]["wall_seconds_per_trajectory"])
+    rows["ratio_wall_seconds"] = rows["mc"]["wall_seconds_per_trajectory"] / best
+    rows["ratio_calls"] = rows["mc"]["calls_per_trajectory"] / rows["prm"]["calls_per_trajectory"]
+    rows["ratio_tokens"] = rows["mc"]["tokens_per_trajectory"] / rows["prm"]["tokens_per_trajectory"]
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policy", type=Path, default=ROOT / "src/stepsieve/embedded/policy")
@@ -119,8 +153,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs/distill")
     ap.add_argument("--lr", type=float, default=TrainOptions.lr)
     ap.add_argument("--ship", action="store_true")
-    ap.add_argument("--head", default="linear", choices=["linear", "policy"],
-                    help="policy: an MLP over the separator state and the policy's own token log-probs")
+    ap.add_argument("--head", default="linear", choices=["linear", "policy", "logprobs"],
+                    help="policy: an MLP over the separator state and the policy's own token log-probs; "
+                         "logprobs: that MLP over the log-prob features alone")
     ap.add_argument("--head-width", type=int, default=64)
     ap.add_argument("--freeze-backbone", action="store_true", help="train the head only")
     ap.add_argument("--policy-template", action="store_true",
@@ -128,6 +163,10 @@ def main() -> None:
     ap.add_argument("--error-weight", type=float, default=1.0, help="loss weight of incorrect targets")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--score-batch", type=int, default=64, help="trajectories per StepRM forward when grading")
+    ap.add_argument("--side-by-side", type=int, default=0,
+                    help="also time both graders on this many test trajectories back to back (wall seconds)")
+    ap.add_argument("--cost-only", action="store_true",
+                    help="only the side-by-side timing, with the StepRM already in --out/steprm")
     ap.add_argument("--data", type=Path, default=None,
                     help="cache of the sampled + mc-graded splits (test.jsonl, train-000.jsonl, ... of 250): "
                          "parts are made when absent, reused when present")
@@ -151,6 +190,10 @@ def main() -> None:
         if args.data_only:
             print(json.dumps({"data": str(args.data), "train": len(train), "test": len(test)}))
             return
+
+    if args.cost_only:
+        print(json.dumps({"side_by_side": _side_by_side(world, backend, test, args.out / "steprm", args)}, indent=2))
+        return
 
     # The StepRM never sees the truth: train on copies without it.
     blind = []
@@ -203,6 +246,8 @@ def main() -> None:
     result["targets_met"] = {"prm_f1>=0.85": f1["prm"] >= 0.85,
                              **{f"cost_ratio>=100 ({k})": result[f"cost_ratio_{k}"] >= 100
                                 for k in ("calls", "tokens", "seconds")}}
+    if args.side_by_side:
+        result["side_by_side"] = _side_by_side(world, backend, test, args.out / "steprm", args)
     (args.out / "distill.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.ship:
         dest = default_model_dir()

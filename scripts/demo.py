@@ -89,8 +89,11 @@ def curate(graded: Path) -> None:
 def train_prm(graded: Path) -> Path:
     """A StepRM on the mc labels (never on truth), from the embedded policy's backbone."""
     out = RUN / "steprm"
+    # The shipped StepRM's settings (docs/steprm.md): a small head over the policy's own token
+    # log-probabilities, the policy frozen (one pass to cache features, then seconds of head training).
     stepsieve("train-prm", str(graded), "--base", str(POLICY_DIR), "--out", str(out), "--label", "mc",
-              "--epochs", "6", "--lr", "2e-3", "--device", "cpu")
+              "--head", "logprobs", "--freeze-backbone", "--template", "Problem: {task}\\nSolution:\\n",
+              "--epochs", "20", "--lr", "3e-3", "--device", "cpu")
     return out
 
 

@@ -119,3 +119,18 @@ def test_cli_trains_a_frozen_policy_head_with_the_policy_template(tiny_tied_base
     cfg = StepRMConfig.load(tmp_path / "rm")
     assert cfg.template == TEMPLATE and cfg.head == "policy" and cfg.freeze_backbone
     assert cfg.training["options"]["error_weight"] == 2.0
+
+
+def test_logprobs_head_reads_only_the_log_prob_features(tiny_tied_base):
+    both = StepRM.from_base(tiny_tied_base, StepRMConfig(template=TEMPLATE, head="policy"))
+    only = StepRM.from_base(tiny_tied_base, StepRMConfig(template=TEMPLATE, head="logprobs"))
+    r = only.render(TRAJS[0].task, TRAJS[0].steps)
+    with torch.no_grad():
+        a, b = both.step_features([r])[0], only.step_features([r])[0]
+    hidden = both.backbone.config.hidden_size
+    assert b.shape == (len(TRAJS[0].steps), a.shape[1] - hidden)
+    assert torch.allclose(a[:, hidden:], b)
+    one = StepRMScorer(only, batch_size=2).score_steps(TRAJS)
+    per = score_per_prefix(only, TRAJS, batch_size=2)
+    for x, y in zip(one, per):
+        assert x == pytest.approx(y, abs=1e-5)

@@ -26,8 +26,9 @@ def train_prm_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option(None, "--device", help="cpu, cuda... (default: cuda when present)."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast on CUDA."),
-    head: str = typer.Option("linear", "--head", help="linear (Linear at the separator) or policy (an MLP over the "
-                             "separator state and the base model's own token log-probs; needs tied embeddings)."),
+    head: str = typer.Option("linear", "--head", help="linear (Linear at the separator), policy (an MLP over the "
+                             "separator state and the base model's own token log-probs; needs tied embeddings) "
+                             "or logprobs (that MLP over the log-prob features alone)."),
     head_width: int = typer.Option(64, "--head-width", help="Hidden units of the policy head."),
     freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Train the head only."),
     template: str = typer.Option("{task}\\n", "--template",

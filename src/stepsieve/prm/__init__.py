@@ -18,7 +18,15 @@ from stepsieve.prm._render import (
 )
 from stepsieve.prm._score import ScoreStats, StepRMScorer, StepScorer, score_per_prefix
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
-from stepsieve.prm._train import Example, TrainOptions, make_examples, step_targets, train_prm, train_steps
+from stepsieve.prm._train import (
+    Example,
+    TrainOptions,
+    cache_features,
+    make_examples,
+    step_targets,
+    train_prm,
+    train_steps,
+)
 
 __all__ = [
     "CONFIG_NAME",
@@ -33,6 +41,7 @@ __all__ = [
     "StepScorer",
     "TrainOptions",
     "choose_threshold",
+    "cache_features",
     "collate",
     "default_model_dir",
     "first_error_at",

@@ -38,7 +38,8 @@ class StepRMConfig:
     threshold: float = 0.5  # P(correct) below which a step is called incorrect (tuned on a dev split)
     template: str = DEFAULT_TEMPLATE  # how the task is laid out before the steps ("{task}" is replaced)
     head: str = "linear"  # "linear": Linear(hidden, 1) at the separator; "policy": an MLP over the
-    # separator's hidden state and the backbone's own token log-probabilities of the step
+    # separator's hidden state and the backbone's own token log-probabilities of the step;
+    # "logprobs": that MLP over the log-probability features alone
     head_width: int = 64  # hidden units of the "policy" head's MLP
     freeze_backbone: bool = False  # train the head only (the backbone stays the base model)
     training: dict[str, Any] = field(default_factory=dict)  # the resolved training options and summary
@@ -83,13 +84,14 @@ class StepRM(nn.Module):
         hidden = backbone.config.hidden_size
         if config.head == "linear":
             self.head: nn.Module = nn.Linear(hidden, 1)
-        elif config.head == "policy":
+        elif config.head in ("policy", "logprobs"):
             if not getattr(backbone.config, "tie_word_embeddings", False):
-                raise ConfigError("the 'policy' head reads the backbone's LM head: it needs tied input/output embeddings")
-            self.head = nn.Sequential(nn.Linear(hidden + N_POLICY_FEATURES, config.head_width), nn.GELU(),
-                                      nn.Linear(config.head_width, 1))
+                raise ConfigError(f"the {config.head!r} head reads the backbone's LM head: it needs tied "
+                                  "input/output embeddings")
+            width = N_POLICY_FEATURES + (hidden if config.head == "policy" else 0)
+            self.head = nn.Sequential(nn.Linear(width, config.head_width), nn.GELU(), nn.Linear(config.head_width, 1))
         else:
-            raise ConfigError(f"unknown StepRM head {config.head!r}: linear or policy")
+            raise ConfigError(f"unknown StepRM head {config.head!r}: linear, policy or logprobs")
         self.tokenizer = tokenizer
         self.config = config
         self.separator_id = separator_token_id(tokenizer, config.separator)
@@ -157,6 +159,7 @@ class StepRM(nn.Module):
 
         "linear": the hidden state at the separator. "policy": that, and the backbone's own
         log-probabilities of the step's tokens (see :mod:`stepsieve.prm._features`).
+        "logprobs": those log-probability features alone.
         """
         ids, mask = collate(batch, self.tokenizer.pad_token_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
@@ -167,9 +170,9 @@ class StepRM(nn.Module):
         for i, r in enumerate(batch):
             pos[i, : len(r.step_positions)] = torch.tensor(r.step_positions, dtype=torch.long)
         at_sep = hidden[rows[:, None], pos]  # [batch, steps, hidden]
-        if self.config.head == "policy":
-            emb = self.backbone.get_input_embeddings().weight
-            at_sep = torch.cat([at_sep, policy_features(hidden, emb, ids, batch, width)], dim=-1)
+        if self.config.head != "linear":
+            lp = policy_features(hidden, self.backbone.get_input_embeddings().weight, ids, batch, width)
+            at_sep = lp if self.config.head == "logprobs" else torch.cat([at_sep, lp], dim=-1)
         return [at_sep[i, : len(r.step_positions)] for i, r in enumerate(batch)]
 
     def head_logits(self, features: list[torch.Tensor]) -> list[torch.Tensor]:

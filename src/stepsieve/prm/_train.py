@@ -25,7 +25,7 @@ from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
 from stepsieve.trajectory import Trajectory
 
-__all__ = ["Example", "TrainOptions", "make_examples", "step_targets", "train_prm", "train_steps"]
+__all__ = ["Example", "TrainOptions", "cache_features", "make_examples", "step_targets", "train_prm", "train_steps"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _batch_loss(model: StepRM, batch: Sequence[Example], bf16: bool, error_weigh
 
 
 @torch.no_grad()
-def _cache_features(model: StepRM, examples: Sequence[Example], batch_size: int) -> list[torch.Tensor]:
+def cache_features(model: StepRM, examples: Sequence[Example], batch_size: int) -> list[torch.Tensor]:
     """The head's inputs for every example, from one no-grad pass each (frozen backbone only)."""
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].rendered.input_ids))
@@ -148,9 +148,14 @@ def _cache_features(model: StepRM, examples: Sequence[Example], batch_size: int)
 
 
 def train_steps(
-    model: StepRM, examples: Sequence[Example], options: TrainOptions, *, progress: bool = False
+    model: StepRM, examples: Sequence[Example], options: TrainOptions, *, progress: bool = False,
+    features: Sequence[torch.Tensor] | None = None,
 ) -> list[float]:
-    """The training loop proper; returns the loss of every optimiser step."""
+    """The training loop proper; returns the loss of every optimiser step.
+
+    With a frozen backbone the head's inputs are computed once (or taken from ``features``,
+    e.g. to compare head settings on one cache: :func:`cache_features`).
+    """
     rng = random.Random(options.seed)
     torch.manual_seed(options.seed)
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
@@ -166,7 +171,9 @@ def train_steps(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
     # A frozen backbone gives the same head inputs every epoch: compute them once.
-    cached = _cache_features(model, examples, options.batch_size) if model.config.freeze_backbone else None
+    cached = None
+    if model.config.freeze_backbone:
+        cached = list(features) if features is not None else cache_features(model, examples, options.batch_size)
     model.train()
     bar = _progress(progress)
     with bar:
