@@ -128,7 +128,9 @@ class Label:
         if type(d) is dict and len(d) == 2:
             score = d.get("score", 0)
             verdict = d.get("verdict", 0)
-            if (score is None or type(score) is float) and (verdict is None or (type(verdict) is str and verdict in VERDICTS)):
+            if (score is None or type(score) is float) and (
+                verdict is None or (type(verdict) is str and verdict in VERDICTS)
+            ):
                 return Label(score, verdict)
         _expect(d, dict, where)
         score = d.get("score")
@@ -220,7 +222,9 @@ class Step:
                         if type(v) is dict and len(v) == 2:
                             score = v.get("score", 0)
                             verdict = v.get("verdict", 0)
-                            if (score is None or type(score) is float) and (verdict is None or (type(verdict) is str and verdict in VERDICTS)):
+                            if (score is None or type(score) is float) and (
+                verdict is None or (type(verdict) is str and verdict in VERDICTS)
+            ):
                                 labels[k] = Label(score, verdict)  # type: ignore[index]
                                 continue
                         try:

@@ -114,7 +114,9 @@ def source_size(path: str | Path, container: str) -> int:
 # ---- JSONL -----------------------------------------------------------------------------
 
 
-def _iter_jsonl(path: str, prog: list[int], fast: Callable[[bytes], Any] | None = None) -> Iterator[SourceRecord]:
+def _iter_jsonl(
+    path: str, prog: list[int], fast: Callable[[bytes], Any] | None = None
+) -> Iterator[SourceRecord]:
     loads = orjson.loads
     with open(path, "rb") as fh:
         lineno = 0

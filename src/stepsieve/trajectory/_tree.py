@@ -270,7 +270,9 @@ class TaskTree:
             children = node.children
             child = children.get(key)
             if child is None:
-                child = Node(key, text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)])
+                child = Node(
+                    key, text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)]
+                )
                 children[key] = child
                 if len(children) == 2:
                     forks.append(node)
