@@ -133,3 +133,17 @@ def test_sample_candidates_and_accuracy_vs_n():
     assert 0.0 < curves["majority"][1] < 1.0
     with pytest.raises(ConfigError, match="exceeds"):
         accuracy_vs_n(pools, [8], ["majority"])
+
+
+def test_a_sampled_pool_is_rescored_by_another_reward_model():
+    from stepsieve.search import score_candidates
+
+    world = ScriptedWorld()
+    tasks = [Task("a", "p1", "7")]
+    backend = ScriptedBackend(full={"p1": ["x\nAnswer: 5", "y\nAnswer: 7"]})
+    pools = sample_candidates(tasks, world, backend, None, n=2)
+    assert all(c.step_scores == [] for c in pools[0])
+    score_candidates(tasks, world, pools, ScriptedScorer({"x": 0.9, "y": 0.2}))
+    assert best_of_n(pools[0], "min") == "5"
+    score_candidates(tasks, world, pools, ScriptedScorer({"x": 0.1, "y": 0.8}))  # replaces, not appends
+    assert pools[0][1].step_scores == [0.8, 0.5] and best_of_n(pools[0], "min") == "7"
