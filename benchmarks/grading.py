@@ -89,7 +89,10 @@ def run(grader, ts: list[Trajectory], batch: int, progress: Progress, what: str)
     return kept, time.perf_counter() - t0
 
 
-def figures(ts: list[Trajectory], label: str, seconds: float) -> dict:
+def figures(ts: list[Trajectory], label: str, seconds: float | None) -> dict:
+    """ProcessBench and step figures of ``label`` over the trajectories it labelled;
+    ``seconds`` None: the sum of the labels' own cost seconds (graded in another process)."""
+    ts = [t for t in ts if t.steps and label in t.steps[0].labels]
     rep = evaluate(ts, label, "truth")
     per = rep["cost"]["per_trajectory"]
     return {
@@ -102,7 +105,7 @@ def figures(ts: list[Trajectory], label: str, seconds: float) -> dict:
         "flagged": rep["steps"]["flagged"],
         "calls_per_trajectory": per["calls"],
         "generated_tokens_per_trajectory": per["tokens_out"],
-        "seconds": round(seconds, 2),
+        "seconds": round(rep["cost"]["total"]["seconds"] if seconds is None else seconds, 2),
         "label_seconds": round(rep["cost"]["total"]["seconds"], 2),
         "trajectories": rep["trajectories"],
     }
@@ -217,9 +220,13 @@ def main() -> None:
                        a.batch, progress, "mc first-error, plain")
             graders["mc_first_error_plain"] = figures(ts, "mc_plain", s)
             graders["mc_first_error_plain"]["options"] = "temperature 1.0, threshold 0, no extend, no confirm"
+        for key, name in (("rules", "rules"), ("mc_every_step", "mc_every"), ("mc_first_error", "mc_first"),
+                          ("mc_first_error_plain", "mc_plain")):
+            if key not in graders and _has(ts, name):  # labels from --graded files: seconds from label costs
+                graders[key] = {**figures(ts, name, None), "seconds_from": "label costs (graded by another process)"}
         if _has(ts, "mc_every") and _has(ts, "mc_first"):
-            sub = [t for t in ts if "mc_every" in t.steps[0].labels]
-            es = graders["mc_every_step"] if "every" in stages else figures(sub, "mc_every", 0.0)
+            sub = [t for t in ts if "mc_every" in t.steps[0].labels and "mc_first" in t.steps[0].labels]
+            es = figures(sub, "mc_every", graders["mc_every_step"]["seconds"])
             fe = figures(sub, "mc_first", graders.get("mc_first_error", {}).get("seconds", 0.0))
             if len(sub) < len(ts) or not {"every", "first"} <= stages:  # seconds from the label costs
                 fe["seconds"], es_s = fe["label_seconds"], es["label_seconds"]
@@ -245,9 +252,10 @@ def main() -> None:
                 graders["judge_embedded_verifier"]["verifier"] = _weights_stamp(VERIFIER_DIR)
             else:
                 result["judge"] = "skipped: the embedded verifier is not trained"
-        if "consensus" in stages and any("judge" in s.labels for t in ts for s in t.steps[:1]):
+        both = [t for t in ts if _has([t], "mc_first") and _has([t], "judge")]
+        if "consensus" in stages and both:
             cons = ConsensusGrader("mc_first", "judge")
-            kept, s = run(cons, ts, a.batch, progress, "consensus")
+            kept, s = run(cons, both, a.batch, progress, "consensus")
             fig = figures(kept, "consensus", s) if kept else {}
             fig["keep_rate"] = cons.keep_rate
             graders["consensus_mc_first_error_judge"] = fig

@@ -24,6 +24,14 @@ Modes:
   throughout with no probes. Steps the search did not probe carry the verdict the search
   implies — before the found error ``correct``, after it ``None`` — and ``score`` None.
 
+Robustness options (off by default; measured in docs/graders.md): ``rollout_check="rules"``
+counts a rollout as a success only when its own arithmetic claims hold (a weak policy
+reaches the right answer from a wrong prefix through a compensating slip); ``confirm``
+refutes a dead end when a longer prefix of the trajectory is recoverable (first-error mode
+probes the right neighbour of the end it found); ``threshold`` makes a prefix a dead end
+when its value is at most that; ``extend`` re-estimates a dead end on ``extend`` more
+rollouts (another seed) before it counts.
+
 Prefixes shared by several trajectories of one task in a batch (found with the
 ``TaskTree``) are probed once; later occurrences record ``"shared": true`` and no cost.
 ``root=True`` also probes the empty prefix and records ``meta["<name>_root"] = {"n",
