@@ -54,11 +54,41 @@ def _sample_and_grade(world, backend, tasks, args, stages: list) -> list:
     trajs = list(sample(world, backend, len(tasks), args.seed, tasks=tasks, max_tokens=args.max_tokens))
     stages.append({"name": "sample", "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(trajs)})
     t0 = time.perf_counter()
-    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed, max_tokens=args.max_tokens)
+    mc = _mc_grader(backend, world, args, args.seed)
     graded = list(mc.grade(trajs))
-    stages.append({"name": "grade mc first-error", "seconds": round(time.perf_counter() - t0, 1),
-                   "trajectories": len(graded)})
+    stages.append({"name": f"grade mc first-error{_mc_suffix(args) and ' ' + _mc_suffix(args)[1:]}",
+                   "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(graded)})
     _log(f"graded mc: {stages[-1]}")
+    return graded
+
+
+def _mc_grader(backend, world, args, seed: int) -> MCGrader:
+    return MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=seed, max_tokens=args.max_tokens,
+                    rollout_check=args.mc_rollout_check, confirm=args.mc_confirm)
+
+
+def _mc_suffix(args) -> str:
+    """File-name key of the mc options beyond plain first-error search: '' for plain, else e.g.
+    '.mc-rules-confirm', so a cache directory never mixes labels made with different options."""
+    key = "".join(f"-{k}" for k, on in (("rules", args.mc_rollout_check == "rules"), ("confirm", args.mc_confirm))
+                  if on)
+    return f".mc{key}" if key else ""
+
+
+def _relabel(world, backend, plain: Path, args, stages: list) -> list:
+    """The cached part's trajectories (same samples as the plain part) with their ``mc`` labels
+    dropped and graded again with this run's mc options; ``truth`` is kept for evaluation."""
+    trajs = []
+    for t in read_trajectories(plain):
+        d = t.to_dict()
+        for s in d["steps"]:
+            s.get("labels", {}).pop("mc", None)
+        trajs.append(type(t).from_dict(d))
+    t0 = time.perf_counter()
+    graded = list(_mc_grader(backend, world, args, args.seed).grade(trajs))
+    stages.append({"name": f"grade mc first-error {_mc_suffix(args)[1:]} (relabel)",
+                   "seconds": round(time.perf_counter() - t0, 1), "trajectories": len(graded)})
+    _log(f"relabelled {plain.name}: {stages[-1]}")
     return graded
 
 
@@ -83,24 +113,29 @@ def _cached_splits(world, backend, args, stages: list) -> tuple[list, list]:
     for name in chosen:
         if name not in parts:
             sys.exit(f"--parts: no part {name!r}; parts are {', '.join(parts)}")
-        path = args.data / f"{name}.jsonl"
+        path = args.data / f"{name}{_mc_suffix(args)}.jsonl"
         if path.is_file():
             continue
         st: list = []
-        graded = _sample_and_grade(world, backend, parts[name], args, st)
+        plain = args.data / f"{name}.jsonl"
+        if path != plain and plain.is_file():  # same samples, labels made with other mc options
+            graded = _relabel(world, backend, plain, args, st)
+        else:
+            graded = _sample_and_grade(world, backend, parts[name], args, st)
         write_trajectories(graded, path.with_suffix(".tmp"))
-        (args.data / f"{name}.stages.json").write_text(json.dumps(st) + "\n")
+        (args.data / f"{name}{_mc_suffix(args)}.stages.json").write_text(json.dumps(st) + "\n")
         path.with_suffix(".tmp").replace(path)
     if args.data_only:
         return [], []
-    missing = [n for n in parts if not (args.data / f"{n}.jsonl").is_file()]
+    sfx = _mc_suffix(args)
+    missing = [n for n in parts if not (args.data / f"{n}{sfx}.jsonl").is_file()]
     if missing:
-        sys.exit(f"{args.data}: parts {missing} not made yet")
+        sys.exit(f"{args.data}: parts {missing} ({sfx or 'plain mc'}) not made yet")
     for name in parts:
-        for st in json.loads((args.data / f"{name}.stages.json").read_text()):
+        for st in json.loads((args.data / f"{name}{sfx}.stages.json").read_text()):
             stages.append({**st, "name": f"{st['name']} ({name})"})
-    train = [t for n in parts if n != "test" for t in read_trajectories(args.data / f"{n}.jsonl")]
-    test = list(read_trajectories(args.data / "test.jsonl"))
+    train = [t for n in parts if n != "test" for t in read_trajectories(args.data / f"{n}{sfx}.jsonl")]
+    test = list(read_trajectories(args.data / f"test{sfx}.jsonl"))
     _log(f"{len(train)} + {len(test)} mc-graded trajectories from {args.data}")
     return train, test
 
@@ -118,7 +153,7 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
         return out
 
     items = test[: args.side_by_side]
-    mc = MCGrader(backend, world, n=args.mc_n, mode="first-error", seed=args.seed + 1, max_tokens=args.max_tokens)
+    mc = _mc_grader(backend, world, args, args.seed + 1)
     prm = PRMGrader(steprm, device="cpu", batch_size=args.score_batch)
     list(prm.grade(fresh(items[: args.score_batch])))  # warm-up
     rows = {}
@@ -146,6 +181,10 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=200)
     ap.add_argument("--ops", default="3-6")
     ap.add_argument("--mc-n", type=int, default=8)
+    ap.add_argument("--mc-rollout-check", default=None, choices=["rules"],
+                    help="mc counts a rollout as a success only if its own arithmetic claims hold")
+    ap.add_argument("--mc-confirm", action="store_true",
+                    help="mc refutes a dead end when the next prefix is recoverable (one more probe)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--soft", action="store_true", help="train on the MC values (soft) instead of verdicts")
     ap.add_argument("--max-tokens", type=int, default=160, help="per sampled solution / rollout (arith needs < 120)")
@@ -209,7 +248,7 @@ def main() -> None:
     model = train_prm(blind, base=args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
                       template=template, head=args.head, head_width=args.head_width,
                       freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=True,
-                      source=f"mc labels of {len(blind)} policy samples")
+                      source=f"mc{_mc_suffix(args)} labels of {len(blind)} policy samples")
     stages.append({"name": "train StepRM", "seconds": round(time.perf_counter() - t0, 1),
                    "examples": model.config.training["examples"]})
 
@@ -232,7 +271,8 @@ def main() -> None:
         "train_trajectories": len(train),
         "test_trajectories": len(test),
         "test_final_answer_accuracy": sum(bool(t.outcome.correct) for t in test) / len(test),
-        "mc": {"n": args.mc_n, "mode": "first-error", "f1_vs_truth": f1["mc"], "cost_per_trajectory": cost["mc"]},
+        "mc": {"n": args.mc_n, "mode": "first-error", "rollout_check": args.mc_rollout_check,
+               "confirm": args.mc_confirm, "f1_vs_truth": f1["mc"], "cost_per_trajectory": cost["mc"]},
         "prm": {"trained_on": "mc", "soft": args.soft, "threshold": model.config.threshold, "head": args.head,
                 "freeze_backbone": args.freeze_backbone, "template": template, "epochs": args.epochs,
                 "lr": args.lr, "error_weight": args.error_weight, "score_batch": args.score_batch,
