@@ -97,9 +97,14 @@ def test_error_weight_scales_the_loss_of_incorrect_targets(model):
     assert float(heavy) != pytest.approx(float(plain), rel=1e-3)
 
 
-def test_policy_head_needs_tied_embeddings(tiny_base):
-    with pytest.raises(ConfigError, match="tied"):
-        StepRM.from_base(tiny_base, StepRMConfig(head="policy"))
+def test_untied_policy_head_needs_the_lm_head_weight(tiny_base):
+    from transformers import AutoModel
+
+    from stepsieve.prm._model import load_tokenizer
+
+    backbone = AutoModel.from_pretrained(str(tiny_base), dtype=torch.float32)
+    with pytest.raises(ConfigError, match="untied"):
+        StepRM(backbone, load_tokenizer(tiny_base), StepRMConfig(head="policy"))
 
 
 def test_cli_trains_a_frozen_policy_head_with_the_policy_template(tiny_tied_base, tmp_path):

@@ -3,8 +3,8 @@
 A StepRM initialised from the policy that wrote the steps can ask the policy how surprised it
 is by each step: with sampling, a wrong step is very often a token the policy itself did not
 rank first (an off-by-one digit, the wrong operand). The features are read from the same
-forward pass that gives the separator's hidden state (the tied embeddings are the LM head),
-so scoring stays one pass per trajectory.
+forward pass that gives the separator's hidden state (the LM head is the input embeddings when
+the base ties them, else the base's own frozen ``lm_head``), so scoring stays one pass per trajectory.
 
 Per step ``j`` (its tokens run from after the previous separator to its own separator,
 inclusive), with ``lp`` = log P(token | prefix) and ``gap`` = lp − max log P at that position:
@@ -30,11 +30,15 @@ _SCALE = 5.0
 
 
 def policy_features(
-    hidden: torch.Tensor, embeddings: torch.Tensor, ids: torch.Tensor, batch: Sequence, width: int
+    hidden: torch.Tensor, lm_head: torch.Tensor, ids: torch.Tensor, batch: Sequence, width: int
 ) -> torch.Tensor:
-    """``[batch, width, N_POLICY_FEATURES]`` for rendered trajectories ``batch`` (steps padded to ``width``)."""
+    """``[batch, width, N_POLICY_FEATURES]`` for rendered trajectories ``batch`` (steps padded to ``width``).
+
+    ``hidden`` is the backbone's final (normed) hidden state and ``lm_head`` the ``[vocab, hidden]``
+    output projection, so ``hidden @ lm_head.T`` are the base's own next-token logits.
+    """
     b, t = ids.shape
-    logp = torch.log_softmax(hidden[:, :-1] @ embeddings.T, dim=-1)  # predicts tokens 1..t-1
+    logp = torch.log_softmax(hidden[:, :-1] @ lm_head.T, dim=-1)  # predicts tokens 1..t-1
     lp = logp.gather(-1, ids[:, 1:, None]).squeeze(-1).clamp(min=_CLIP)
     gap = (lp - logp.max(-1).values.clamp(min=_CLIP)).clamp(max=0.0)
     # Segment id of every predicted token: step j's tokens -> j, others -> width (a dump slot).

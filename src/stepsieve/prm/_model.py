@@ -3,7 +3,9 @@
 A checkpoint is a plain ``from_pretrained`` directory: the backbone's ``config.json`` and
 ``model.safetensors`` (loadable with ``transformers.AutoModel``), the tokenizer, the head in
 ``prm_head.safetensors``, and ``stepsieve_prm.json`` (:class:`StepRMConfig`) beside them,
-so a checkpoint always says which separator, label and base it was trained with.
+so a checkpoint always says which separator, label and base it was trained with. A
+``policy``/``logprobs`` head on a base with untied embeddings also carries the base's frozen
+LM head in ``prm_lm_head.safetensors``, so the checkpoint reloads offline without the base.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from stepsieve._errors import ConfigError
 from stepsieve.prm._features import N_POLICY_FEATURES, policy_features
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, render, render_many, separator_token_id
 
-__all__ = ["CONFIG_NAME", "HEAD_NAME", "StepRM", "StepRMConfig", "load_tokenizer"]
+__all__ = ["CONFIG_NAME", "HEAD_NAME", "LM_HEAD_NAME", "StepRM", "StepRMConfig", "load_tokenizer"]
 
 CONFIG_NAME = "stepsieve_prm.json"
 HEAD_NAME = "prm_head.safetensors"
+LM_HEAD_NAME = "prm_lm_head.safetensors"  # the base's frozen LM head (untied bases only)
+_LM_HEAD_KEY = "lm_head.weight"
 
 
 @dataclass
@@ -78,16 +82,27 @@ class StepRM(nn.Module):
     positions that :func:`stepsieve.prm.render` recorded. P(step correct) = sigmoid(logit).
     """
 
-    def __init__(self, backbone: nn.Module, tokenizer: Any, config: StepRMConfig) -> None:
+    def __init__(
+        self, backbone: nn.Module, tokenizer: Any, config: StepRMConfig, lm_head: torch.Tensor | None = None
+    ) -> None:
+        """``lm_head`` (``[vocab, hidden]``): the base's LM head weight, needed by the
+        ``policy``/``logprobs`` heads when the base's embeddings are untied (a frozen buffer)."""
         super().__init__()
         self.backbone = backbone
         hidden = backbone.config.hidden_size
+        self.register_buffer("lm_head", None, persistent=False)
         if config.head == "linear":
             self.head: nn.Module = nn.Linear(hidden, 1)
         elif config.head in ("policy", "logprobs"):
-            if not getattr(backbone.config, "tie_word_embeddings", False):
-                raise ConfigError(f"the {config.head!r} head reads the backbone's LM head: it needs tied "
-                                  "input/output embeddings")
+            if needs_lm_head(backbone.config, config):
+                if lm_head is None:
+                    raise ConfigError(f"the {config.head!r} head reads the base's LM head: its embeddings are "
+                                      "untied, so pass the base's lm_head weight (from_base and load read it)")
+                vocab = backbone.get_input_embeddings().weight.shape[0]
+                if tuple(lm_head.shape) != (vocab, hidden):
+                    raise ConfigError(f"LM head shape {tuple(lm_head.shape)} does not match the backbone's "
+                                      f"({vocab}, {hidden})")
+                self.lm_head = lm_head.detach().to(torch.float32).requires_grad_(False)
             width = N_POLICY_FEATURES + (hidden if config.head == "policy" else 0)
             self.head = nn.Sequential(nn.Linear(width, config.head_width), nn.GELU(), nn.Linear(config.head_width, 1))
         else:
@@ -105,8 +120,9 @@ class StepRM(nn.Module):
         from transformers import AutoModel
 
         backbone = _quiet(lambda: AutoModel.from_pretrained(str(base), dtype=torch.float32))
+        lm_head = read_lm_head(base) if needs_lm_head(backbone.config, config) else None
         torch.manual_seed(seed)
-        model = cls(backbone, load_tokenizer(base), config)
+        model = cls(backbone, load_tokenizer(base), config, lm_head)
         # A near-zero output layer starts every step at P = 0.5 so early gradients are balanced.
         last = model.head if isinstance(model.head, nn.Linear) else model.head[-1]
         nn.init.normal_(last.weight, std=1e-3)
@@ -125,7 +141,8 @@ class StepRM(nn.Module):
         if not (d / HEAD_NAME).is_file():
             raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")
         backbone = _quiet(lambda: AutoModel.from_pretrained(str(d), dtype=torch.float32))
-        model = cls(backbone, load_tokenizer(d), config)
+        lm_head = read_lm_head(d) if needs_lm_head(backbone.config, config) else None
+        model = cls(backbone, load_tokenizer(d), config, lm_head)
         model.head.load_state_dict(load_file(str(d / HEAD_NAME)))
         model.eval()
         return model.to(device or default_device())
@@ -137,6 +154,8 @@ class StepRM(nn.Module):
         self.tokenizer.save_pretrained(str(d))
         head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
         save_file(head, str(d / HEAD_NAME))
+        if self.lm_head is not None:
+            save_file({_LM_HEAD_KEY: self.lm_head.detach().cpu().contiguous()}, str(d / LM_HEAD_NAME))
         self.config.save(d)
         return d
 
@@ -159,7 +178,8 @@ class StepRM(nn.Module):
 
         "linear": the hidden state at the separator. "policy": that, and the backbone's own
         log-probabilities of the step's tokens (see :mod:`stepsieve.prm._features`).
-        "logprobs": those log-probability features alone.
+        "logprobs": those log-probability features alone. The LM head is the input embeddings
+        when the base ties them, else the base's own (frozen) ``lm_head``.
         """
         ids, mask = collate(batch, self.tokenizer.pad_token_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
@@ -171,7 +191,8 @@ class StepRM(nn.Module):
             pos[i, : len(r.step_positions)] = torch.tensor(r.step_positions, dtype=torch.long)
         at_sep = hidden[rows[:, None], pos]  # [batch, steps, hidden]
         if self.config.head != "linear":
-            lp = policy_features(hidden, self.backbone.get_input_embeddings().weight, ids, batch, width)
+            lm = self.lm_head if self.lm_head is not None else self.backbone.get_input_embeddings().weight
+            lp = policy_features(hidden, lm, ids, batch, width)
             at_sep = lp if self.config.head == "logprobs" else torch.cat([at_sep, lp], dim=-1)
         return [at_sep[i, : len(r.step_positions)] for i, r in enumerate(batch)]
 
@@ -183,6 +204,40 @@ class StepRM(nn.Module):
     def step_logits(self, batch: list[Rendered]) -> list[torch.Tensor]:
         """One forward pass over a batch; the logits at each trajectory's separators."""
         return self.head_logits(self.step_features(batch))
+
+
+def needs_lm_head(model_config: Any, config: StepRMConfig) -> bool:
+    """A log-prob head on a base whose output embeddings are not its input embeddings."""
+    return config.head in ("policy", "logprobs") and not getattr(model_config, "tie_word_embeddings", False)
+
+
+def read_lm_head(directory: str | Path) -> torch.Tensor:
+    """The LM head weight of a model directory, read from its safetensors (never unpickled).
+
+    Looks in a StepRM's ``prm_lm_head.safetensors``, then the base's ``model.safetensors``
+    or, for a sharded base, the shard that ``model.safetensors.index.json`` names.
+    """
+    from safetensors import safe_open
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(f"{d}: untied embeddings need the base as a local directory to read {_LM_HEAD_KEY}")
+    candidates = [d / LM_HEAD_NAME, d / "model.safetensors"]
+    index = d / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shard = json.loads(index.read_text()).get("weight_map", {}).get(_LM_HEAD_KEY)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{index}: line {e.lineno}: not valid JSON ({e.msg})") from e
+        if shard:
+            candidates.insert(1, d / shard)
+    for path in candidates:
+        if path.is_file():
+            with safe_open(str(path), framework="pt") as f:
+                if _LM_HEAD_KEY in f.keys():
+                    return f.get_tensor(_LM_HEAD_KEY).to(torch.float32)
+    raise ConfigError(f"{d}: untied embeddings but no {_LM_HEAD_KEY} in its safetensors "
+                      f"({LM_HEAD_NAME}, model.safetensors or the shards of model.safetensors.index.json)")
 
 
 def default_device() -> torch.device:
