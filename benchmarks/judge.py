@@ -29,38 +29,13 @@ from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.embedded import VERIFIER_DIR
 from stepsieve.evaluate import evaluate
 from stepsieve.graders.judge import JudgeGrader
-from stepsieve.trajectory import Label, Outcome, Step, Trajectory
-from stepsieve.worlds.arith import ArithWorld, task_to_dict
+from stepsieve.trajectory import Trajectory
+from stepsieve.worlds.arith import ArithWorld
+
+from grading import sample  # the same held-out sampler as the grading benchmark (this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 _FILES = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
-
-
-def held_out(count: int, min_steps: int, seed: int, max_tokens: int = 160) -> list[Trajectory]:
-    """``count`` policy solutions with at least ``min_steps`` steps, labelled ``truth``."""
-    world, policy = ArithWorld(), TransformersBackend(None)
-    out: list[Trajectory] = []
-    for round_ in range(10):
-        tasks = world.sample_tasks(2 * count, seed=seed + round_, ops=(4, 6))
-        gens = policy.generate([world.prompt(t) for t in tasks], n=1, max_tokens=max_tokens, temperature=1.0,
-                               seed=seed + round_)
-        for task, (g,) in zip(tasks, gens):
-            steps = world.split_steps(g.text)
-            if len(steps) < min_steps:
-                continue
-            fe = world.first_error(task, steps)
-            answer = world.parse_answer(g.text)
-            t = Trajectory(
-                f"arith-{seed}-{round_}-{task.id}", task.problem, [Step(i, s) for i, s in enumerate(steps)],
-                Outcome(answer, world.check_answer(task, answer)), task.answer,
-                {"world": "arith", "task": task_to_dict(task), "split": "arith"},
-            )
-            for i, s in enumerate(t.steps):
-                s.labels["truth"] = Label(verdict="correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None))
-            out.append(t)
-            if len(out) == count:
-                return out
-    raise SystemExit(f"only {len(out)} of {count} samples had >= {min_steps} steps after 10 rounds")
 
 
 def extract(rev: str, dest: Path) -> Path | None:
@@ -104,7 +79,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    ts = held_out(a.trajectories, a.min_steps, a.seed)
+    ts = sample(TransformersBackend(None), ArithWorld(), a.trajectories, a.min_steps, a.seed, max_tokens=160)
     with_error = sum(1 for t in ts if t.first_error("truth") not in (-1, None))
     result: dict = {"trajectories": len(ts), "with_error": with_error, "seed": a.seed, "ops": "4-6",
                     "min_steps": a.min_steps, "sampling_seconds": round(time.perf_counter() - t0, 2)}
