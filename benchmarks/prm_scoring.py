@@ -75,7 +75,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     model, what = load_model(args.device)
-    torch.nn.init.normal_(model.head.weight, std=0.5)  # so the agreement check compares varied scores
+    # so the agreement check compares varied scores (the head is a Linear or an MLP)
+    last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.normal_(last.weight, std=0.5)
     trajs = trajectories(args.trajectories)
     scorer = StepRMScorer(model, batch_size=args.batch_size)
     scorer.score_steps(trajs[: args.batch_size])  # warm-up
