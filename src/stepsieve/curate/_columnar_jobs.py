@@ -1,0 +1,222 @@
+"""The columnar engine's file jobs: pairs rows, OpenAI chat rows, and curate + pairs + export in one read.
+
+A second execution engine behind the same verbs (``_jobs`` routes to it): the input is
+read in chunks into Arrow columns (``_columnar_read``), products are computed with numpy
+and Arrow kernels per block of whole tasks (``_columnar_curate``, ``_columnar_pairs``) and
+written as JSONL lines assembled by string kernels or as Parquet tables. Output goes to
+``<path>.partial`` and is renamed on success; ``ColumnarUnsupported`` (an input or option
+this engine does not reproduce exactly) removes the partial file, and the caller runs the
+record path — the reference — instead. Memory is bounded by the chunk size plus one
+block's rows, not by the file.
+
+Which engine ran, and why a fallback happened, goes into the manifest (``engine``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from stepsieve.curate._columnar_curate import chat_lines, chat_weights_from_label, curate_weights
+from stepsieve.curate._columnar_pairs import block_pairs, pair_columns
+from stepsieve.curate._columnar_read import ColumnarUnsupported, read_blocks
+from stepsieve.curate._columnar_text import write_lines
+from stepsieve.curate._export import ExportOptions, parquet_schema
+from stepsieve.curate._filter import CurateOptions, CurateStats
+from stepsieve.curate._grading import Grading
+from stepsieve.curate._pairs import PairOptions, PairStats
+from stepsieve.curate._rows import container_for
+
+__all__ = ["ColumnarUnsupported", "chat_file_columnar", "pipeline_columnar", "pairs_file_columnar"]
+
+
+def _input_ok(path: str | Path) -> None:
+    if Path(path).suffix.lower() not in (".jsonl", ".ndjson"):
+        raise ColumnarUnsupported("input is not JSONL")
+    try:
+        from stepsieve.formats.stepsieve import Stepsieve  # noqa: F401
+    except ImportError:  # pragma: no cover
+        raise ColumnarUnsupported("canonical format unavailable") from None
+
+
+class _Out:
+    """A JSONL or Parquet output written through ``.partial`` (renamed on success)."""
+
+    def __init__(self, path: str | Path, schema: Any) -> None:
+        self.path = Path(path)
+        self.container = container_for(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.count = 0
+        self._fh: Any = open(self.partial, "wb", buffering=1 << 20) if self.container == "jsonl" else None
+        self._pq: Any = None
+
+    def lines(self, lines: pa.Array) -> None:
+        self.count += len(lines)
+        write_lines(self._fh, lines)
+
+    def table(self, cols: dict[str, pa.Array]) -> None:
+        import pyarrow.parquet as pq
+
+        if self._pq is None:
+            self._pq = pq.ParquetWriter(self.partial, self.schema, compression="zstd")
+        n = len(next(iter(cols.values())))
+        self.count += n
+        if n:
+            self._pq.write_table(pa.Table.from_arrays([cols[f.name] for f in self.schema], schema=self.schema))
+
+    def close(self, ok: bool) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        else:
+            if self._pq is None and ok:
+                self.table({f.name: pa.array([], f.type) for f in self.schema})
+            if self._pq is not None:
+                self._pq.close()
+        if ok:
+            os.replace(self.partial, self.path)
+        elif self.partial.exists():
+            self.partial.unlink()
+
+
+@contextmanager
+def _outputs(*outs: tuple[str | Path, Any]) -> Iterator[list[_Out]]:
+    opened: list[_Out] = []
+    try:
+        for path, schema in outs:
+            opened.append(_Out(path, schema))
+        yield opened
+    except BaseException:
+        for o in opened:
+            o.close(ok=False)
+        raise
+    for o in opened:
+        o.close(ok=True)
+
+
+@contextmanager
+def _bar(path: str | Path, st: dict[str, int], enabled: bool, what: str) -> Iterator[Any]:
+    """A rich progress bar over the input's bytes (``tick()`` after each block)."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(what), BarColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(what, total=os.path.getsize(path))
+        yield lambda: bar.update(task, completed=st.get("position", 0))
+
+
+def _pair_labels(grading: Grading, opts: PairOptions) -> dict[str, bool]:
+    labels = {grading.label: False}
+    labels[opts.label] = True
+    labels[opts.rollout_label or opts.label] = True  # read to refuse recorded rollouts
+    return labels
+
+
+def pairs_file_columnar(
+    input: str | Path,
+    output: str | Path,
+    grading: Grading,
+    opts: PairOptions,
+    export: ExportOptions,
+    *,
+    contiguous: bool = False,
+    progress: bool = False,
+) -> tuple[dict[str, Any], PairStats, dict[str, int]]:
+    """``pairs_file`` for ``trl-dpo`` / ``step-dpo`` rows: (counts, pair stats, read stats)."""
+    _input_ok(input)
+    if export.format not in ("trl-dpo", "step-dpo"):
+        raise ColumnarUnsupported(f"pairs format {export.format!r}")
+    st: dict[str, int] = {}
+    pst = PairStats()
+    jsonl = container_for(output) == "jsonl"
+    with _outputs((output, parquet_schema(export))) as (out,), _bar(input, st, progress, "pairs") as tick:
+        for b in read_blocks(str(input), _pair_labels(grading, opts), contiguous=contiguous, stats=st):
+            p = block_pairs(b, grading, opts, pst)
+            rows = pair_columns(b, p, export.format, export.sep, jsonl)
+            out.lines(rows) if jsonl else out.table(rows)  # type: ignore[arg-type]
+            tick()
+    return {"out": out.count}, pst, st
+
+
+def chat_file_columnar(
+    input: str | Path, output: str | Path, opts: ExportOptions, *, progress: bool = False
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """``export_file`` for ``openai-chat`` rows from (curated) trajectories, JSONL output."""
+    _input_ok(input)
+    if opts.format != "openai-chat":
+        raise ColumnarUnsupported(f"export format {opts.format!r}")
+    if container_for(output) != "jsonl":
+        raise ColumnarUnsupported("openai-chat Parquet output")
+    st: dict[str, int] = {}
+    bad = 0
+    with _outputs((output, None)) as (out,), _bar(input, st, progress, "export") as tick:
+        for b in read_blocks(str(input), {opts.weight_label: False}, chat=True, stats=st):
+            w = chat_weights_from_label(b, opts.weight_label)
+            lines, ok = chat_lines(b, np.ones(b.n, bool), np.diff(b.starts), w)
+            bad += int(b.n - ok.sum())
+            out.lines(lines)
+            tick()
+    return {"out": out.count, "not_expressible": bad}, st
+
+
+def pipeline_columnar(
+    input: str | Path,
+    chat_output: str | Path,
+    pairs_output: str | Path,
+    grading: Grading,
+    copts: CurateOptions,
+    popts: PairOptions,
+    *,
+    chat: ExportOptions | None = None,
+    pairs: ExportOptions | None = None,
+    contiguous: bool = True,
+    cst: CurateStats | None = None,
+    pst: PairStats | None = None,
+    progress: bool = False,
+) -> dict[str, int]:
+    """One read, three products: curate (mask/truncate) → OpenAI chat JSONL, and pairs → DPO rows.
+
+    The record-path equivalent is ``group_by_task`` → ``pairs_for_task`` → ``dpo_row`` and
+    ``curate`` → ``chat_row`` (what ``benchmarks/curation.py`` times side by side).
+    """
+    _input_ok(input)
+    chat = chat or ExportOptions(format="openai-chat")
+    pairs = pairs or ExportOptions(format="trl-dpo")
+    if copts.mode not in ("mask", "truncate"):
+        raise ColumnarUnsupported(f"curate mode {copts.mode!r}")
+    if container_for(chat_output) != "jsonl":
+        raise ColumnarUnsupported("openai-chat Parquet output")
+    cst = cst if cst is not None else CurateStats()
+    pst = pst if pst is not None else PairStats()
+    st: dict[str, int] = {}
+    labels = _pair_labels(grading, popts)
+    pj = container_for(pairs_output) == "jsonl"
+    reasons = ("error_at_first_step", "no_trainable_step")
+    with _outputs((chat_output, None), (pairs_output, parquet_schema(pairs))) as (co, po):
+        with _bar(input, st, progress, "curate") as tick:
+            for b in read_blocks(str(input), labels, chat=True, contiguous=contiguous, stats=st):
+                p = block_pairs(b, grading, popts, pst)
+                rows = pair_columns(b, p, pairs.format, pairs.sep, pj)
+                po.lines(rows) if pj else po.table(rows)  # type: ignore[arg-type]
+                kept, keep, w, reason = curate_weights(b, grading, copts)
+                cst.seen += b.n
+                cst.kept += int(kept.sum())
+                cst.rows += int(kept.sum())
+                for code, name in enumerate(reasons, start=1):
+                    k = int((reason == code).sum())
+                    for _ in range(1 if k else 0):
+                        cst.rejected = cst.rejected or {}
+                        cst.rejected[name] = cst.rejected.get(name, 0) + k
+                lines, _ok = chat_lines(b, kept, keep, (w >= 0.5).astype(np.int64))
+                co.lines(lines)
+                tick()
+    return {"records": st["read"], "pairs": po.count, "chat_rows": co.count, "split_tasks": st["split_tasks"]}
