@@ -102,20 +102,20 @@ def chat_lines(
     np.add.at(trained, rows[in_row], trained_w[in_row])
     ok = select & (trained > 0)
     th = b.thought
-    content = b.text
+    content = b.escaped("text")
     if th.null_count < len(th):
         has_th = pc.and_(th.is_valid(), pc.not_equal(th, "")).fill_null(False)
-        content = pc.if_else(has_th, cat(th.fill_null(""), "\n", b.text), b.text)
+        content = pc.if_else(has_th, cat(b.escaped("thought").fill_null(""), "\\n", content), content)
     wstr = pc.if_else(pa.array(trained_w.astype(bool)), "1", "0")
-    piece = cat(',{"role":"assistant","content":"', escape(content), '","weight":', wstr, "}")
+    piece = cat(',{"role":"assistant","content":"', content, '","weight":', wstr, "}")
     obs = b.observation
     if obs.null_count < len(obs):
-        op = cat(',{"role":"user","content":"', escape(obs.fill_null("")), '"}')
+        op = cat(',{"role":"user","content":"', b.escaped("observation").fill_null(""), '"}')
         piece = cat(piece, pc.if_else(obs.is_valid(), op, ""))
     idx = np.flatnonzero(ok)
     starts = b.starts[:-1][idx]
     body = gather_join(piece, starts, starts + keep[idx])
-    task = escape(b.task.take(pa.array(idx)))
+    task = b.escaped("task").take(pa.array(idx))
     lines = cat('{"messages":[{"role":"user","content":"', task, '"}', body, "]}\n")
     return lines, ok
 

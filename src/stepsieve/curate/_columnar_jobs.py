@@ -36,6 +36,20 @@ from stepsieve.curate._rows import container_for
 __all__ = ["ColumnarUnsupported", "chat_file_columnar", "pipeline_columnar", "pairs_file_columnar"]
 
 
+def _arrow_errors(fn: Any) -> Any:
+    """An Arrow error inside the engine means an input it does not cover: fall back, never crash."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*a: Any, **k: Any) -> Any:
+        try:
+            return fn(*a, **k)
+        except pa.ArrowException as e:
+            raise ColumnarUnsupported(f"Arrow: {e}") from None
+
+    return run
+
+
 def _input_ok(path: str | Path) -> None:
     if Path(path).suffix.lower() not in (".jsonl", ".ndjson"):
         raise ColumnarUnsupported("input is not JSONL")
@@ -121,6 +135,7 @@ def _pair_labels(grading: Grading, opts: PairOptions) -> dict[str, bool]:
     return labels
 
 
+@_arrow_errors
 def pairs_file_columnar(
     input: str | Path,
     output: str | Path,
@@ -147,6 +162,7 @@ def pairs_file_columnar(
     return {"out": out.count}, pst, st
 
 
+@_arrow_errors
 def chat_file_columnar(
     input: str | Path, output: str | Path, opts: ExportOptions, *, progress: bool = False
 ) -> tuple[dict[str, Any], dict[str, int]]:
@@ -168,6 +184,7 @@ def chat_file_columnar(
     return {"out": out.count, "not_expressible": bad}, st
 
 
+@_arrow_errors
 def pipeline_columnar(
     input: str | Path,
     chat_output: str | Path,

@@ -36,22 +36,35 @@ import pyarrow.compute as pc
 
 from stepsieve.curate._columnar_curate import first_pos, positions, verdict_codes
 from stepsieve.curate._columnar_read import V_CORRECT, V_INCORRECT, Block, run_starts
-from stepsieve.curate._columnar_text import cat, escape, gather_join
+from stepsieve.curate._columnar_text import cat, escape, gather_join, rows_with_bytes
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._pairs import PairOptions, PairStats
 from stepsieve.trajectory import normalize_step
 
 __all__ = ["PairCols", "block_pairs", "pair_columns"]
 
-_FAST = r"^[\x21-\x7e](?:[\x21-\x7e]| [\x21-\x7e])*$"  # printable ASCII, single spaces, no edge space
+_NOT_PRINTABLE_ASCII = np.ones(256, dtype=bool)
+_NOT_PRINTABLE_ASCII[0x20:0x7F] = False
 
 
 def key_ids(text: pa.Array) -> tuple[np.ndarray, int]:
     """Dictionary ids of ``normalize_step`` of every text (equal ids: the same tree key)."""
-    fast = pc.match_substring_regex(text, _FAST).to_numpy(zero_copy_only=False)
+    # A text of printable ASCII without double or edge spaces is its own key (normalize_step
+    # returns it unchanged); only the others go through normalize_step itself.
+    slow = rows_with_bytes(text, _NOT_PRINTABLE_ASCII)
+    t_np = None
+    lens = pc.binary_length(text).to_numpy(zero_copy_only=False)
+    nz = np.flatnonzero(lens > 0)
+    if len(nz):
+        off = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+        t_np = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+        edge = (t_np[off[nz]] == 32) | (t_np[off[nz + 1] - 1] == 32)
+        dbl = pc.match_substring(text, "  ").to_numpy(zero_copy_only=False)
+        slow = np.union1d(slow, np.union1d(nz[edge], np.flatnonzero(dbl)))
     keys = text
-    if not fast.all():
-        slow = np.flatnonzero(~fast)
+    if len(slow):
+        fast = np.ones(len(text), dtype=bool)
+        fast[slow] = False
         norm = [normalize_step(s) for s in text.take(pa.array(slow)).to_pylist()]
         keys = pc.replace_with_mask(text, pa.array(~fast), pa.array(norm, pa.string()))
     enc = pc.dictionary_encode(keys)
@@ -265,15 +278,18 @@ def block_pairs(b: Block, grading: Grading, opts: PairOptions, st: PairStats) ->
 
 def pair_columns(b: Block, p: PairCols, fmt: str, sep: str, json_lines: bool) -> pa.Array | dict[str, pa.Array]:
     """The rows of ``trl-dpo`` / ``step-dpo``: JSON lines, or the Parquet columns (unescaped)."""
-    esc = escape if json_lines else (lambda a: a)
-    text = b.text
+    # escaping commutes with concatenation: escape each column once, then join the pieces
+    col = b.escaped if json_lines else (lambda name: getattr(b, name))
+    sep_e = escape(pa.array([sep]))[0].as_py() if json_lines else sep
+    etext = col("text")
     obs = b.observation
-    rendered = text if obs.null_count == len(obs) else pc.if_else(obs.is_valid(), cat(text, "\n", obs.fill_null("")), text)
-    sep_e = esc(pa.array([sep]))[0].as_py()
-    step_sep = esc(cat(rendered, sep))  # render_step(s) + sep
-    task = esc(b.task.take(pa.array(p.row)))
+    if obs.null_count == len(obs):
+        step_sep = cat(etext, sep_e)  # render_step(s) + sep
+    else:
+        with_obs = cat(etext, "\\n" if json_lines else "\n", col("observation").fill_null(""), sep_e)
+        step_sep = pc.if_else(obs.is_valid(), with_obs, cat(etext, sep_e))
+    task = col("task").take(pa.array(p.row))
     prefix = gather_join(step_sep, p.prefix_lo, p.prefix_hi)
-    etext = esc(text)
     chosen = etext.take(pa.array(p.chosen))
     rejected = etext.take(pa.array(p.rejected))
     if fmt == "trl-dpo":

@@ -73,10 +73,20 @@ class Block:
     observation: pa.Array
     thought: pa.Array
     labels: dict[str, LabelCols] = field(default_factory=dict)
+    cache: dict[str, pa.Array] = field(default_factory=dict)  # derived columns (escaped text...)
 
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def escaped(self, name: str) -> pa.Array:
+        """``escape`` of column ``name`` (text, observation, thought, task), computed once."""
+        got = self.cache.get(name)
+        if got is None:
+            from stepsieve.curate._columnar_text import escape
+
+            got = self.cache[name] = escape(getattr(self, name))
+        return got
 
     def slice(self, r0: int, r1: int) -> Block:
         """Trajectories ``r0:r1`` (their steps re-based to start at 0)."""
@@ -367,7 +377,7 @@ def read_blocks(
     *,
     chat: bool = False,
     contiguous: bool = True,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     stats: dict[str, int] | None = None,
 ) -> Iterator[Block]:
     """Blocks of whole tasks from canonical JSONL ``path``.
@@ -381,6 +391,7 @@ def read_blocks(
     st = stats if stats is not None else {}
     st.setdefault("read", 0)
     st.setdefault("split_tasks", 0)
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     schema = _schema(labels)
     popts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     ropts = pj.ReadOptions(use_threads=False, block_size=max(chunk_bytes * 2, 1 << 20))
