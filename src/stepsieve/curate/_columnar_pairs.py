@@ -209,7 +209,7 @@ def block_pairs(b: Block, grading: Grading, opts: PairOptions, st: PairStats) ->
         count = size[gidx] - 1 - local
         total = int(count.sum())
         a = np.repeat(np.arange(len(kp)), count)
-        cstart = np.concatenate([[0], np.cumsum(count)[:-1]])
+        cstart = np.cumsum(count) - count
         bb = a + 1 + (np.arange(total) - np.repeat(cstart, count))
         an, bn = kids[a], kids[bb]
         keep = ~((value[an] - value[bn]) < opts.margin)

@@ -183,10 +183,35 @@ def _check_label_type(name: str, t: pa.DataType) -> None:
             "rationale": pa.types.is_string,
             "extra": pa.types.is_struct,
         }.get(f.name)
-        if f.name in ("cost", "grader"):
-            raise ColumnarUnsupported(f"label {name!r} has a {f.name} (the record path coerces it)")
+        if f.name in ("cost", "grader") and not pa.types.is_struct(ft):
+            raise ColumnarUnsupported(f"label {name!r} {f.name} is not an object")
         if ok is not None and not ok(ft):
             raise ColumnarUnsupported(f"label {name!r} field {f.name} has type {ft}")
+
+
+def _check_cost_grader(name: str, lab: pa.Array) -> None:
+    """``Cost.from_dict`` / ``GraderRef.from_dict`` accept these values exactly when this passes.
+
+    Cost fields must be numbers where present (a missing field defaults to 0, a null one is
+    an error, and Arrow cannot tell the two apart, so a null refuses the chunk); a grader
+    needs a string name.
+    """
+    for part, fields_ in (("cost", ("calls", "tokens_in", "tokens_out", "seconds")), ("grader", ("name",))):
+        obj = _field(lab, part)
+        if obj is None or pa.types.is_null(obj.type):
+            continue
+        valid = obj.is_valid()
+        for fname in fields_:
+            sub = _field(obj, fname)
+            if sub is None:
+                if part == "grader":
+                    raise ColumnarUnsupported(f"label {name!r} grader without a name")
+                continue
+            want = pa.types.is_string if part == "grader" else (lambda x: any(p(x) for p in _NUMERIC))
+            if not want(sub.type):
+                raise ColumnarUnsupported(f"label {name!r} {part}.{fname} has type {sub.type}")
+            if pc.any(pc.and_(valid, sub.is_null())).as_py():
+                raise ColumnarUnsupported(f"label {name!r} {part}.{fname} is null or missing")
 
 
 def _check_nulls(chunk: bytes, t: pa.Table, first: bool) -> None:
@@ -330,6 +355,7 @@ def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
         ex = _field(lab, "extra")
         if ex is not None and not (pa.types.is_struct(ex.type) or pa.types.is_null(ex.type)):
             raise ColumnarUnsupported(f"label {f.name!r} extra is not an object")
+        _check_cost_grader(f.name, lab)
     out = {k: _label_cols(_field(labs, k), m, counts) for k, counts in labels.items()}
     oc = pc.struct_field(t.column("outcome").combine_chunks(), "correct")
     correct = np.where(
