@@ -298,3 +298,23 @@ def test_engine_option(files, tmp_path):
         pairs_file(files["reasoning"], tmp_path / "x.jsonl", Grading(), PairOptions(), fmt="pairs", engine="columnar")
     with pytest.raises(ColumnarUnsupported):
         pipeline_columnar(files["reasoning"], tmp_path / "a.jsonl", tmp_path / "b.jsonl", Grading(), CurateOptions(mode="steps"), PairOptions())
+
+
+@pytest.mark.parametrize("fmt, suffix", [("trl-dpo", "jsonl"), ("step-dpo", "parquet")])
+def test_pipeline_file_routes_and_matches(files, tmp_path, fmt, suffix):
+    from stepsieve.curate import pipeline_file
+
+    args = (Grading("truth"), CurateOptions(mode="truncate"), PairOptions(max_per_task=3))
+    col = pipeline_file(files["agent"], tmp_path / "cc.jsonl", tmp_path / f"c.{suffix}", *args, pairs_format=fmt)
+    rec = pipeline_file(
+        files["agent"], tmp_path / "rc.jsonl", tmp_path / f"r.{suffix}", *args, pairs_format=fmt, engine="record"
+    )
+    assert col == rec
+    assert col["curate"]["in"] == col["curate"]["out"] + col["curate"]["rejected"]
+    assert (tmp_path / "cc.jsonl").read_bytes() == (tmp_path / "rc.jsonl").read_bytes()
+    if suffix == "jsonl":
+        assert (tmp_path / f"c.{suffix}").read_bytes() == (tmp_path / f"r.{suffix}").read_bytes()
+    else:
+        assert pq.read_table(tmp_path / "c.parquet").equals(pq.read_table(tmp_path / "r.parquet"))
+    for p, path in ((tmp_path / "cc.jsonl", "columnar"), (tmp_path / f"r.{suffix}", "record")):
+        assert read_manifest(p)["extra"]["engine"]["path"] == path

@@ -35,6 +35,7 @@ def test_curate_public_names():
             "pairs_file",
             "pairs_for_task",
             "parquet_schema",
+            "pipeline_file",
             "read_pairs",
             "render_step",
             "render_task",

@@ -4,7 +4,9 @@
 - ``pairs_for_task`` / ``make_pairs``: step-level preference pairs (siblings, Step-DPO).
 - ``credit_task`` / ``credit``: per-step advantages (progress, fork-relative, mixed).
 - ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat.
-- ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``.
+- ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``;
+  ``pipeline_file`` curates and pairs in one read. Jobs run on the columnar engine when it
+  covers the input and options (same bytes), else on the record path.
 
 All of them read steps through ``Grading`` (one label, by verdict or threshold) and find
 shared prefixes through ``stepsieve.trajectory.TaskTree``.
@@ -36,6 +38,7 @@ from stepsieve.curate._pairs import (
     make_pairs,
     pairs_for_task,
 )
+from stepsieve.curate._pipeline import pipeline_file
 from stepsieve.curate._rows import RowWriter
 from stepsieve.curate._sample import BackendSampler
 
@@ -68,6 +71,7 @@ __all__ = [
     "pairs_file",
     "pairs_for_task",
     "parquet_schema",
+    "pipeline_file",
     "read_pairs",
     "render_step",
     "render_task",
