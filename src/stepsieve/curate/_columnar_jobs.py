@@ -218,9 +218,11 @@ def pipeline_columnar(
     labels = _pair_labels(grading, popts)
     pj = container_for(pairs_output) == "jsonl"
     reasons = ("error_at_first_step", "no_trainable_step")
+    n_steps = 0
     with _outputs((chat_output, None), (pairs_output, parquet_schema(pairs))) as (co, po):
         with _bar(input, st, progress, "curate") as tick:
             for b in read_blocks(str(input), labels, chat=True, contiguous=contiguous, stats=st):
+                n_steps += int(b.starts[-1])
                 p = block_pairs(b, grading, popts, pst)
                 rows = pair_columns(b, p, pairs.format, pairs.sep, pj)
                 po.lines(rows) if pj else po.table(rows)  # type: ignore[arg-type]
@@ -236,4 +238,4 @@ def pipeline_columnar(
                 lines, _ok = chat_lines(b, kept, keep, (w >= 0.5).astype(np.int64))
                 co.lines(lines)
                 tick()
-    return {"records": st["read"], "pairs": po.count, "chat_rows": co.count, "split_tasks": st["split_tasks"]}
+    return {"records": st["read"], "steps": n_steps, "pairs": po.count, "chat_rows": co.count, "split_tasks": st["split_tasks"]}

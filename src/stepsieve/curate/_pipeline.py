@@ -67,7 +67,8 @@ def pipeline_file(
             why = e.reason
             cst, pst = CurateStats(), PairStats()
         else:
-            counts = {"in": got["records"], "rejected_records": 0, "split_tasks": got["split_tasks"]}
+            counts = {"in": got["records"], "steps": got["steps"], "rejected_records": 0}
+            counts["split_tasks"] = got["split_tasks"]
             counts.update(chat_rows=got["chat_rows"], pair_rows=got["pairs"])
     if counts is None:
         _must_record(engine, why)
@@ -108,8 +109,10 @@ def _record(
     """The reference: group → pairs → rows, and curate → chat rows, one trajectory at a time."""
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(chat_output))
     gst = GroupStats()
+    n_steps = 0
     with RowWriter(chat_output) as cw, RowWriter(pairs_output, schema=parquet_schema(pex)) as pw:
         for group in group_by_task(reader, contiguous=True, stats=gst):
+            n_steps += sum(len(t.steps) for t in group)
             for p in pairs_for_task(group, grading, popts, stats=pst):
                 pw.write(export_row(p, pex))  # type: ignore[arg-type]
             for t in curate(group, grading, copts, cst):
@@ -118,6 +121,7 @@ def _record(
                     cw.write(row)
     return {
         "in": reader.read,
+        "steps": n_steps,
         "rejected_records": reader.rejected,
         "split_tasks": gst.split_tasks,
         "chat_rows": cw.count,
