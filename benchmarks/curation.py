@@ -186,7 +186,7 @@ ARMS = {
 
 def _child(arm: str, src: str, out: str) -> None:
     if arm != "bare":  # imports are not part of the measured work (and bare needs none)
-        import stepsieve.curate  # noqa: F401
+        import stepsieve.curate
         import stepsieve.curate._columnar_jobs  # noqa: F401
 
         try:  # pyarrow imports pandas on its first array conversion (~0.3 s, once a process)

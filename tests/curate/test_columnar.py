@@ -68,7 +68,9 @@ def _label(rng: random.Random, ok: bool, with_counts: bool) -> Label | None:
     return Label(1.0 if ok else rng.choice([0.0, 0.25]), "correct" if ok else "incorrect")
 
 
-def make_trajectories(seed: int, n_tasks: int = 40, per_task: int = 5, agent: bool = False) -> list[Trajectory]:
+def make_trajectories(
+    seed: int, n_tasks: int = 40, per_task: int = 5, agent: bool = False
+) -> list[Trajectory]:
     rng = random.Random(seed)
     out = []
     for ti in range(n_tasks):
@@ -88,7 +90,16 @@ def make_trajectories(seed: int, n_tasks: int = 40, per_task: int = 5, agent: bo
                         labels[name] = lab
                 obs = _text(rng, f"obs {i}") if agent and rng.random() < 0.7 else None
                 thought = rng.choice([None, "", _text(rng, "think")]) if agent else None
-                steps.append(Step(i, _text(rng, base) if rng.random() < 0.5 else base, "action" if obs else "reasoning", obs, thought, labels))
+                steps.append(
+                    Step(
+                        i,
+                        _text(rng, base) if rng.random() < 0.5 else base,
+                        "action" if obs else "reasoning",
+                        obs,
+                        thought,
+                        labels,
+                    )
+                )
             correct = rng.choice([None, True, False])
             meta = {} if ti % 3 == 0 else {"task_id": f"t{ti}"}  # some tasks grouped by their text
             out.append(Trajectory(f"{ti}-{j}", task, steps, Outcome("1", correct), None, meta))
@@ -130,8 +141,13 @@ def test_pairs_rows_equal_record_path(files, tmp_path, kind, fmt, case):
     sep = "\n" if case % 2 == 0 else " || "
     ex = ExportOptions(format=fmt, sep=sep)
     col = pairs_file(src, tmp_path / "c.jsonl", grading, opts, fmt=fmt, export=ex, contiguous=True)
-    rec = pairs_file(src, tmp_path / "r.jsonl", grading, opts, fmt=fmt, export=ex, contiguous=True, engine="record")
-    assert read_manifest(tmp_path / "c.jsonl")["extra"]["engine"] == {"path": "columnar", "fallback_reason": None}
+    rec = pairs_file(
+        src, tmp_path / "r.jsonl", grading, opts, fmt=fmt, export=ex, contiguous=True, engine="record"
+    )
+    assert read_manifest(tmp_path / "c.jsonl")["extra"]["engine"] == {
+        "path": "columnar",
+        "fallback_reason": None,
+    }
     assert read_manifest(tmp_path / "r.jsonl")["extra"]["engine"]["path"] == "record"
     assert col == rec
     assert rec["out"] > 0
@@ -190,10 +206,20 @@ def test_pipeline_equal_record_path(files, tmp_path, case, kind):
     grading = Grading("truth") if case % 2 == 0 else Grading("mc", 0.5)
     popts = PairOptions(max_per_task=2 + case)
     pex = ExportOptions(format="step-dpo" if case % 2 else "trl-dpo")
-    rc, rp = _record_pipeline(files[kind], tmp_path / "rc.jsonl", tmp_path / "rd.jsonl", grading, copts, popts, pex)
+    rc, rp = _record_pipeline(
+        files[kind], tmp_path / "rc.jsonl", tmp_path / "rd.jsonl", grading, copts, popts, pex
+    )
     cc, cp = CurateStats(), PairStats()
     pipeline_columnar(
-        files[kind], tmp_path / "cc.jsonl", tmp_path / "cd.jsonl", grading, copts, popts, pairs=pex, cst=cc, pst=cp
+        files[kind],
+        tmp_path / "cc.jsonl",
+        tmp_path / "cd.jsonl",
+        grading,
+        copts,
+        popts,
+        pairs=pex,
+        cst=cc,
+        pst=cp,
     )
     assert (tmp_path / "cc.jsonl").read_bytes() == (tmp_path / "rc.jsonl").read_bytes()
     assert (tmp_path / "cd.jsonl").read_bytes() == (tmp_path / "rd.jsonl").read_bytes()
@@ -231,7 +257,9 @@ def test_explicit_null_label_is_refused_then_located(tmp_path):
     del recs[7]["steps"][0]["labels"]["truth"]  # absent: fine for both paths
     src = _write_lines(tmp_path / "ok.jsonl", recs)
     col = pairs_file(src, tmp_path / "c.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo")
-    assert read_manifest(tmp_path / "c.jsonl")["extra"]["engine"]["path"] == "columnar" and col["in"] == len(recs)
+    assert read_manifest(tmp_path / "c.jsonl")["extra"]["engine"]["path"] == "columnar" and col["in"] == len(
+        recs
+    )
     recs[9]["steps"][0]["labels"]["truth"] = None  # explicit null: the record path rejects it
     bad = _write_lines(tmp_path / "bad.jsonl", recs)
     with pytest.raises(DataError) as e:
@@ -247,7 +275,9 @@ def test_bad_record_fails_with_file_and_line_or_is_skipped(tmp_path):
     with pytest.raises(DataError) as e:
         export_file(src, tmp_path / "c.jsonl", ExportOptions(format="openai-chat"))
     assert e.value.line == 6 and "in.jsonl" in str(e.value)
-    counts = pairs_file(src, tmp_path / "p.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo", on_error="skip")
+    counts = pairs_file(
+        src, tmp_path / "p.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo", on_error="skip"
+    )
     assert counts["in"] == len(recs) and counts["rejected"] == 1 and counts["accepted"] == len(recs) - 1
     assert read_manifest(tmp_path / "p.jsonl")["extra"]["engine"]["path"] == "record"
 
@@ -255,7 +285,14 @@ def test_bad_record_fails_with_file_and_line_or_is_skipped(tmp_path):
 @pytest.mark.parametrize(
     "mutate, reason",
     [
-        (lambda r: r[2]["steps"][0]["labels"]["mc"].setdefault("extra", {}).update(rollouts=[{"text": "a", "correct": True}]), "rollouts"),
+        (
+            lambda r: (
+                r[2]["steps"][0]["labels"]["mc"]
+                .setdefault("extra", {})
+                .update(rollouts=[{"text": "a", "correct": True}])
+            ),
+            "rollouts",
+        ),
         (lambda r: r[0].update(schema_version=2), "schema_version"),
         (lambda r: r[3]["steps"][0]["labels"]["truth"].update(verdict="wrong"), "verdict"),
         (lambda r: r[1]["steps"][0].update(kind=None), "kind"),
@@ -293,11 +330,22 @@ def test_non_contiguous_tasks(tmp_path):
 
 def test_engine_option(files, tmp_path):
     with pytest.raises(ConfigError):
-        pairs_file(files["reasoning"], tmp_path / "x.jsonl", Grading(), PairOptions(), fmt="trl-dpo", engine="fast")
+        pairs_file(
+            files["reasoning"], tmp_path / "x.jsonl", Grading(), PairOptions(), fmt="trl-dpo", engine="fast"
+        )
     with pytest.raises(ConfigError, match="columnar"):
-        pairs_file(files["reasoning"], tmp_path / "x.jsonl", Grading(), PairOptions(), fmt="pairs", engine="columnar")
+        pairs_file(
+            files["reasoning"], tmp_path / "x.jsonl", Grading(), PairOptions(), fmt="pairs", engine="columnar"
+        )
     with pytest.raises(ColumnarUnsupported):
-        pipeline_columnar(files["reasoning"], tmp_path / "a.jsonl", tmp_path / "b.jsonl", Grading(), CurateOptions(mode="steps"), PairOptions())
+        pipeline_columnar(
+            files["reasoning"],
+            tmp_path / "a.jsonl",
+            tmp_path / "b.jsonl",
+            Grading(),
+            CurateOptions(mode="steps"),
+            PairOptions(),
+        )
 
 
 @pytest.mark.parametrize("fmt, suffix", [("trl-dpo", "jsonl"), ("step-dpo", "parquet")])
@@ -305,9 +353,16 @@ def test_pipeline_file_routes_and_matches(files, tmp_path, fmt, suffix):
     from stepsieve.curate import pipeline_file
 
     args = (Grading("truth"), CurateOptions(mode="truncate"), PairOptions(max_per_task=3))
-    col = pipeline_file(files["agent"], tmp_path / "cc.jsonl", tmp_path / f"c.{suffix}", *args, pairs_format=fmt)
+    col = pipeline_file(
+        files["agent"], tmp_path / "cc.jsonl", tmp_path / f"c.{suffix}", *args, pairs_format=fmt
+    )
     rec = pipeline_file(
-        files["agent"], tmp_path / "rc.jsonl", tmp_path / f"r.{suffix}", *args, pairs_format=fmt, engine="record"
+        files["agent"],
+        tmp_path / "rc.jsonl",
+        tmp_path / f"r.{suffix}",
+        *args,
+        pairs_format=fmt,
+        engine="record",
     )
     assert col == rec
     assert col["curate"]["in"] == col["curate"]["out"] + col["curate"]["rejected"]

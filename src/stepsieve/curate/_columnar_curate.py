@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stepsieve.curate._columnar_read import V_CORRECT, V_INCORRECT, V_NEUTRAL, V_NONE, Block, LabelCols
-from stepsieve.curate._columnar_text import cat, escape, gather_join
+from stepsieve.curate._columnar_text import cat, gather_join
 from stepsieve.curate._filter import CurateOptions
 from stepsieve.curate._grading import Grading
 
@@ -27,9 +27,9 @@ def verdict_codes(lab: LabelCols, grading: Grading) -> np.ndarray:
     """``Grading.verdict`` of every step as a code (V_NONE: unscored)."""
     if grading.threshold is None:
         return np.where(lab.present, lab.verdict, V_NONE).astype(np.int8)
-    return np.where(lab.has_score, np.where(lab.score >= grading.threshold, V_CORRECT, V_INCORRECT), V_NONE).astype(
-        np.int8
-    )
+    return np.where(
+        lab.has_score, np.where(lab.score >= grading.threshold, V_CORRECT, V_INCORRECT), V_NONE
+    ).astype(np.int8)
 
 
 def positions(b: Block) -> tuple[np.ndarray, np.ndarray]:
@@ -126,4 +126,4 @@ def chat_weights_from_label(b: Block, weight_label: str) -> np.ndarray:
     return np.where(lab.has_score, lab.score >= 0.5, True).astype(np.int64)
 
 
-__all__ += ["chat_weights_from_label", "first_pos", "GOOD", "CTX", "BAD", "V_NEUTRAL"]
+__all__ += ["BAD", "CTX", "GOOD", "V_NEUTRAL", "chat_weights_from_label", "first_pos"]

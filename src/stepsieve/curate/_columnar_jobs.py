@@ -33,7 +33,7 @@ from stepsieve.curate._grading import Grading
 from stepsieve.curate._pairs import PairOptions, PairStats
 from stepsieve.curate._rows import container_for
 
-__all__ = ["ColumnarUnsupported", "chat_file_columnar", "pipeline_columnar", "pairs_file_columnar"]
+__all__ = ["ColumnarUnsupported", "chat_file_columnar", "pairs_file_columnar", "pipeline_columnar"]
 
 
 def _arrow_errors(fn: Any) -> Any:
@@ -69,7 +69,7 @@ class _Out:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.schema = schema
         self.count = 0
-        self._fh: Any = open(self.partial, "wb", buffering=1 << 20) if self.container == "jsonl" else None
+        self._fh: Any = open(self.partial, "wb", buffering=1 << 20) if self.container == "jsonl" else None  # noqa: SIM115 (closed in close())
         self._pq: Any = None
 
     def lines(self, lines: pa.Array) -> None:
@@ -84,7 +84,9 @@ class _Out:
         n = len(next(iter(cols.values())))
         self.count += n
         if n:
-            self._pq.write_table(pa.Table.from_arrays([cols[f.name] for f in self.schema], schema=self.schema))
+            self._pq.write_table(
+                pa.Table.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
+            )
 
     def close(self, ok: bool) -> None:
         if self._fh is not None:
@@ -98,6 +100,14 @@ class _Out:
             os.replace(self.partial, self.path)
         elif self.partial.exists():
             self.partial.unlink()
+
+
+def _write(out: _Out, rows: pa.Array | dict[str, pa.Array]) -> None:
+    """JSON lines (one string array) or Parquet columns (a dict), as ``pair_columns`` made them."""
+    if isinstance(rows, dict):
+        out.table(rows)
+    else:
+        out.lines(rows)
 
 
 @contextmanager
@@ -157,7 +167,7 @@ def pairs_file_columnar(
         for b in read_blocks(str(input), _pair_labels(grading, opts), contiguous=contiguous, stats=st):
             p = block_pairs(b, grading, opts, pst)
             rows = pair_columns(b, p, export.format, export.sep, jsonl)
-            out.lines(rows) if jsonl else out.table(rows)  # type: ignore[arg-type]
+            _write(out, rows)
             tick()
     return {"out": out.count}, pst, st
 
@@ -219,23 +229,29 @@ def pipeline_columnar(
     pj = container_for(pairs_output) == "jsonl"
     reasons = ("error_at_first_step", "no_trainable_step")
     n_steps = 0
-    with _outputs((chat_output, None), (pairs_output, parquet_schema(pairs))) as (co, po):
-        with _bar(input, st, progress, "curate") as tick:
-            for b in read_blocks(str(input), labels, chat=True, contiguous=contiguous, stats=st):
-                n_steps += int(b.starts[-1])
-                p = block_pairs(b, grading, popts, pst)
-                rows = pair_columns(b, p, pairs.format, pairs.sep, pj)
-                po.lines(rows) if pj else po.table(rows)  # type: ignore[arg-type]
-                kept, keep, w, reason = curate_weights(b, grading, copts)
-                cst.seen += b.n
-                cst.kept += int(kept.sum())
-                cst.rows += int(kept.sum())
-                for code, name in enumerate(reasons, start=1):
-                    k = int((reason == code).sum())
-                    for _ in range(1 if k else 0):
-                        cst.rejected = cst.rejected or {}
-                        cst.rejected[name] = cst.rejected.get(name, 0) + k
-                lines, _ok = chat_lines(b, kept, keep, (w >= 0.5).astype(np.int64))
-                co.lines(lines)
-                tick()
-    return {"records": st["read"], "steps": n_steps, "pairs": po.count, "chat_rows": co.count, "split_tasks": st["split_tasks"]}
+    outs = ((chat_output, None), (pairs_output, parquet_schema(pairs)))
+    with _outputs(*outs) as (co, po), _bar(input, st, progress, "curate") as tick:
+        for b in read_blocks(str(input), labels, chat=True, contiguous=contiguous, stats=st):
+            n_steps += int(b.starts[-1])
+            p = block_pairs(b, grading, popts, pst)
+            rows = pair_columns(b, p, pairs.format, pairs.sep, pj)
+            _write(po, rows)
+            kept, keep, w, reason = curate_weights(b, grading, copts)
+            cst.seen += b.n
+            cst.kept += int(kept.sum())
+            cst.rows += int(kept.sum())
+            for code, name in enumerate(reasons, start=1):
+                k = int((reason == code).sum())
+                if k:
+                    cst.rejected = cst.rejected or {}
+                    cst.rejected[name] = cst.rejected.get(name, 0) + k
+            lines, _ok = chat_lines(b, kept, keep, (w >= 0.5).astype(np.int64))
+            co.lines(lines)
+            tick()
+    return {
+        "records": st["read"],
+        "steps": n_steps,
+        "pairs": po.count,
+        "chat_rows": co.count,
+        "split_tasks": st["split_tasks"],
+    }

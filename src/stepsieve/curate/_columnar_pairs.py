@@ -175,12 +175,12 @@ def block_pairs(b: Block, grading: Grading, opts: PairOptions, st: PairStats) ->
         bf = first[best]
         gap = np.where(valued[best] & valued[wrong], value[best] - value[wrong], 1.0)
         cands.append(
-            dict(
-                grp=grp_row[r], phase=np.zeros(len(r), np.int64), seq=r, node=par,
-                ckey=kid[bf], rkey=kid[at], gap=gap, row=r,
-                plo=b.starts[r], phi=at, chosen=bf, rejected=at,
-                crest=bf + 1, cend=ends[rows[bf]], rrest=at + 1, rend=ends[r],
-            )
+            {
+                "grp": grp_row[r], "phase": np.zeros(len(r), np.int64), "seq": r, "node": par,
+                "ckey": kid[bf], "rkey": kid[at], "gap": gap, "row": r,
+                "plo": b.starts[r], "phi": at, "chosen": bf, "rejected": at,
+                "crest": bf + 1, "cend": ends[rows[bf]], "rrest": at + 1, "rend": ends[r],
+            }
         )  # fmt: skip
     # ---- siblings at forks -------------------------------------------------------------
     if "sibling" in opts.kinds:
@@ -224,14 +224,17 @@ def block_pairs(b: Block, grading: Grading, opts: PairOptions, st: PairStats) ->
         fa, fb2 = first[an], first[bn]
         g = grp_row[node_row[an]]
         cands.append(
-            dict(
-                grp=g, phase=np.ones(len(an), np.int64), seq=np.arange(len(an)), node=fork,
-                ckey=kid[fa], rkey=kid[fb2], gap=value[an] - value[bn], row=group_start_row[g],
-                plo=b.starts[r0], phi=b.starts[r0] + depth[fork], chosen=fa, rejected=fb2,
-                crest=fa + 1, cend=ends[rows[fa]], rrest=fb2 + 1, rend=ends[rows[fb2]],
-            )
+            {
+                "grp": g, "phase": np.ones(len(an), np.int64), "seq": np.arange(len(an)), "node": fork,
+                "ckey": kid[fa], "rkey": kid[fb2], "gap": value[an] - value[bn], "row": group_start_row[g],
+                "plo": b.starts[r0], "phi": b.starts[r0] + depth[fork], "chosen": fa, "rejected": fb2,
+                "crest": fa + 1, "cend": ends[rows[fa]], "rrest": fb2 + 1, "rend": ends[rows[fb2]],
+            }
         )  # fmt: skip
-    c = {k: np.concatenate([x[k] for x in cands]).astype(np.float64 if k == "gap" else np.int64) for k in cands[0]}
+    c = {
+        k: np.concatenate([x[k] for x in cands]).astype(np.float64 if k == "gap" else np.int64)
+        for k in cands[0]
+    }
     nc = len(c["grp"])
     st.candidates += nc
     o = np.lexsort((c["seq"], c["phase"], c["grp"]))
@@ -272,11 +275,22 @@ def block_pairs(b: Block, grading: Grading, opts: PairOptions, st: PairStats) ->
                 nm = "first_error" if code == 0 else "sibling"
                 st.by_source[nm] = st.by_source.get(nm, 0) + n_src
     return PairCols(
-        c["row"], c["plo"], c["phi"], c["chosen"], c["rejected"], c["crest"], c["cend"], c["rrest"], c["rend"], src
+        c["row"],
+        c["plo"],
+        c["phi"],
+        c["chosen"],
+        c["rejected"],
+        c["crest"],
+        c["cend"],
+        c["rrest"],
+        c["rend"],
+        src,
     )
 
 
-def pair_columns(b: Block, p: PairCols, fmt: str, sep: str, json_lines: bool) -> pa.Array | dict[str, pa.Array]:
+def pair_columns(
+    b: Block, p: PairCols, fmt: str, sep: str, json_lines: bool
+) -> pa.Array | dict[str, pa.Array]:
     """The rows of ``trl-dpo`` / ``step-dpo``: JSON lines, or the Parquet columns (unescaped)."""
     # escaping commutes with concatenation: escape each column once, then join the pieces
     col = b.escaped if json_lines else (lambda name: getattr(b, name))

@@ -92,7 +92,8 @@ class Block:
         """Trajectories ``r0:r1`` (their steps re-based to start at 0)."""
         s0, s1 = int(self.starts[r0]), int(self.starts[r1])
         labs = {
-            k: LabelCols(*(getattr(v, f.name)[s0:s1] for f in fields(LabelCols))) for k, v in self.labels.items()
+            k: LabelCols(*(getattr(v, f.name)[s0:s1] for f in fields(LabelCols)))
+            for k, v in self.labels.items()
         }
         return Block(
             self.ids.slice(r0, r1 - r0),
@@ -113,7 +114,10 @@ class Block:
 
         labs = {
             k: LabelCols(
-                *(np.concatenate([getattr(a.labels[k], f.name), getattr(v, f.name)]) for f in fields(LabelCols))
+                *(
+                    np.concatenate([getattr(a.labels[k], f.name), getattr(v, f.name)])
+                    for f in fields(LabelCols)
+                )
             )
             for k, v in b.labels.items()
         }
@@ -277,7 +281,16 @@ def _np_bool(a: pa.Array | None, m: int) -> np.ndarray:
 def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
     z = np.zeros(m, dtype=np.int64)
     if lab is None or pa.types.is_null(lab.type):
-        return LabelCols(np.zeros(m, bool), np.full(m, np.nan), np.zeros(m, bool), np.zeros(m, np.int8), z, z, z.astype(bool), z.astype(bool))
+        return LabelCols(
+            np.zeros(m, bool),
+            np.full(m, np.nan),
+            np.zeros(m, bool),
+            np.zeros(m, np.int8),
+            z,
+            z,
+            z.astype(bool),
+            z.astype(bool),
+        )
     present = np.asarray(lab.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     sc = _field(lab, "score")
     if sc is None or pa.types.is_null(sc.type):
@@ -301,7 +314,12 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
         if _field(ex, "rollouts") is not None and _field(ex, "rollouts").null_count < m:  # type: ignore[union-attr]
             raise ColumnarUnsupported("recorded rollouts (Step-DPO chosen steps from rollouts)")
         na, ka = _field(ex, "n"), _field(ex, "n_correct")
-        if na is not None and ka is not None and pa.types.is_integer(na.type) and pa.types.is_integer(ka.type):
+        if (
+            na is not None
+            and ka is not None
+            and pa.types.is_integer(na.type)
+            and pa.types.is_integer(ka.type)
+        ):
             valid = np.asarray(pc.and_(na.is_valid(), ka.is_valid()).to_numpy(zero_copy_only=False), bool)
             n = na.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
             k = ka.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -346,7 +364,11 @@ def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
     if kind.null_count or not pc.all(pc.is_in(kind, value_set=pa.array(["reasoning", "action"]))).as_py():
         raise ColumnarUnsupported("a step without kind, or a kind other than reasoning/action")
     smeta = pc.struct_field(flat, "meta")
-    if chat and smeta.type.get_field_index("tool_call") >= 0 and pc.struct_field(smeta, "tool_call").null_count < m:
+    if (
+        chat
+        and smeta.type.get_field_index("tool_call") >= 0
+        and pc.struct_field(smeta, "tool_call").null_count < m
+    ):
         raise ColumnarUnsupported("action steps with meta.tool_call (chat tool_calls)")
     labs = pc.struct_field(flat, "labels")
     for f in labs.type:

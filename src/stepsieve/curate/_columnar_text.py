@@ -23,7 +23,15 @@ import pyarrow.compute as pc
 
 __all__ = ["cat", "escape", "gather_join", "rows_with_bytes", "write_lines"]
 
-_SHORT = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"), ("\b", "\\b"), ("\f", "\\f"))
+_SHORT = (
+    ("\\", "\\\\"),
+    ('"', '\\"'),
+    ("\n", "\\n"),
+    ("\t", "\\t"),
+    ("\r", "\\r"),
+    ("\b", "\\b"),
+    ("\f", "\\f"),
+)
 _OTHER_CTRL = r"[\x00-\x07\x0b\x0e-\x1f]"
 
 

@@ -83,7 +83,11 @@ def pipeline_file(
         "rejected_by_reason": {**(cst.rejected or {}), **({"not_expressible": not_expr} if not_expr else {})},
     }
     counts["pairs"] = {"out": counts["pair_rows"], **_pair_counts(pst)}
-    opts = {"grading": grading, "curate": curate_opts, "pairs": {**_fields(pair_opts), "format": pairs_format}}
+    opts = {
+        "grading": grading,
+        "curate": curate_opts,
+        "pairs": {**_fields(pair_opts), "format": pairs_format},
+    }
     for out, part, labels in (
         (chat_output, "curate", [grading.label]),
         (pairs_output, "pairs", [grading.label, pair_opts.label]),
