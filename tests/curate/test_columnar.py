@@ -373,3 +373,22 @@ def test_pipeline_file_routes_and_matches(files, tmp_path, fmt, suffix):
         assert pq.read_table(tmp_path / "c.parquet").equals(pq.read_table(tmp_path / "r.parquet"))
     for p, path in ((tmp_path / "cc.jsonl", "columnar"), (tmp_path / f"r.{suffix}", "record")):
         assert read_manifest(p)["extra"]["engine"]["path"] == path
+
+
+def test_labels_the_job_does_not_read_are_still_validated(tmp_path):
+    recs = _recs()
+    for r in recs:  # another grader's label, and free-form meta of mixed types (as worlds write)
+        r["steps"][0]["labels"]["judge"] = {"score": 0.5, "verdict": "neutral", "rationale": "ok"}
+        r["meta"]["task"] = {"ops": [["+", 3], ["*", 2]], "seed": None}
+    src = _write_lines(tmp_path / "ok.jsonl", recs)
+    col = pairs_file(src, tmp_path / "c.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo")
+    rec = pairs_file(
+        src, tmp_path / "r.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo", engine="record"
+    )
+    assert read_manifest(tmp_path / "c.jsonl")["extra"]["engine"]["path"] == "columnar"
+    assert col == rec and (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "r.jsonl").read_bytes()
+    recs[8]["steps"][0]["labels"]["judge"]["verdict"] = "maybe"
+    bad = _write_lines(tmp_path / "bad.jsonl", recs)
+    with pytest.raises(DataError) as e:
+        pairs_file(bad, tmp_path / "b.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo")
+    assert e.value.line == 9 and "verdict" in str(e.value)

@@ -7,13 +7,16 @@ score, the value label's Monte Carlo counts...). A chunk's last task may continu
 next chunk, so its rows are carried over: every ``Block`` yielded holds whole tasks.
 
 Validation is *conservative*: the record path (``Trajectory.from_dict``) is the reference.
-A chunk is accepted only when every check below proves the record path would accept each
-of its records the same way; anything else — a type Arrow cannot convert, an explicit
-``null`` where the record path distinguishes null from absent, a task given as messages,
-NaN, a byte-order mark, a label with a cost — raises ``ColumnarUnsupported`` with the
-reason, and the caller runs the record path instead (which accepts the record, or names
-file and line of the bad one). So the columnar path never accepts what the record path
-rejects, and bad input still fails with file and line.
+Every field the record path checks is declared with its type, so Arrow refuses a wrong
+one; every label name met is declared (a byte count of ``"verdict"`` keys proves no label
+object went unchecked); explicit nulls the record path rejects (``"truth": null``,
+``"schema_version": null``) are searched for where Arrow shows a null. Anything doubtful —
+a task given as messages, a label without a verdict key, a cost with a missing field,
+recorded rollouts — raises ``ColumnarUnsupported`` with the reason, and the caller runs the
+record path instead, which accepts the record or names file and line of the bad one.
+Two gaps remain, both in content no product reads and no stepsieve writer produces: a
+``NaN``/``Infinity`` literal inside ``meta`` or ``extra`` (not JSON; orjson refuses it), and
+a label given as ``null`` under a name the job does not read.
 """
 
 from __future__ import annotations
@@ -134,15 +137,40 @@ class Block:
         )
 
 
-def _label_type(with_extra: bool) -> pa.DataType:
-    f = [("score", pa.float64()), ("verdict", pa.string()), ("rationale", pa.string())]
-    if with_extra:
-        f.append(("extra", pa.struct([("n", pa.int64()), ("n_correct", pa.int64()), ("shared", pa.bool_())])))
-    return pa.struct(f)
+def _label_type(counts: bool) -> pa.DataType:
+    """A label's declared fields; ``counts``: also the Monte Carlo counts and rollouts in extra."""
+    num = pa.float64()
+    cost = pa.struct([("calls", num), ("tokens_in", num), ("tokens_out", num), ("seconds", num)])
+    extra = pa.struct([])
+    if counts:
+        rollout = pa.struct([("text", pa.string()), ("correct", pa.bool_())])
+        extra = pa.struct(
+            [
+                ("n", pa.int64()),
+                ("n_correct", pa.int64()),
+                ("shared", pa.bool_()),
+                ("rollouts", pa.list_(rollout)),
+            ]
+        )
+    return pa.struct(
+        [
+            ("score", num),
+            ("verdict", pa.string()),
+            ("rationale", pa.string()),
+            ("cost", cost),
+            ("grader", pa.struct([("name", pa.string())])),
+            ("extra", extra),
+        ]
+    )
 
 
 def _schema(labels: dict[str, bool]) -> pa.Schema:
-    """The declared types of the canonical fields (Arrow refuses to convert anything else)."""
+    """The declared types of every canonical field (Arrow refuses to convert anything else).
+
+    Free-form objects (``meta``, a step's ``meta``, a label's ``extra``) are declared as
+    objects with only the keys the engine reads; the rest of their content is skipped, as
+    the record path leaves it unchecked too.
+    """
     s = pa.string()
     step = pa.struct(
         [
@@ -152,7 +180,7 @@ def _schema(labels: dict[str, bool]) -> pa.Schema:
             ("observation", s),
             ("thought", s),
             ("labels", pa.struct([(k, _label_type(x)) for k, x in labels.items()])),
-            ("meta", pa.struct([])),
+            ("meta", pa.struct([("tool_call", pa.struct([]))])),
         ]
     )
     return pa.schema(
@@ -169,28 +197,15 @@ def _schema(labels: dict[str, bool]) -> pa.Schema:
 
 
 _NUMERIC = (pa.types.is_floating, pa.types.is_integer)
+# A label object as Label.to_dict writes it: a key, then an object opening with score/verdict.
+_LABEL_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*\{\s*"(?:score|verdict)"')
 
 
-def _check_label_type(name: str, t: pa.DataType) -> None:
-    """An inferred label type the record path reads the same way, or ColumnarUnsupported."""
-    if pa.types.is_null(t):
-        raise ColumnarUnsupported(f"label {name!r} is null")
-    if not pa.types.is_struct(t):
-        raise ColumnarUnsupported(f"label {name!r} is not an object")
-    for f in t:
-        ft = f.type
-        if pa.types.is_null(ft):
-            continue
-        ok = {
-            "score": lambda x: any(p(x) for p in _NUMERIC),
-            "verdict": pa.types.is_string,
-            "rationale": pa.types.is_string,
-            "extra": pa.types.is_struct,
-        }.get(f.name)
-        if f.name in ("cost", "grader") and not pa.types.is_struct(ft):
-            raise ColumnarUnsupported(f"label {name!r} {f.name} is not an object")
-        if ok is not None and not ok(ft):
-            raise ColumnarUnsupported(f"label {name!r} field {f.name} has type {ft}")
+def _discover_labels(chunk: bytes) -> set[str]:
+    """Names of the label objects in a chunk of canonical JSONL (a superset is harmless)."""
+    import orjson
+
+    return {orjson.loads(b'"' + m + b'"') for m in set(_LABEL_KEY.findall(chunk))}
 
 
 def _check_cost_grader(name: str, lab: pa.Array) -> None:
@@ -372,11 +387,11 @@ def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
         raise ColumnarUnsupported("action steps with meta.tool_call (chat tool_calls)")
     labs = pc.struct_field(flat, "labels")
     for f in labs.type:
-        _check_label_type(f.name, f.type)
         lab = pc.struct_field(labs, f.name)
-        ex = _field(lab, "extra")
-        if ex is not None and not (pa.types.is_struct(ex.type) or pa.types.is_null(ex.type)):
-            raise ColumnarUnsupported(f"label {f.name!r} extra is not an object")
+        vd = pc.struct_field(lab, "verdict")
+        code = pc.index_in(vd, value_set=pa.array(VERDICTS))
+        if code.null_count != vd.null_count:
+            raise ColumnarUnsupported(f"label {f.name!r}: a verdict outside correct/incorrect/neutral")
         _check_cost_grader(f.name, lab)
     out = {k: _label_cols(_field(labs, k), m, counts) for k, counts in labels.items()}
     oc = pc.struct_field(t.column("outcome").combine_chunks(), "correct")
@@ -440,17 +455,24 @@ def read_blocks(
     st.setdefault("read", 0)
     st.setdefault("split_tasks", 0)
     chunk_bytes = chunk_bytes or CHUNK_BYTES
-    schema = _schema(labels)
-    popts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    declared = dict(labels)  # every label name met so far is declared, so Arrow checks its types
     ropts = pj.ReadOptions(use_threads=False, block_size=max(chunk_bytes * 2, 1 << 20))
     carry: Block | None = None
     closed: set[str] = set()
     first = True
     for chunk in _chunks(path, chunk_bytes, st):
-        try:
-            t = pj.read_json(pa.BufferReader(chunk), read_options=ropts, parse_options=popts)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
-            raise ColumnarUnsupported(f"Arrow cannot read it as canonical records ({e})") from None
+        t = _parse(chunk, declared, ropts)
+        # Labels the products do not read must still be valid: Arrow checks only declared
+        # names, so every label object in the chunk must be one of them. Label.to_dict
+        # writes "verdict" in each; the byte sequence cannot occur inside a JSON string.
+        n_verdict = chunk.count(b'"verdict"')
+        if n_verdict != _n_labels(t):
+            new = _discover_labels(chunk) - declared.keys()
+            if new:
+                declared.update(dict.fromkeys(sorted(new), False))
+                t = _parse(chunk, declared, ropts)
+            if n_verdict != _n_labels(t):
+                raise ColumnarUnsupported("label objects the engine cannot account for (no verdict key?)")
         if t.num_rows == 0:
             continue
         _check_nulls(chunk, t, first)
@@ -475,6 +497,22 @@ def read_blocks(
     if carry is not None and carry.n:
         _check_runs(carry.key, closed, contiguous, st)
         yield carry
+
+
+def _parse(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) -> pa.Table:
+    popts = pj.ParseOptions(explicit_schema=_schema(declared), unexpected_field_behavior="ignore")
+    try:
+        return pj.read_json(pa.BufferReader(chunk), read_options=ropts, parse_options=popts)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+        raise ColumnarUnsupported(f"Arrow cannot read it as canonical records ({e})") from None
+
+
+def _n_labels(t: pa.Table) -> int:
+    """Label objects present (non-null) over every declared name."""
+    if t.num_rows == 0:
+        return 0
+    labs = pc.struct_field(pc.list_flatten(t.column("steps").combine_chunks()), "labels")
+    return sum(len(labs) - pc.struct_field(labs, f.name).null_count for f in labs.type)
 
 
 def run_starts(keys: pa.Array) -> np.ndarray:
