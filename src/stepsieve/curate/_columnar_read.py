@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -329,6 +330,14 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
         if _field(ex, "rollouts") is not None and _field(ex, "rollouts").null_count < m:  # type: ignore[union-attr]
             raise ColumnarUnsupported("recorded rollouts (Step-DPO chosen steps from rollouts)")
         na, ka = _field(ex, "n"), _field(ex, "n_correct")
+        for fname, ok in (
+            ("n", pa.types.is_integer),
+            ("n_correct", pa.types.is_integer),
+            ("shared", pa.types.is_boolean),
+        ):
+            x = _field(ex, fname)
+            if x is not None and not (ok(x.type) or pa.types.is_null(x.type)):
+                raise ColumnarUnsupported(f"label extra.{fname} of type {x.type}")
         if (
             na is not None
             and ka is not None
@@ -347,20 +356,90 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
     return LabelCols(present, score, has_score & present, verdict, n, k, has_counts, shared)
 
 
+def _sf(a: pa.Array, name: str, ty: pa.DataType | None = None) -> pa.Array:
+    """Field ``name`` of a struct array (all null when the chunk never has it), cast to ``ty``."""
+    if pa.types.is_struct(a.type) and a.type.get_field_index(name) >= 0:
+        x = pc.struct_field(a, name)
+        return x if ty is None or x.type == ty else x.cast(ty)
+    return pa.nulls(len(a), ty or pa.null())
+
+
+def _col(t: pa.Table, name: str, ty: pa.DataType | None = None) -> pa.Array:
+    if name not in t.column_names:
+        return pa.nulls(t.num_rows, ty or pa.null())
+    x = t.column(name).combine_chunks()
+    return x if ty is None or x.type == ty else x.cast(ty)
+
+
+def _is(kind: str) -> Any:
+    test = {
+        "str": pa.types.is_string,
+        "int": pa.types.is_integer,
+        "num": lambda x: pa.types.is_integer(x) or pa.types.is_floating(x),
+        "bool": pa.types.is_boolean,
+        "obj": pa.types.is_struct,
+        "list": pa.types.is_list,
+    }[kind]
+    return lambda x: pa.types.is_null(x) or test(x)
+
+
+_TOP = {"schema_version": "int", "id": "str", "task": "str", "steps": "list", "outcome": "obj",
+        "reference": "str", "meta": "obj"}  # fmt: skip
+_STEP = {"index": "int", "text": "str", "kind": "str", "observation": "str", "thought": "str",
+         "labels": "obj", "meta": "obj"}  # fmt: skip
+_OUTCOME = {"answer": "str", "correct": "bool", "reward": "num"}
+_LABEL = {
+    "score": "num",
+    "verdict": "str",
+    "rationale": "str",
+    "cost": "obj",
+    "grader": "obj",
+    "extra": "obj",
+}
+
+
+def _check_types(where: str, ty: pa.DataType, want: dict[str, str]) -> None:
+    for f in ty:
+        kind = want.get(f.name)
+        if kind is not None and not _is(kind)(f.type):
+            raise ColumnarUnsupported(f"{where}{f.name} has type {f.type}")
+
+
+def _check_inferred(t: pa.Table) -> None:
+    """Types Arrow inferred (no declared schema) that the record path reads the same way."""
+    _check_types("", t.schema, _TOP)
+    if "steps" in t.column_names and pa.types.is_list(t.schema.field("steps").type):
+        st = t.schema.field("steps").type.value_type
+        if not pa.types.is_struct(st):
+            raise ColumnarUnsupported("steps are not objects")
+        _check_types("step.", st, _STEP)
+        if st.get_field_index("labels") >= 0 and pa.types.is_struct(st.field("labels").type):
+            for f in st.field("labels").type:
+                if not pa.types.is_struct(f.type):
+                    raise ColumnarUnsupported(f"label {f.name!r} is null or not an object")
+                _check_types(f"label {f.name}.", f.type, _LABEL)
+    if "outcome" in t.column_names and pa.types.is_struct(t.schema.field("outcome").type):
+        _check_types("outcome.", t.schema.field("outcome").type, _OUTCOME)
+    if "meta" in t.column_names and pa.types.is_struct(t.schema.field("meta").type):
+        mt = t.schema.field("meta").type
+        tid = mt.field("task_id").type if mt.get_field_index("task_id") >= 0 else pa.null()
+        if not (_is("str")(tid) or pa.types.is_integer(tid)):
+            raise ColumnarUnsupported("meta.task_id is neither a string nor an integer")
+
+
 def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
     """Validate one parsed chunk and keep the columns the products read."""
     n = t.num_rows
     for name in ("id", "task", "steps"):
-        if t.column(name).null_count:
+        if name not in t.column_names or t.column(name).null_count:
             raise ColumnarUnsupported(f"a record without {name}")
-    sv = t.column("schema_version").combine_chunks()
+    sv = _col(t, "schema_version")
     if sv.null_count < n and pc.any(pc.not_equal(sv, 1)).as_py():
         raise ColumnarUnsupported("schema_version other than 1")
-    meta = t.column("meta").combine_chunks()
-    tid = pc.struct_field(meta, "task_id")
-    task = t.column("task").combine_chunks()
+    tid = _sf(_col(t, "meta"), "task_id", pa.string())
+    task = _col(t, "task", pa.string())
     key = pc.if_else(tid.is_valid(), tid, task)
-    steps = t.column("steps").combine_chunks()
+    steps = _col(t, "steps")
     lens = pc.list_value_length(steps).to_numpy(zero_copy_only=False)
     if (lens == 0).any():
         raise ColumnarUnsupported("an empty step list")
@@ -370,45 +449,40 @@ def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
     m = len(flat)
     if flat.null_count:
         raise ColumnarUnsupported("a null step")
-    text = pc.struct_field(flat, "text")
+    text = _sf(flat, "text", pa.string())
     if text.null_count:
         raise ColumnarUnsupported("a step without text")
-    if pc.struct_field(flat, "index").null_count:
+    if _sf(flat, "index").null_count:
         raise ColumnarUnsupported("a step without index")
-    kind = pc.struct_field(flat, "kind")
+    kind = _sf(flat, "kind", pa.string())
     if kind.null_count or not pc.all(pc.is_in(kind, value_set=pa.array(["reasoning", "action"]))).as_py():
         raise ColumnarUnsupported("a step without kind, or a kind other than reasoning/action")
-    smeta = pc.struct_field(flat, "meta")
-    if (
-        chat
-        and smeta.type.get_field_index("tool_call") >= 0
-        and pc.struct_field(smeta, "tool_call").null_count < m
-    ):
+    if chat and _sf(_sf(flat, "meta"), "tool_call").null_count < m:
         raise ColumnarUnsupported("action steps with meta.tool_call (chat tool_calls)")
-    labs = pc.struct_field(flat, "labels")
-    for f in labs.type:
+    labs = _sf(flat, "labels")
+    for f in labs.type if pa.types.is_struct(labs.type) else ():
         lab = pc.struct_field(labs, f.name)
-        vd = pc.struct_field(lab, "verdict")
+        vd = _sf(lab, "verdict", pa.string())
         code = pc.index_in(vd, value_set=pa.array(VERDICTS))
         if code.null_count != vd.null_count:
             raise ColumnarUnsupported(f"label {f.name!r}: a verdict outside correct/incorrect/neutral")
         _check_cost_grader(f.name, lab)
     out = {k: _label_cols(_field(labs, k), m, counts) for k, counts in labels.items()}
-    oc = pc.struct_field(t.column("outcome").combine_chunks(), "correct")
+    oc = _sf(_col(t, "outcome"), "correct", pa.bool_())
     correct = np.where(
         np.asarray(oc.is_valid().to_numpy(zero_copy_only=False), bool),
         _np_bool(oc, n).astype(np.int8),
         np.int8(-1),
     ).astype(np.int8)
     return Block(
-        t.column("id").combine_chunks(),
+        _col(t, "id", pa.string()),
         task,
         key,
         correct,
         starts,
         text,
-        pc.struct_field(flat, "observation"),
-        pc.struct_field(flat, "thought"),
+        _sf(flat, "observation", pa.string()),
+        _sf(flat, "thought", pa.string()),
         out,
     )
 
@@ -460,19 +534,18 @@ def read_blocks(
     carry: Block | None = None
     closed: set[str] = set()
     first = True
+    infer = True  # Arrow's own inference parses fastest; free-form meta of mixed types defeats it
     for chunk in _chunks(path, chunk_bytes, st):
-        t = _parse(chunk, declared, ropts)
-        # Labels the products do not read must still be valid: Arrow checks only declared
-        # names, so every label object in the chunk must be one of them. Label.to_dict
-        # writes "verdict" in each; the byte sequence cannot occur inside a JSON string.
-        n_verdict = chunk.count(b'"verdict"')
-        if n_verdict != _n_labels(t):
-            new = _discover_labels(chunk) - declared.keys()
-            if new:
-                declared.update(dict.fromkeys(sorted(new), False))
-                t = _parse(chunk, declared, ropts)
-            if n_verdict != _n_labels(t):
-                raise ColumnarUnsupported("label objects the engine cannot account for (no verdict key?)")
+        t = None
+        if infer:
+            try:
+                t = pj.read_json(pa.BufferReader(chunk), read_options=ropts)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                infer = False  # and for the rest of the file: such content tends to recur
+        if t is not None:
+            _check_inferred(t)  # every label is in the inferred schema: all get checked
+        else:
+            t = _declared(chunk, declared, ropts)
         if t.num_rows == 0:
             continue
         _check_nulls(chunk, t, first)
@@ -497,6 +570,25 @@ def read_blocks(
     if carry is not None and carry.n:
         _check_runs(carry.key, closed, contiguous, st)
         yield carry
+
+
+def _declared(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) -> pa.Table:
+    """Parse with the declared schema, unknown fields skipped (content inference cannot type).
+
+    Labels the products do not read must still be valid: Arrow checks only declared names,
+    so every label object in the chunk must be one of them. ``Label.to_dict`` writes
+    ``"verdict"`` in each, and that byte sequence cannot occur inside a JSON string.
+    """
+    t = _parse(chunk, declared, ropts)
+    n_verdict = chunk.count(b'"verdict"')
+    if n_verdict != _n_labels(t):
+        new = _discover_labels(chunk) - declared.keys()
+        if new:
+            declared.update(dict.fromkeys(sorted(new), False))
+            t = _parse(chunk, declared, ropts)
+        if n_verdict != _n_labels(t):
+            raise ColumnarUnsupported("label objects the engine cannot account for (no verdict key?)")
+    return t
 
 
 def _parse(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) -> pa.Table:
