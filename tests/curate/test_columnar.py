@@ -392,3 +392,16 @@ def test_labels_the_job_does_not_read_are_still_validated(tmp_path):
     with pytest.raises(DataError) as e:
         pairs_file(bad, tmp_path / "b.jsonl", Grading("truth"), PairOptions(), fmt="trl-dpo")
     assert e.value.line == 9 and "verdict" in str(e.value)
+
+
+@pytest.mark.parametrize("kind", ["reasoning", "agent"])
+def test_chat_parquet_equal_record_path(files, tmp_path, kind):
+    curated = tmp_path / "cur.jsonl"
+    curate_file(files[kind], curated, Grading("truth"), CurateOptions(mode="mask", unscored="keep"))
+    ex = ExportOptions(format="openai-chat")
+    col = export_file(curated, tmp_path / "c.parquet", ex)
+    rec = export_file(curated, tmp_path / "r.parquet", ex, engine="record")
+    assert read_manifest(tmp_path / "c.parquet")["extra"]["engine"]["path"] == "columnar"
+    a, b = pq.read_table(tmp_path / "c.parquet"), pq.read_table(tmp_path / "r.parquet")
+    assert col == rec and a.schema == b.schema and a.num_rows > 0
+    assert a.to_pylist() == b.to_pylist()

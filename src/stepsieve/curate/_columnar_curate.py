@@ -120,6 +120,69 @@ def chat_lines(
     return lines, ok
 
 
+def chat_table(
+    b: Block, select: np.ndarray, keep: np.ndarray, trained_w: np.ndarray, schema: pa.Schema
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """``chat_row`` rows as the ``messages`` column of the openai-chat Parquet schema.
+
+    Messages are ordered by (trajectory, slot): the task first, then per kept step its
+    assistant message and, when it has one, the observation as a user message.
+    """
+    rows, pos = positions(b)
+    in_row = select[rows] & (pos < keep[rows])
+    trained = np.zeros(b.n, dtype=np.int64)
+    np.add.at(trained, rows[in_row], trained_w[in_row])
+    ok = select & (trained > 0)
+    idx = np.flatnonzero(ok)
+    steps = np.flatnonzero(ok[rows] & (pos < keep[rows]))
+    th = b.thought
+    content = b.text
+    if th.null_count < len(th):
+        has_th = pc.and_(th.is_valid(), pc.not_equal(th, "")).fill_null(False)
+        content = pc.if_else(has_th, cat(th.fill_null(""), "\n", b.text), b.text)
+    obs_valid = np.asarray(b.observation.is_valid().to_numpy(zero_copy_only=False), bool)
+    obs_steps = steps[obs_valid[steps]]
+    sel = pa.array
+    role = (
+        pa.concat_arrays(
+            [
+                pa.repeat("user", len(idx)),
+                pa.repeat("assistant", len(steps)),
+                pa.repeat("user", len(obs_steps)),
+            ]
+        ).cast(pa.string())
+        if len(idx)
+        else pa.array([], pa.string())
+    )
+    text = pa.concat_arrays(
+        [b.task.take(sel(idx)), content.take(sel(steps)), b.observation.take(sel(obs_steps))]
+    )
+    weight = pa.concat_arrays(
+        [
+            pa.nulls(len(idx), pa.int64()),
+            sel(trained_w[steps].astype(np.int64)),
+            pa.nulls(len(obs_steps), pa.int64()),
+        ]
+    )
+    row_of = np.concatenate([idx, rows[steps], rows[obs_steps]])
+    slot = np.concatenate([np.full(len(idx), -1), 2 * pos[steps], 2 * pos[obs_steps] + 1])
+    order = np.lexsort((slot, row_of))
+    msg_t = schema.field("messages").type.value_type
+    nulls = {f.name: pa.nulls(len(order), f.type) for f in msg_t}
+    cols = {**nulls, "role": role, "content": text, "weight": weight}
+    take = sel(order)
+    msgs = pa.StructArray.from_arrays(
+        [cols[f.name].take(take) if f.name in ("role", "content", "weight") else cols[f.name] for f in msg_t],
+        fields=list(msg_t),
+    )
+    counts = np.bincount(row_of, minlength=b.n)[idx]
+    offsets = np.zeros(len(idx) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return {
+        "messages": pa.ListArray.from_arrays(pa.array(offsets), msgs, type=schema.field("messages").type)
+    }, ok
+
+
 def chat_weights_from_label(b: Block, weight_label: str) -> np.ndarray:
     """``chat_row``'s weight of each step from its weight label: 1 when absent or score >= 0.5."""
     lab = b.labels[weight_label]

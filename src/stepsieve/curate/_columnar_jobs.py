@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from stepsieve.curate._columnar_curate import chat_lines, chat_weights_from_label, curate_weights
+from stepsieve.curate._columnar_curate import chat_lines, chat_table, chat_weights_from_label, curate_weights
 from stepsieve.curate._columnar_pairs import block_pairs, pair_columns
 from stepsieve.curate._columnar_read import ColumnarUnsupported, read_blocks
 from stepsieve.curate._columnar_text import write_lines
@@ -100,6 +100,19 @@ class _Out:
             os.replace(self.partial, self.path)
         elif self.partial.exists():
             self.partial.unlink()
+
+
+def _chat(
+    out: _Out, b: Any, select: np.ndarray, keep: np.ndarray, w: np.ndarray, schema: pa.Schema
+) -> np.ndarray:
+    """Write the chat rows of a block (lines or a Parquet table); returns which were expressible."""
+    if out.container == "jsonl":
+        lines, ok = chat_lines(b, select, keep, w)
+        out.lines(lines)
+    else:
+        cols, ok = chat_table(b, select, keep, w, schema)
+        out.table(cols)
+    return ok
 
 
 def _write(out: _Out, rows: pa.Array | dict[str, pa.Array]) -> None:
@@ -180,16 +193,14 @@ def chat_file_columnar(
     _input_ok(input)
     if opts.format != "openai-chat":
         raise ColumnarUnsupported(f"export format {opts.format!r}")
-    if container_for(output) != "jsonl":
-        raise ColumnarUnsupported("openai-chat Parquet output")
     st: dict[str, int] = {}
     bad = 0
-    with _outputs((output, None)) as (out,), _bar(input, st, progress, "export") as tick:
+    schema = parquet_schema(opts)
+    with _outputs((output, schema)) as (out,), _bar(input, st, progress, "export") as tick:
         for b in read_blocks(str(input), {opts.weight_label: False}, chat=True, stats=st):
             w = chat_weights_from_label(b, opts.weight_label)
-            lines, ok = chat_lines(b, np.ones(b.n, bool), np.diff(b.starts), w)
+            ok = _chat(out, b, np.ones(b.n, bool), np.diff(b.starts), w, schema)
             bad += int(b.n - ok.sum())
-            out.lines(lines)
             tick()
     return {"out": out.count, "not_expressible": bad}, st
 
@@ -220,8 +231,6 @@ def pipeline_columnar(
     pairs = pairs or ExportOptions(format="trl-dpo")
     if copts.mode not in ("mask", "truncate"):
         raise ColumnarUnsupported(f"curate mode {copts.mode!r}")
-    if container_for(chat_output) != "jsonl":
-        raise ColumnarUnsupported("openai-chat Parquet output")
     cst = cst if cst is not None else CurateStats()
     pst = pst if pst is not None else PairStats()
     st: dict[str, int] = {}
@@ -229,7 +238,8 @@ def pipeline_columnar(
     pj = container_for(pairs_output) == "jsonl"
     reasons = ("error_at_first_step", "no_trainable_step")
     n_steps = 0
-    outs = ((chat_output, None), (pairs_output, parquet_schema(pairs)))
+    chat_schema = parquet_schema(chat)
+    outs = ((chat_output, chat_schema), (pairs_output, parquet_schema(pairs)))
     with _outputs(*outs) as (co, po), _bar(input, st, progress, "curate") as tick:
         for b in read_blocks(str(input), labels, chat=True, contiguous=contiguous, stats=st):
             n_steps += int(b.starts[-1])
@@ -245,8 +255,7 @@ def pipeline_columnar(
                 if k:
                     cst.rejected = cst.rejected or {}
                     cst.rejected[name] = cst.rejected.get(name, 0) + k
-            lines, _ok = chat_lines(b, kept, keep, (w >= 0.5).astype(np.int64))
-            co.lines(lines)
+            _chat(co, b, kept, keep, (w >= 0.5).astype(np.int64), chat_schema)
             tick()
     return {
         "records": st["read"],

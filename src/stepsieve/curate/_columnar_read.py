@@ -532,7 +532,7 @@ def read_blocks(
     declared = dict(labels)  # every label name met so far is declared, so Arrow checks its types
     ropts = pj.ReadOptions(use_threads=False, block_size=max(chunk_bytes * 2, 1 << 20))
     carry: Block | None = None
-    closed: set[str] = set()
+    closed: set[int] = set()
     first = True
     infer = True  # Arrow's own inference parses fastest; free-form meta of mixed types defeats it
     for chunk in _chunks(path, chunk_bytes, st):
@@ -616,12 +616,14 @@ def run_starts(keys: pa.Array) -> np.ndarray:
     return np.concatenate([[0], np.flatnonzero(diff) + 1, [n]]).astype(np.int64)
 
 
-def _check_runs(keys: pa.Array, closed: set[str], contiguous: bool, st: dict[str, int]) -> None:
+def _check_runs(keys: pa.Array, closed: set[int], contiguous: bool, st: dict[str, int]) -> None:
+    """Count (or refuse) tasks seen again after their run ended; hashes only, as group_by_task keeps."""
     rs = run_starts(keys)
     heads = keys.take(pa.array(rs[:-1])).to_pylist()
     for k in heads:
-        if k in closed:
+        h = hash(k)
+        if h in closed:
             if not contiguous:
                 raise ColumnarUnsupported(f"task {k!r} is not contiguous in the input")
             st["split_tasks"] += 1
-        closed.add(k)
+        closed.add(h)
