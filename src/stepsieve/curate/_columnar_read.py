@@ -6,45 +6,39 @@ only the columns the products need are kept (step texts, the grading label's ver
 score, the value label's Monte Carlo counts...). A chunk's last task may continue in the
 next chunk, so its rows are carried over: every ``Block`` yielded holds whole tasks.
 
-Validation is *conservative*: the record path (``Trajectory.from_dict``) is the reference.
-Every field the record path checks is declared with its type, so Arrow refuses a wrong
-one; every label name met is declared (a byte count of ``"verdict"`` keys proves no label
-object went unchecked); explicit nulls the record path rejects (``"truth": null``,
-``"schema_version": null``) are searched for where Arrow shows a null. Anything doubtful —
-a task given as messages, a label without a verdict key, a cost with a missing field,
-recorded rollouts — raises ``ColumnarUnsupported`` with the reason, and the caller runs the
-record path instead, which accepts the record or names file and line of the bad one.
-Two gaps remain, both in content no product reads and no stepsieve writer produces: a
-``NaN``/``Infinity`` literal inside ``meta`` or ``extra`` (not JSON; orjson refuses it), and
-a label given as ``null`` under a name the job does not read.
+Validation (``_columnar_check``) is conservative: the record path is the reference. A
+chunk is parsed with Arrow's own type inference (fastest) and the inferred types are
+checked field by field; where free-form content (``meta`` of mixed types) defeats
+inference, the declared canonical schema is used instead. Anything doubtful raises
+``ColumnarUnsupported`` with the reason and the job runs the record path, which accepts
+the record or names file and line of the bad one.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-__all__ = ["Block", "ColumnarUnsupported", "LabelCols", "read_blocks"]
+from stepsieve.curate._columnar_check import (
+    VERDICTS,
+    ColumnarUnsupported,
+    check_cost_grader,
+    check_inferred,
+    check_nulls,
+    declared_schema,
+    discover_labels,
+    field_of,
+)
+
+__all__ = ["Block", "ColumnarUnsupported", "LabelCols", "read_blocks", "run_starts"]
 
 CHUNK_BYTES = 8 << 20  # memory is bounded by this (and the products' rows), not the file
-
-VERDICTS = ["correct", "incorrect", "neutral"]  # codes 1, 2, 3; 0 = no verdict
-V_NONE, V_CORRECT, V_INCORRECT, V_NEUTRAL = 0, 1, 2, 3
-
-
-class ColumnarUnsupported(Exception):
-    """The input (or an option) is outside what the columnar engine reproduces exactly."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+V_NONE, V_CORRECT, V_INCORRECT, V_NEUTRAL = 0, 1, 2, 3  # verdict codes (VERDICTS order + 1)
 
 
 @dataclass(slots=True)
@@ -138,156 +132,6 @@ class Block:
         )
 
 
-def _label_type(counts: bool) -> pa.DataType:
-    """A label's declared fields; ``counts``: also the Monte Carlo counts and rollouts in extra."""
-    num = pa.float64()
-    cost = pa.struct([("calls", num), ("tokens_in", num), ("tokens_out", num), ("seconds", num)])
-    extra = pa.struct([])
-    if counts:
-        rollout = pa.struct([("text", pa.string()), ("correct", pa.bool_())])
-        extra = pa.struct(
-            [
-                ("n", pa.int64()),
-                ("n_correct", pa.int64()),
-                ("shared", pa.bool_()),
-                ("rollouts", pa.list_(rollout)),
-            ]
-        )
-    return pa.struct(
-        [
-            ("score", num),
-            ("verdict", pa.string()),
-            ("rationale", pa.string()),
-            ("cost", cost),
-            ("grader", pa.struct([("name", pa.string())])),
-            ("extra", extra),
-        ]
-    )
-
-
-def _schema(labels: dict[str, bool]) -> pa.Schema:
-    """The declared types of every canonical field (Arrow refuses to convert anything else).
-
-    Free-form objects (``meta``, a step's ``meta``, a label's ``extra``) are declared as
-    objects with only the keys the engine reads; the rest of their content is skipped, as
-    the record path leaves it unchecked too.
-    """
-    s = pa.string()
-    step = pa.struct(
-        [
-            ("index", pa.int64()),
-            ("text", s),
-            ("kind", s),
-            ("observation", s),
-            ("thought", s),
-            ("labels", pa.struct([(k, _label_type(x)) for k, x in labels.items()])),
-            ("meta", pa.struct([("tool_call", pa.struct([]))])),
-        ]
-    )
-    return pa.schema(
-        [
-            ("schema_version", pa.int64()),
-            ("id", s),
-            ("task", s),
-            ("steps", pa.list_(step)),
-            ("outcome", pa.struct([("answer", s), ("correct", pa.bool_()), ("reward", pa.float64())])),
-            ("reference", s),
-            ("meta", pa.struct([("task_id", s)])),
-        ]
-    )
-
-
-_NUMERIC = (pa.types.is_floating, pa.types.is_integer)
-# A label object as Label.to_dict writes it: a key, then an object opening with score/verdict.
-_LABEL_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*\{\s*"(?:score|verdict)"')
-
-
-def _discover_labels(chunk: bytes) -> set[str]:
-    """Names of the label objects in a chunk of canonical JSONL (a superset is harmless)."""
-    import orjson
-
-    return {orjson.loads(b'"' + m + b'"') for m in set(_LABEL_KEY.findall(chunk))}
-
-
-def _check_cost_grader(name: str, lab: pa.Array) -> None:
-    """``Cost.from_dict`` / ``GraderRef.from_dict`` accept these values exactly when this passes.
-
-    Cost fields must be numbers where present (a missing field defaults to 0, a null one is
-    an error, and Arrow cannot tell the two apart, so a null refuses the chunk); a grader
-    needs a string name.
-    """
-    for part, fields_ in (("cost", ("calls", "tokens_in", "tokens_out", "seconds")), ("grader", ("name",))):
-        obj = _field(lab, part)
-        if obj is None or pa.types.is_null(obj.type):
-            continue
-        valid = obj.is_valid()
-        for fname in fields_:
-            sub = _field(obj, fname)
-            if sub is None:
-                if part == "grader":
-                    raise ColumnarUnsupported(f"label {name!r} grader without a name")
-                continue
-            want = pa.types.is_string if part == "grader" else (lambda x: any(p(x) for p in _NUMERIC))
-            if not want(sub.type):
-                raise ColumnarUnsupported(f"label {name!r} {part}.{fname} has type {sub.type}")
-            if pc.any(pc.and_(valid, sub.is_null())).as_py():
-                raise ColumnarUnsupported(f"label {name!r} {part}.{fname} is null or missing")
-
-
-def _check_nulls(chunk: bytes, t: pa.Table, first: bool) -> None:
-    """Explicit nulls the record path rejects but Arrow reads as "absent", and NaN/Infinity.
-
-    ``"schema_version": null`` and a label given as ``"truth": null`` are errors in the
-    record path, while the key left out is fine; Arrow reads both as null. Only where a
-    column actually has such nulls is the chunk's text searched for the explicit form, so
-    files where every step carries its labels pay nothing.
-    """
-    if first and chunk.startswith(b"\xef\xbb\xbf"):
-        raise ColumnarUnsupported("byte-order mark")
-    names: list[str] = []
-    if t.column("schema_version").null_count:
-        names.append("schema_version")
-    steps = t.column("steps").combine_chunks()
-    flat = pc.list_flatten(steps)
-    labs = pc.struct_field(flat, "labels")
-    for f in labs.type:
-        lab = pc.struct_field(labs, f.name)
-        if lab.null_count > labs.null_count:
-            names.append(f.name)
-    for n in names:
-        if re.search(rb'"' + re.escape(n.encode()) + rb'"\s*:\s*null', chunk):
-            raise ColumnarUnsupported(f"explicit null for {n!r} (the record path rejects it)")
-    for arr in _float_leaves(t):
-        if pc.any(pc.is_nan(arr)).as_py() or pc.any(pc.is_inf(arr)).as_py():
-            raise ColumnarUnsupported("NaN or Infinity (not JSON; the record path rejects it)")
-
-
-def _float_leaves(t: pa.Table) -> list[pa.Array]:
-    """Every floating-point column, nested ones included (flattened)."""
-    out: list[pa.Array] = []
-
-    def walk(a: pa.Array) -> None:
-        ty = a.type
-        if pa.types.is_floating(ty):
-            out.append(a)
-        elif pa.types.is_struct(ty):
-            for f in ty:
-                walk(pc.struct_field(a, f.name))
-        elif pa.types.is_list(ty) or pa.types.is_large_list(ty):
-            walk(pc.list_flatten(a))
-
-    for col in t.columns:
-        walk(col.combine_chunks())
-    return out
-
-
-def _field(arr: pa.Array, name: str) -> pa.Array | None:
-    t = arr.type
-    if not pa.types.is_struct(t) or t.get_field_index(name) < 0:
-        return None
-    return pc.struct_field(arr, name)
-
-
 def _np_bool(a: pa.Array | None, m: int) -> np.ndarray:
     if a is None:
         return np.zeros(m, dtype=bool)
@@ -308,14 +152,14 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
             z.astype(bool),
         )
     present = np.asarray(lab.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    sc = _field(lab, "score")
+    sc = field_of(lab, "score")
     if sc is None or pa.types.is_null(sc.type):
         score, has_score = np.full(m, np.nan), np.zeros(m, bool)
     else:
         sc = sc.cast(pa.float64())
         has_score = np.asarray(sc.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         score = sc.fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
-    vd = _field(lab, "verdict")
+    vd = field_of(lab, "verdict")
     if vd is None or pa.types.is_null(vd.type):
         verdict = np.zeros(m, np.int8)
     else:
@@ -325,17 +169,17 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
         verdict = (code.fill_null(-1).to_numpy(zero_copy_only=False) + 1).astype(np.int8)
     n = k = z
     has_counts = shared = z.astype(bool)
-    ex = _field(lab, "extra")
+    ex = field_of(lab, "extra")
     if counts and ex is not None and not pa.types.is_null(ex.type):
-        if _field(ex, "rollouts") is not None and _field(ex, "rollouts").null_count < m:  # type: ignore[union-attr]
+        if field_of(ex, "rollouts") is not None and field_of(ex, "rollouts").null_count < m:  # type: ignore[union-attr]
             raise ColumnarUnsupported("recorded rollouts (Step-DPO chosen steps from rollouts)")
-        na, ka = _field(ex, "n"), _field(ex, "n_correct")
+        na, ka = field_of(ex, "n"), field_of(ex, "n_correct")
         for fname, ok in (
             ("n", pa.types.is_integer),
             ("n_correct", pa.types.is_integer),
             ("shared", pa.types.is_boolean),
         ):
-            x = _field(ex, fname)
+            x = field_of(ex, fname)
             if x is not None and not (ok(x.type) or pa.types.is_null(x.type)):
                 raise ColumnarUnsupported(f"label extra.{fname} of type {x.type}")
         if (
@@ -350,7 +194,7 @@ def _label_cols(lab: pa.Array | None, m: int, counts: bool) -> LabelCols:
             has_counts = valid & (k >= 0) & (k <= n)
             n = np.where(has_counts, n, 0)
             k = np.where(has_counts, k, 0)
-        sh = _field(ex, "shared")
+        sh = field_of(ex, "shared")
         if sh is not None and pa.types.is_boolean(sh.type):
             shared = _np_bool(sh, m)
     return LabelCols(present, score, has_score & present, verdict, n, k, has_counts, shared)
@@ -369,62 +213,6 @@ def _col(t: pa.Table, name: str, ty: pa.DataType | None = None) -> pa.Array:
         return pa.nulls(t.num_rows, ty or pa.null())
     x = t.column(name).combine_chunks()
     return x if ty is None or x.type == ty else x.cast(ty)
-
-
-def _is(kind: str) -> Any:
-    test = {
-        "str": pa.types.is_string,
-        "int": pa.types.is_integer,
-        "num": lambda x: pa.types.is_integer(x) or pa.types.is_floating(x),
-        "bool": pa.types.is_boolean,
-        "obj": pa.types.is_struct,
-        "list": pa.types.is_list,
-    }[kind]
-    return lambda x: pa.types.is_null(x) or test(x)
-
-
-_TOP = {"schema_version": "int", "id": "str", "task": "str", "steps": "list", "outcome": "obj",
-        "reference": "str", "meta": "obj"}  # fmt: skip
-_STEP = {"index": "int", "text": "str", "kind": "str", "observation": "str", "thought": "str",
-         "labels": "obj", "meta": "obj"}  # fmt: skip
-_OUTCOME = {"answer": "str", "correct": "bool", "reward": "num"}
-_LABEL = {
-    "score": "num",
-    "verdict": "str",
-    "rationale": "str",
-    "cost": "obj",
-    "grader": "obj",
-    "extra": "obj",
-}
-
-
-def _check_types(where: str, ty: pa.DataType, want: dict[str, str]) -> None:
-    for f in ty:
-        kind = want.get(f.name)
-        if kind is not None and not _is(kind)(f.type):
-            raise ColumnarUnsupported(f"{where}{f.name} has type {f.type}")
-
-
-def _check_inferred(t: pa.Table) -> None:
-    """Types Arrow inferred (no declared schema) that the record path reads the same way."""
-    _check_types("", t.schema, _TOP)
-    if "steps" in t.column_names and pa.types.is_list(t.schema.field("steps").type):
-        st = t.schema.field("steps").type.value_type
-        if not pa.types.is_struct(st):
-            raise ColumnarUnsupported("steps are not objects")
-        _check_types("step.", st, _STEP)
-        if st.get_field_index("labels") >= 0 and pa.types.is_struct(st.field("labels").type):
-            for f in st.field("labels").type:
-                if not pa.types.is_struct(f.type):
-                    raise ColumnarUnsupported(f"label {f.name!r} is null or not an object")
-                _check_types(f"label {f.name}.", f.type, _LABEL)
-    if "outcome" in t.column_names and pa.types.is_struct(t.schema.field("outcome").type):
-        _check_types("outcome.", t.schema.field("outcome").type, _OUTCOME)
-    if "meta" in t.column_names and pa.types.is_struct(t.schema.field("meta").type):
-        mt = t.schema.field("meta").type
-        tid = mt.field("task_id").type if mt.get_field_index("task_id") >= 0 else pa.null()
-        if not (_is("str")(tid) or pa.types.is_integer(tid)):
-            raise ColumnarUnsupported("meta.task_id is neither a string nor an integer")
 
 
 def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
@@ -466,8 +254,8 @@ def _project(t: pa.Table, labels: dict[str, bool], chat: bool) -> Block:
         code = pc.index_in(vd, value_set=pa.array(VERDICTS))
         if code.null_count != vd.null_count:
             raise ColumnarUnsupported(f"label {f.name!r}: a verdict outside correct/incorrect/neutral")
-        _check_cost_grader(f.name, lab)
-    out = {k: _label_cols(_field(labs, k), m, counts) for k, counts in labels.items()}
+        check_cost_grader(f.name, lab)
+    out = {k: _label_cols(field_of(labs, k), m, counts) for k, counts in labels.items()}
     oc = _sf(_col(t, "outcome"), "correct", pa.bool_())
     correct = np.where(
         np.asarray(oc.is_valid().to_numpy(zero_copy_only=False), bool),
@@ -543,12 +331,12 @@ def read_blocks(
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 infer = False  # and for the rest of the file: such content tends to recur
         if t is not None:
-            _check_inferred(t)  # every label is in the inferred schema: all get checked
+            check_inferred(t)  # every label is in the inferred schema: all get checked
         else:
             t = _declared(chunk, declared, ropts)
         if t.num_rows == 0:
             continue
-        _check_nulls(chunk, t, first)
+        check_nulls(chunk, t, first)
         first = False
         b = _project(t, labels, chat)
         if pc.count_distinct(b.ids).as_py() != b.n:
@@ -582,7 +370,7 @@ def _declared(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) ->
     t = _parse(chunk, declared, ropts)
     n_verdict = chunk.count(b'"verdict"')
     if n_verdict != _n_labels(t):
-        new = _discover_labels(chunk) - declared.keys()
+        new = discover_labels(chunk) - declared.keys()
         if new:
             declared.update(dict.fromkeys(sorted(new), False))
             t = _parse(chunk, declared, ropts)
@@ -592,7 +380,7 @@ def _declared(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) ->
 
 
 def _parse(chunk: bytes, declared: dict[str, bool], ropts: pj.ReadOptions) -> pa.Table:
-    popts = pj.ParseOptions(explicit_schema=_schema(declared), unexpected_field_behavior="ignore")
+    popts = pj.ParseOptions(explicit_schema=declared_schema(declared), unexpected_field_behavior="ignore")
     try:
         return pj.read_json(pa.BufferReader(chunk), read_options=ropts, parse_options=popts)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
