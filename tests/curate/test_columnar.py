@@ -405,3 +405,16 @@ def test_chat_parquet_equal_record_path(files, tmp_path, kind):
     a, b = pq.read_table(tmp_path / "c.parquet"), pq.read_table(tmp_path / "r.parquet")
     assert col == rec and a.schema == b.schema and a.num_rows > 0
     assert a.to_pylist() == b.to_pylist()
+
+
+def test_columnar_parquet_loads_in_datasets(files, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    pairs_file(files["agent"], tmp_path / "sdpo.parquet", Grading("truth"), PairOptions(), fmt="step-dpo")
+    export_file(files["agent"], tmp_path / "chat.parquet", ExportOptions(format="openai-chat"))
+    for name in ("sdpo.parquet", "chat.parquet"):
+        assert read_manifest(tmp_path / name)["extra"]["engine"]["path"] == "columnar"
+        ds = datasets.load_dataset(
+            "parquet", data_files=str(tmp_path / name), split="train", cache_dir=str(tmp_path / "hf")
+        )
+        assert ds.num_rows == pq.read_table(tmp_path / name).num_rows > 0
+        assert ds[0] == pq.read_table(tmp_path / name).slice(0, 1).to_pylist()[0]
