@@ -418,3 +418,38 @@ def test_columnar_parquet_loads_in_datasets(files, tmp_path):
         )
         assert ds.num_rows == pq.read_table(tmp_path / name).num_rows > 0
         assert ds[0] == pq.read_table(tmp_path / name).slice(0, 1).to_pylist()[0]
+
+
+@pytest.mark.parametrize("variant", ["empty", "blank_lines", "crlf", "bom", "dup_ids", "int_task_id"])
+def test_file_level_edge_cases_match_record_path(tmp_path, variant):
+    recs = _recs()
+    lines = [orjson.dumps(r) for r in recs]
+    if variant == "empty":
+        lines = []
+    elif variant == "blank_lines":
+        lines.insert(3, b"")
+        lines.insert(7, b"   ")
+    elif variant == "dup_ids":
+        recs[4]["id"] = recs[3]["id"]
+        lines = [orjson.dumps(r) for r in recs]
+    elif variant == "int_task_id":
+        for r in recs:
+            if "task_id" in r["meta"]:
+                r["meta"]["task_id"] = int(r["meta"]["task_id"][1:])
+        lines = [orjson.dumps(r) for r in recs]
+    sep = b"\r\n" if variant == "crlf" else b"\n"
+    data = b"".join(x + sep for x in lines)
+    if variant == "bom":
+        data = b"\xef\xbb\xbf" + data
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(data)
+    g, o = Grading("truth"), PairOptions()
+    col = pairs_file(src, tmp_path / "c.jsonl", g, o, fmt="step-dpo")
+    rec = pairs_file(src, tmp_path / "r.jsonl", g, o, fmt="step-dpo", engine="record")
+    assert col == rec
+    assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "r.jsonl").read_bytes()
+    ex = ExportOptions(format="openai-chat")
+    col = export_file(src, tmp_path / "c2.jsonl", ex)
+    rec = export_file(src, tmp_path / "r2.jsonl", ex, engine="record")
+    assert col == rec
+    assert (tmp_path / "c2.jsonl").read_bytes() == (tmp_path / "r2.jsonl").read_bytes()
