@@ -200,6 +200,9 @@ def main() -> None:
     ap.add_argument("--policy-template", action="store_true",
                     help="lay the task out as the policy's prompt (Problem: ... Solution:) before the steps")
     ap.add_argument("--error-weight", type=float, default=1.0, help="loss weight of incorrect targets")
+    ap.add_argument("--finetune-epochs", type=int, default=0,
+                    help="with --freeze-backbone: then train backbone and head together this many epochs")
+    ap.add_argument("--finetune-lr", type=float, default=TrainOptions.finetune_lr)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--score-batch", type=int, default=64, help="trajectories per StepRM forward when grading")
     ap.add_argument("--side-by-side", type=int, default=0,
@@ -244,7 +247,8 @@ def main() -> None:
     t0 = time.perf_counter()
     template = world.prompt(Task("", "{task}", "", {})) if args.policy_template else DEFAULT_TEMPLATE
     options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed, batch_size=args.batch_size,
-                           error_weight=args.error_weight)
+                           error_weight=args.error_weight, finetune_epochs=args.finetune_epochs,
+                           finetune_lr=args.finetune_lr)
     model = train_prm(blind, base=args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
                       template=template, head=args.head, head_width=args.head_width,
                       freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=True,
@@ -275,7 +279,8 @@ def main() -> None:
                "confirm": args.mc_confirm, "f1_vs_truth": f1["mc"], "cost_per_trajectory": cost["mc"]},
         "prm": {"trained_on": "mc", "soft": args.soft, "threshold": model.config.threshold, "head": args.head,
                 "freeze_backbone": args.freeze_backbone, "template": template, "epochs": args.epochs,
-                "lr": args.lr, "error_weight": args.error_weight, "score_batch": args.score_batch,
+                "lr": args.lr, "error_weight": args.error_weight,
+                "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr, "score_batch": args.score_batch,
                 "dev_f1_vs_mc": model.config.training.get("dev_f1_vs_label"),
                 "f1_vs_truth": f1["prm"], "cost_per_trajectory": cost["prm"]},
         "cost_ratio_calls": cost["mc"]["calls"] / max(cost["prm"]["calls"], 1e-9),

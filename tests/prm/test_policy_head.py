@@ -139,3 +139,33 @@ def test_logprobs_head_reads_only_the_log_prob_features(tiny_tied_base):
     per = score_per_prefix(only, TRAJS, batch_size=2)
     for x, y in zip(one, per):
         assert x == pytest.approx(y, abs=1e-5)
+
+
+def test_finetune_stage_trains_the_backbone_after_the_head(tiny_tied_base, tmp_path):
+    """finetune_epochs: head on the frozen base first, then both together; the saved backbone
+    moves off the base, the checkpoint says so, and it reloads with the same scores."""
+    data = [labelled(f"t{i}", f"Add {i}.", [f"{i} + 1 = {i + 1}", "Answer"], i % 2) for i in range(24)]
+    opts = TrainOptions(epochs=2, batch_size=8, lr=1e-2, warmup=1, finetune_epochs=1, finetune_lr=1e-2)
+    trained = train_prm(data, base=tiny_tied_base, out=tmp_path / "rm", label="mc", template=TEMPLATE,
+                        head="logprobs", head_width=8, freeze_backbone=True, options=opts, device="cpu")
+    base = load_file(str(tiny_tied_base / "model.safetensors"))
+    saved = load_file(str(tmp_path / "rm" / "model.safetensors"))
+    shared = [k for k in saved if "model." + k in base or k in base]
+    assert shared and any(not torch.equal(saved[k], base.get(k, base.get("model." + k))) for k in shared)
+    loaded = StepRM.load(tmp_path / "rm", device="cpu")
+    assert loaded.config.freeze_backbone is False
+    training = loaded.config.training
+    assert training["options"]["finetune_epochs"] == 1
+    assert training["head_stage_steps"] == 2 * -(-training["examples"] // 8)  # two head-only epochs of batch 8
+    a = StepRMScorer(trained).score_steps(data[:4])
+    b = StepRMScorer(loaded).score_steps(data[:4])
+    for x, y in zip(a, b):
+        assert x == pytest.approx(y, abs=1e-6)
+
+
+def test_finetune_stage_needs_a_head_stage_first(tiny_tied_base, tmp_path):
+    with pytest.raises(ConfigError, match="freeze_backbone"):
+        train_prm(TRAJS, base=tiny_tied_base, out=tmp_path / "rm", label="mc", head="logprobs",
+                  options=TrainOptions(epochs=1, finetune_epochs=1), device="cpu")
+    with pytest.raises(ConfigError, match="finetune"):
+        TrainOptions(finetune_epochs=-1)

@@ -12,7 +12,7 @@ import math
 import random
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,10 +42,18 @@ class TrainOptions:
     seed: int = 0
     bf16: bool = False  # autocast to bfloat16 on CUDA (ignored on CPU)
     error_weight: float = 1.0  # loss weight of an incorrect target (1 - y of it for soft ones): errors are rare
+    # Second stage (with freeze_backbone): after the head has trained on the frozen base, train
+    # backbone and head together this many epochs at finetune_lr. The head stage first keeps the
+    # randomly initialised head from pushing noise into the backbone; the joint stage then lets the
+    # base re-weigh its own token log-probs (the policy's confident arithmetic errors).
+    finetune_epochs: int = 0
+    finetune_lr: float = 3e-4
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.finetune_epochs < 0 or self.finetune_lr <= 0:
+            raise ConfigError("finetune_epochs must be >= 0 and finetune_lr > 0")
         if self.error_weight <= 0:
             raise ConfigError(f"error_weight must be > 0, got {self.error_weight}")
         if not 0.0 <= self.dev_fraction < 1.0:
@@ -249,6 +257,14 @@ def train_prm(
     n_dev = int(len(examples) * options.dev_fraction) if len(examples) >= 20 else 0
     dev, train = examples[:n_dev], examples[n_dev:]
     losses = train_steps(model, train, options, progress=progress)
+    head_steps = len(losses)
+    if options.finetune_epochs:
+        if not freeze_backbone:
+            raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
+        model.backbone.requires_grad_(True)
+        config.freeze_backbone = False  # the saved backbone is no longer the base
+        losses += train_steps(model, train, replace(options, epochs=options.finetune_epochs, lr=options.finetune_lr),
+                              progress=progress)
     dev_report = _dev_eval(model, dev, options)
     config.threshold = float(dev_report["threshold"])
     stride = max(1, len(losses) // 50)
@@ -259,6 +275,7 @@ def train_prm(
         "dev_examples": len(dev),
         "skipped": skipped,
         "labelled_steps": sum(sum(y is not None for y in e.targets) for e in train),
+        "head_stage_steps": head_steps,  # optimiser steps before the joint stage (all of them without one)
         "first_loss": losses[0],
         "final_loss": sum(losses[-stride:]) / len(losses[-stride:]),
         "loss_curve": [[i, round(sum(losses[i : i + stride]) / len(losses[i : i + stride]), 5)]
