@@ -15,6 +15,10 @@ at least ``--min-steps`` steps, per-step truth from the world's exact checker):
 
 Usage: python benchmarks/grading.py [--trajectories 300] [--n 16] [--out graded.jsonl]
 
+``--recheck M`` (first-error only) re-estimates the dead end the search settles on with M
+more rollouts; stage ``first_base`` runs the same search without it, side by side (with
+``--cache``, on the very same first N rollouts, so its seconds are cache time only).
+
 ``--sampled FILE`` keeps the sampled trajectories (read back when FILE exists), so a later
 run grades the very same set; ``--stages`` runs a subset of the graders and ``--graded FILE``
 starts from labels an earlier run wrote with ``--out`` (e.g. the judge and consensus once a
@@ -45,7 +49,8 @@ from stepsieve.worlds.arith import ArithWorld, task_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 # mc options of both modes; the defaults are the ones chosen on a dev set (docs/graders.md)
-MC_DEFAULTS = {"temperature": 1.0, "threshold": 0.0, "extend": 0, "confirm": True, "rollout_check": "rules"}
+MC_DEFAULTS = {"temperature": 1.0, "threshold": 0.0, "extend": 0, "confirm": True, "rollout_check": "rules",
+               "recheck": 0}
 
 
 def sample(backend, world, count: int, min_steps: int, seed: int, max_tokens: int) -> list[Trajectory]:
@@ -139,7 +144,7 @@ def processbench_rules() -> dict:
     }
 
 
-STAGES = ("rules", "every", "first", "plain", "progress", "judge", "consensus")
+STAGES = ("rules", "every", "first", "first_base", "plain", "progress", "judge", "consensus")
 
 
 def main() -> None:
@@ -155,6 +160,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="also write the graded trajectories (JSONL)")
     ap.add_argument("--sampled", default=None, help="sampled trajectories: read if the file exists, else written")
     ap.add_argument("--graded", default=None, help="start from the labelled trajectories of an earlier --out")
+    ap.add_argument("--cache", default=None, help="seeded request cache (sqlite): a re-run reuses its rollouts")
     ap.add_argument("--merge", default=None, help="an earlier run's JSON whose figures this run extends")
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     ap.add_argument("--skip-every-step", action="store_true", help="skip the costly every-step baseline")
@@ -163,6 +169,8 @@ def main() -> None:
     ap.add_argument("--mc-temperature", type=float, default=MC_DEFAULTS["temperature"], help="rollout temperature")
     ap.add_argument("--threshold", type=float, default=MC_DEFAULTS["threshold"], help="mc dead end: value <= this")
     ap.add_argument("--extend", type=int, default=MC_DEFAULTS["extend"], help="mc: extra rollouts for a dead end")
+    ap.add_argument("--recheck", type=int, default=MC_DEFAULTS["recheck"],
+                    help="mc first-error: extra rollouts for the dead end the search settles on")
     ap.add_argument("--confirm", action=argparse.BooleanOptionalAction, default=MC_DEFAULTS["confirm"],
                     help="mc: a dead end needs a dead right neighbour")
     ap.add_argument("--rollout-check", default=MC_DEFAULTS["rollout_check"], choices=["rules", "none"],
@@ -175,7 +183,12 @@ def main() -> None:
         stages -= {"every", "progress"}
 
     world = ArithWorld()
-    policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows)
+    cache = None
+    if a.cache:
+        from stepsieve.backends._cache import RequestCache
+
+        cache = RequestCache(a.cache)
+    policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows, cache=cache)
     result: dict = {}
     for old in a.merge.split(",") if a.merge else []:  # earlier runs' figures, graders merged
         prev = json.loads(Path(old).read_text())
@@ -184,7 +197,8 @@ def main() -> None:
     result.update({"world": "arith", "n": a.n, "min_steps": a.min_steps, "policy": str(policy.model)})
     opts = {"temperature": a.mc_temperature, "threshold": a.threshold, "extend": a.extend, "confirm": a.confirm,
             "rollout_check": None if a.rollout_check == "none" else a.rollout_check}
-    result["mc_options"] = opts
+    fe_opts = {**opts, "recheck": a.recheck}  # first-error only (every-step re-estimates with --extend)
+    result["mc_options"] = {**opts, "recheck_first_error": a.recheck}
     graders: dict = result.setdefault("graders", {})
     with Progress(transient=True, console=None) as progress:
         t0 = time.perf_counter()
@@ -212,9 +226,13 @@ def main() -> None:
                        progress, "mc every-step")
             graders["mc_every_step"] = figures(sub, "mc_every", s)
         if "first" in stages:
-            _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first", **kw, **opts), ts, a.batch,
+            _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first", **kw, **fe_opts), ts, a.batch,
                        progress, "mc first-error")
             graders["mc_first_error"] = figures(ts, "mc_first", s)
+        if "first_base" in stages:  # side by side: the same options without --recheck (its first N rollouts)
+            _, s = run(MCGrader(policy, world, mode="first-error", name="mc_first_base", **kw, **opts), ts, a.batch,
+                       progress, "mc first-error, no recheck")
+            graders["mc_first_error_no_recheck"] = figures(ts, "mc_first_base", s)
         if "plain" in stages:
             _, s = run(MCGrader(policy, world, mode="first-error", name="mc_plain", temperature=1.0, **kw), ts,
                        a.batch, progress, "mc first-error, plain")
@@ -240,6 +258,21 @@ def main() -> None:
                 "seconds_ratio": _ratio(fe["seconds"], es_s),
                 "f1_difference": None if None in (fe["first_error_f1"], es["first_error_f1"])
                 else fe["first_error_f1"] - es["first_error_f1"],
+            }
+        prev_every = graders.get("mc_every_step")
+        if prev_every and not _has(ts, "mc_every") and _has(ts, "mc_first"):
+            # Every-step figures carried over by --merge (same sampled file, same N): its rollouts are
+            # N per non-terminal prefix whatever the temperature or recheck, so the ratio holds on the
+            # same first K trajectories.
+            sub = ts[: prev_every["trajectories"]]
+            fe = figures(sub, "mc_first", None)
+            result["mc_first_error_vs_every_step"] = {
+                "trajectories": len(sub), "every_step_from": "--merge",
+                "first_error_on_these": {k: fe[k] for k in ("first_error_f1", "acc_error", "acc_correct")},
+                "rollout_ratio": _ratio(fe["calls_per_trajectory"], prev_every["calls_per_trajectory"]),
+                "token_ratio": _ratio(fe["generated_tokens_per_trajectory"],
+                                      prev_every["generated_tokens_per_trajectory"]),
+                "f1_difference": fe["first_error_f1"] - prev_every["first_error_f1"],
             }
         if "progress" in stages and _has(ts, "mc_every"):
             sub = [t for t in ts if "mc_every" in t.steps[0].labels]

@@ -216,3 +216,42 @@ def test_rollout_check_discounts_successes_through_false_claims():
     assert g.config["rollout_check"] == "rules"
     with pytest.raises(ConfigError):
         MCGrader(SlipBackend(), ToyWorld(), rollout_check="judge")
+
+
+# ---- recheck: re-estimate only the dead end the search settles on ------------------------
+
+EDGE = ["a", "b", "HARD", "BAD", "c", "Answer: wrong"]  # true first error at 3, "HARD" right before it
+
+
+def test_recheck_recovers_a_settled_dead_end_and_searches_on():
+    plain = MCGrader(RateBackend(), ToyWorld(), n=4, mode="first-error", confirm=True, name="p")
+    (t,) = plain.grade([toy("t", EDGE)])
+    assert t.first_error("p") == 2  # confirm cannot help: the right neighbour is the real error
+    be = RateBackend()
+    g = MCGrader(be, ToyWorld(), n=4, mode="first-error", confirm=True, recheck=4)
+    (t,) = g.grade([toy("t", EDGE)])
+    # bisection 2 (dead), 1 (alive); confirm 3 (dead); recheck 2 (recovers) -> lo 3; confirm 4; recheck 3
+    assert probed_steps(be.prompts) == [2, 1, 3, 2, 4, 3]
+    assert t.first_error("mc") == 3
+    hard, bad = t.steps[2].labels["mc"], t.steps[3].labels["mc"]
+    assert hard.extra == {"n": 8, "n_correct": 4} and hard.verdict == "correct" and hard.cost.calls == 8
+    assert bad.extra == {"n": 8, "n_correct": 0} and bad.verdict == "incorrect"
+    assert g.config["recheck"] == 4 and g.probes == 6
+
+
+def test_recheck_without_confirm_and_never_on_an_answer_line():
+    be = RateBackend()
+    (t,) = MCGrader(be, ToyWorld(), n=4, mode="first-error", recheck=4).grade([toy("t", EDGE)])
+    # 2 dead, 1 alive; recheck 2 recovers -> search [3, 5]: 4 dead, 3 dead; recheck 3 stays dead
+    assert probed_steps(be.prompts) == [2, 1, 2, 4, 3, 3]
+    assert t.first_error("mc") == 3
+    be = RateBackend()
+    (t,) = MCGrader(be, ToyWorld(), n=4, mode="first-error", recheck=4).grade([toy("t", ["a", "Answer: wrong"])])
+    assert probed_steps(be.prompts) == [0] and t.first_error("mc") == 1  # the answer's value is exact
+
+
+def test_recheck_options_are_checked_and_hashed_only_when_set():
+    assert "recheck" not in MCGrader(ScriptedBackend(), ToyWorld(), mode="first-error").config
+    for bad in ({"recheck": -1}, {"recheck": 4, "mode": "every-step"}, {"recheck": 4, "extend": 4, "mode": "first-error"}):
+        with pytest.raises(ConfigError):
+            MCGrader(ScriptedBackend(), ToyWorld(), **bad)

@@ -30,7 +30,10 @@ reaches the right answer from a wrong prefix through a compensating slip); ``con
 refutes a dead end when a longer prefix of the trajectory is recoverable (first-error mode
 probes the right neighbour of the end it found); ``threshold`` makes a prefix a dead end
 when its value is at most that; ``extend`` re-estimates a dead end on ``extend`` more
-rollouts (another seed) before it counts.
+rollouts (another seed) before it counts; ``recheck`` (first-error mode) draws that many
+more rollouts only for the dead end the search settles on, and searches on to its right
+when it recovers — the measured failure with a weak policy is a correct prefix that
+looks dead, and a recovery is reliable evidence while a zero is not.
 
 Prefixes shared by several trajectories of one task in a batch (found with the
 ``TaskTree``) are probed once; later occurrences record ``"shared": true`` and no cost.
@@ -67,6 +70,7 @@ class _Item:
         self.lo = 0
         self.hi = len(self.texts) - 1
         self.fe: int | None = None  # found first error (-1 = none) once the search ends
+        self.rechecked: set[int] = set()  # dead ends re-estimated with ``recheck`` rollouts
 
 
 class MCGrader:
@@ -89,6 +93,7 @@ class MCGrader:
         extend: int = 0,
         confirm: bool = False,
         rollout_check: str | None = None,
+        recheck: int = 0,
         name: str = "mc",
     ) -> None:
         if mode not in ("every-step", "first-error"):
@@ -99,9 +104,16 @@ class MCGrader:
             raise ConfigError(f"mc threshold must be in [0, 1), got {threshold}")
         if extend < 0:
             raise ConfigError(f"mc extend must be >= 0 extra rollouts, got {extend}")
+        if recheck < 0:
+            raise ConfigError(f"mc recheck must be >= 0 extra rollouts, got {recheck}")
+        if recheck and mode != "first-error":
+            raise ConfigError("mc recheck re-estimates the dead end a first-error search settles on: "
+                              "use it with mode='first-error' (every-step: --extend)")
+        if recheck and extend:
+            raise ConfigError("mc recheck and extend both re-estimate dead ends: choose one")
         if rollout_check not in (None, "rules"):
             raise ConfigError(f"mc rollout_check must be None or 'rules', got {rollout_check!r}")
-        self.threshold, self.extend, self.confirm = threshold, extend, confirm
+        self.threshold, self.extend, self.confirm, self.recheck = threshold, extend, confirm, recheck
         check = claims_hold if rollout_check == "rules" else None
         self.name = name
         self.backend = backend
@@ -124,7 +136,7 @@ class MCGrader:
         # New options enter the hash only when set, so labels written before they existed
         # keep their configuration hash (resumable jobs stay resumable).
         for key, val, default in (("threshold", threshold, 0.0), ("extend", extend, 0), ("confirm", confirm, False),
-                                  ("rollout_check", rollout_check, None)):
+                                  ("rollout_check", rollout_check, None), ("recheck", recheck, 0)):
             if val != default:
                 self.config[key] = val
         self._ref = grader_ref(name, self.config)
@@ -134,7 +146,7 @@ class MCGrader:
         )
         # Extra rollouts for a borderline probe: another seed, so they are new samples.
         self._more = Rollouts(
-            backend, self.world, max(extend, 1), temperature=temperature, max_tokens=max_tokens,
+            backend, self.world, max(extend, recheck, 1), temperature=temperature, max_tokens=max_tokens,
             seed=extend_seed(seed), max_turns=max_turns, check=check,
         )
         self.probes = 0  # prefixes probed with rollouts over this grader's life
@@ -200,14 +212,24 @@ class MCGrader:
                 active.append(it)
         while active:
             want: list[tuple[_Item, int]] = []
+            again: list[_Item] = []  # settled dead ends to re-estimate (``recheck``)
             for it in active:
                 if it.lo < it.hi:
                     want.append((it, (it.lo + it.hi) // 2))
                 elif self.confirm and it.lo + 1 < len(it.texts) and it.lo + 1 not in it.values:
                     want.append((it, it.lo + 1))  # confirm the dead end with its right neighbour
+                elif self._wants_recheck(it):
+                    again.append(it)
                 else:
                     it.fe = it.lo
             self._probe(want)
+            self._recheck(again)
+            for it in again:
+                if not self._dead(it.values[it.lo]):
+                    # Recovered: the settled dead end is not one; search on to its right.
+                    i = it.lo
+                    it.lo = i + 1
+                    it.hi = min((j for j, r in it.values.items() if j > i and self._dead(r)), default=len(it.texts) - 1)
             for it, i in want:
                 dead = self._dead(it.values[i])
                 if i <= it.hi and it.lo < it.hi:  # a bisection probe
@@ -216,13 +238,33 @@ class MCGrader:
                     else:
                         it.lo = i + 1  # right: i is still recoverable
                 elif dead:
-                    it.fe = it.lo  # confirmed: the next prefix is a dead end too
+                    if not self._wants_recheck(it):
+                        it.fe = it.lo  # confirmed: the next prefix is a dead end too
                 else:
                     # The right neighbour is recoverable, so the found dead end is not one
                     # (its own step then that rollout succeed): search on to the right.
                     it.lo = i + 1
                     it.hi = min(j for j, r in it.values.items() if j > i and self._dead(r))
             active = [it for it in active if it.fe is None]
+
+    def _wants_recheck(self, it: _Item) -> bool:
+        """Whether the dead end the search settled on still needs its ``recheck`` rollouts:
+        not for a prefix that states its answer (its value is exact) or one already redone."""
+        res = it.values.get(it.lo)
+        return bool(self.recheck) and it.lo not in it.rechecked and res is not None and bool(res.rollouts)
+
+    def _recheck(self, items: list[_Item]) -> None:
+        """``recheck`` more rollouts (the ``extend`` seed: fresh samples) for each item's
+        settled dead end, merged into its value and paid on that step."""
+        if not items:
+            return
+        probes = [(it.task, it.texts[: it.lo + 1]) for it in items]
+        self.probes += len(items)
+        for it, more in zip(items, self._more.run(probes)):
+            it.rechecked.add(it.lo)
+            it.values[it.lo] = _merge(it.values[it.lo], more)
+            it.nodes[it.lo].record(more.n, more.n_correct)
+            it.owned.add(it.lo)
 
     def _dead(self, res: ProbeResult) -> bool:
         """A dead end: no (or too few, with ``threshold``) rollouts reach the right answer."""
