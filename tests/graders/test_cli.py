@@ -81,3 +81,14 @@ def test_grade_mc_with_the_embedded_policy_and_dry_run(tmp_path, monkeypatch):
     assert b.first_error("mc") == -1  # the reference solution: right answer, no probes
     assert a.first_error("mc") in (0, 1, 2)  # world inferred from meta: the wrong answer was found
     assert all(s.labels["mc"].grader.name == "mc" for s in a.steps)
+
+
+def test_grade_mc_recheck_reaches_the_grader(tmp_path, monkeypatch):
+    monkeypatch.setenv("STEPSIEVE_CACHE_DIR", str(tmp_path / "cache"))
+    src = tmp_path / "in.jsonl"
+    arith_file(src)
+    args = ["grade", str(src), str(tmp_path / "mc.jsonl"), "--grader", "mc", "--recheck", "4", "-q"]
+    r = runner.invoke(app, [*args, "--mode", "every-step"])  # recheck is a first-error option: one clear error
+    assert r.exit_code != 0 and "recheck" in str(r.exception) + r.output
+    r = runner.invoke(app, [*args, "--mode", "first-error", "--n", "2", "--max-tokens", "40", "--dry-run"])
+    assert r.exit_code == 0, r.output

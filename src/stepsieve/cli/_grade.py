@@ -71,6 +71,7 @@ def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any], mopts: Model
             backend_from_options(mopts), world, n=o["n"], mode=o["mode"] or "every-step", temperature=o["temperature"],
             max_tokens=o["max_tokens"], seed=o["seed"], keep_rollouts=o["keep_rollouts"], root=o["root"], name=label,
             threshold=o["threshold"], extend=o["extend"], confirm=o["confirm"], rollout_check=o["rollout_check"],
+            recheck=o["recheck"],
         )
     if name == "judge":
         # no --model: the embedded verifier (not the embedded policy) judges, offline
@@ -101,6 +102,7 @@ def grade_cmd(
     threshold: float = typer.Option(0.0, "--threshold", help="mc: a prefix is a dead end when its value <= this."),
     extend: int = typer.Option(0, "--extend", help="mc: extra rollouts drawn for a dead end before it counts."),
     confirm: bool = typer.Option(False, "--confirm", help="mc: a dead end is refuted by a recoverable longer prefix."),
+    recheck: int = typer.Option(0, "--recheck", help="mc first-error: extra rollouts re-estimating the dead end the search settles on."),
     rollout_check: str = typer.Option(None, "--rollout-check", help="mc: 'rules': a success must make no false arithmetic claim."),
     votes: int = typer.Option(1, "--votes", help="judge: judgements sampled per call, majority-aggregated."),
     judge_temperature: float = typer.Option(None, "--judge-temperature", help="judge: temperature (default 0 for 1 vote, else 0.7)."),
