@@ -125,6 +125,15 @@ def test_cli_trains_a_frozen_policy_head_with_the_policy_template(tiny_tied_base
     assert cfg.template == TEMPLATE and cfg.head == "policy" and cfg.freeze_backbone
     assert cfg.training["options"]["error_weight"] == 2.0
 
+    # the joint stage from the CLI: the checkpoint says the backbone was trained
+    res = CliRunner().invoke(app, ["train-prm", str(data), "--base", str(tiny_tied_base), "--out", str(tmp_path / "ft"),
+                                   "--label", "mc", "--head", "logprobs", "--freeze-backbone", "--epochs", "1",
+                                   "--finetune-epochs", "1", "--finetune-lr", "1e-4", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    cfg = StepRMConfig.load(tmp_path / "ft")
+    assert not cfg.freeze_backbone and cfg.training["options"]["finetune_epochs"] == 1
+    assert cfg.training["options"]["finetune_lr"] == 1e-4
+
 
 def test_logprobs_head_reads_only_the_log_prob_features(tiny_tied_base):
     both = StepRM.from_base(tiny_tied_base, StepRMConfig(template=TEMPLATE, head="policy"))

@@ -35,12 +35,18 @@ def train_prm_cmd(
                                  help="Task layout before the steps; {task} is replaced, \\n is a newline. "
                                       "Use the policy's prompt, e.g. 'Problem: {task}\\nSolution:\\n'."),
     error_weight: float = typer.Option(1.0, "--error-weight", help="Loss weight of incorrect targets."),
+    finetune_epochs: int = typer.Option(0, "--finetune-epochs", help="With --freeze-backbone: then train backbone "
+                                        "and head together for this many epochs (the shipped StepRM: 2)."),
+    finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
 ) -> None:
     """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
 
     Examples:
 
       stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc --soft
+
+      stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc --head logprobs \
+          --freeze-backbone --template 'Problem: {task}\\nSolution:\\n' --epochs 20 --lr 3e-3 --finetune-epochs 2
 
       stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
     """
@@ -51,6 +57,7 @@ def train_prm_cmd(
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, dev_fraction=dev_fraction,
         after_error=after_error, seed=seed, bf16=bf16, error_weight=error_weight,  # type: ignore[arg-type]
+        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
     )
     model = train_prm(
         read_trajectories(data), base=base, out=out, label=label, soft=soft, separator=sep,
