@@ -245,6 +245,8 @@ def train_prm(
 ) -> StepRM:
     """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``."""
     options = options or TrainOptions()
+    if options.finetune_epochs and not freeze_backbone:  # before any work is spent
+        raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
     t0 = time.perf_counter()
     config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft, template=template,
                           head=head, head_width=head_width, freeze_backbone=freeze_backbone)
@@ -259,8 +261,6 @@ def train_prm(
     losses = train_steps(model, train, options, progress=progress)
     head_steps = len(losses)
     if options.finetune_epochs:
-        if not freeze_backbone:
-            raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
         model.backbone.requires_grad_(True)
         config.freeze_backbone = False  # the saved backbone is no longer the base
         losses += train_steps(model, train, replace(options, epochs=options.finetune_epochs, lr=options.finetune_lr),
