@@ -31,7 +31,7 @@ from stepsieve.curate._export import ExportOptions, parquet_schema
 from stepsieve.curate._filter import CurateOptions, CurateStats
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._pairs import PairOptions, PairStats
-from stepsieve.curate._rows import container_for
+from stepsieve.curate._rows import RowWriter, container_for
 
 __all__ = ["ColumnarUnsupported", "chat_file_columnar", "pairs_file_columnar", "pipeline_columnar"]
 
@@ -59,47 +59,22 @@ def _input_ok(path: str | Path) -> None:
         raise ColumnarUnsupported("canonical format unavailable") from None
 
 
-class _Out:
-    """A JSONL or Parquet output written through ``.partial`` (renamed on success)."""
-
-    def __init__(self, path: str | Path, schema: Any) -> None:
-        self.path = Path(path)
-        self.container = container_for(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.schema = schema
-        self.count = 0
-        self._fh: Any = open(self.partial, "wb", buffering=1 << 20) if self.container == "jsonl" else None  # noqa: SIM115 (closed in close())
-        self._pq: Any = None
+class _Out(RowWriter):
+    """A ``RowWriter`` (``.partial`` renamed on success, removed on failure) that also takes
+    whole Arrow blocks: pre-rendered JSONL lines, or Parquet columns in the schema's order."""
 
     def lines(self, lines: pa.Array) -> None:
         self.count += len(lines)
         write_lines(self._fh, lines)
 
     def table(self, cols: dict[str, pa.Array]) -> None:
-        import pyarrow.parquet as pq
-
-        if self._pq is None:
-            self._pq = pq.ParquetWriter(self.partial, self.schema, compression="zstd")
+        self._flush()  # opens the Parquet writer with the schema (no buffered rows here)
         n = len(next(iter(cols.values())))
         self.count += n
         if n:
             self._pq.write_table(
                 pa.Table.from_arrays([cols[f.name] for f in self.schema], schema=self.schema)
             )
-
-    def close(self, ok: bool) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        else:
-            if self._pq is None and ok:
-                self.table({f.name: pa.array([], f.type) for f in self.schema})
-            if self._pq is not None:
-                self._pq.close()
-        if ok:
-            os.replace(self.partial, self.path)
-        elif self.partial.exists():
-            self.partial.unlink()
 
 
 def _chat(
