@@ -174,6 +174,20 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
     return rows
 
 
+def _finished_splits(data: Path, sfx: str) -> tuple[list, list]:
+    """The train parts and the test split of a finished ``--data`` directory (made by another run)."""
+    meta = data / "data.json"
+    if not meta.is_file():
+        sys.exit(f"--extra-data {data}: no data.json (make it with --data {data} --data-only)")
+    train = [t for p in sorted(data.glob(f"train-[0-9][0-9][0-9]{sfx}.jsonl")) for t in read_trajectories(p)]
+    test_path = data / f"test{sfx}.jsonl"
+    if not train or not test_path.is_file():
+        sys.exit(f"--extra-data {data}: parts ({sfx or 'plain mc'}) not made yet")
+    test = list(read_trajectories(test_path))
+    _log(f"+ {len(train)} train, {len(test)} test mc-graded trajectories from {data} ({meta.read_text().strip()})")
+    return train, test
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policy", type=Path, default=ROOT / "src/stepsieve/embedded/policy")
@@ -214,6 +228,11 @@ def main() -> None:
                          "parts are made when absent, reused when present")
     ap.add_argument("--data-only", action="store_true", help="make the --data parts (see --parts) and stop")
     ap.add_argument("--parts", default="", help="with --data-only: which parts to make (test,train-000,...)")
+    ap.add_argument("--extra-data", type=Path, action="append", default=[],
+                    help="another finished --data directory (e.g. other ops): its train parts join the train "
+                         "split, its test split is evaluated and reported on its own (repeatable)")
+    ap.add_argument("--base", type=Path, default=None,
+                    help="the StepRM's backbone (a from_pretrained directory; default: --policy)")
     args = ap.parse_args()
     lo, _, hi = args.ops.partition("-")
     knobs = {"ops": (int(lo), int(hi or lo))}
@@ -232,6 +251,10 @@ def main() -> None:
         if args.data_only:
             print(json.dumps({"data": str(args.data), "train": len(train), "test": len(test)}))
             return
+    extra_tests = {}
+    for d in args.extra_data:
+        more, extra_tests[str(d)] = _finished_splits(d, _mc_suffix(args))
+        train += more
 
     if args.cost_only:
         print(json.dumps({"side_by_side": _side_by_side(world, backend, test, args.out / "steprm", args)}, indent=2))
@@ -249,7 +272,7 @@ def main() -> None:
     options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed, batch_size=args.batch_size,
                            error_weight=args.error_weight, finetune_epochs=args.finetune_epochs,
                            finetune_lr=args.finetune_lr)
-    model = train_prm(blind, base=args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
+    model = train_prm(blind, base=args.base or args.policy, out=args.out / "steprm", label="mc", soft=args.soft,
                       template=template, head=args.head, head_width=args.head_width,
                       freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=True,
                       source=f"mc{_mc_suffix(args)} labels of {len(blind)} policy samples")
@@ -267,6 +290,11 @@ def main() -> None:
     (args.out / "eval.json").write_text(json.dumps(evals, indent=2) + "\n")
     (args.out / "summary.json").write_text(json.dumps({"stages": stages}, indent=2) + "\n")
     f1 = {k: v["processbench"]["average_f1"] for k, v in evals.items()}
+    extra_f1 = {}
+    for name, more in extra_tests.items():
+        more = list(prm.grade(more))
+        extra_f1[name] = {"trajectories": len(more), **{
+            k: evaluate(more, k, "truth")["processbench"]["average_f1"] for k in ("mc", "prm")}}
     cost = {k: _cost(v) for k, v in evals.items()}
     result = {
         "benchmark": "steprm_distill",
@@ -283,6 +311,7 @@ def main() -> None:
                 "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr, "score_batch": args.score_batch,
                 "dev_f1_vs_mc": model.config.training.get("dev_f1_vs_label"),
                 "f1_vs_truth": f1["prm"], "cost_per_trajectory": cost["prm"]},
+        "extra_data": {"train_from": [str(d) for d in args.extra_data], "f1_vs_truth_on_their_test": extra_f1},
         "cost_ratio_calls": cost["mc"]["calls"] / max(cost["prm"]["calls"], 1e-9),
         "cost_ratio_tokens": cost["mc"]["tokens"] / max(cost["prm"]["tokens"], 1e-9),
         "cost_ratio_seconds": cost["mc"]["seconds"] / max(cost["prm"]["seconds"], 1e-9),
