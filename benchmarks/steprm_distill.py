@@ -140,6 +140,48 @@ def _cached_splits(world, backend, args, stages: list) -> tuple[list, list]:
     return train, test
 
 
+def _shape(model) -> dict:
+    """What one token costs a causal LM (or its backbone) to encode: the parameters every token
+    is multiplied through (the input embedding is a lookup, so it is left out; a tied or untied
+    LM head is counted apart, as ``vocab x hidden``), and the attention width per layer."""
+    base = getattr(model, "model", model)  # LlamaForCausalLM -> LlamaModel; a backbone is itself
+    emb = base.get_input_embeddings().weight
+    c = base.config
+    heads = c.num_attention_heads
+    return {"non_embedding_params": sum(p.numel() for p in base.parameters() if p is not emb),
+            "layers": c.num_hidden_layers, "attn_width": heads * (getattr(c, "head_dim", None) or c.hidden_size // heads),
+            "lm_head_params": emb.shape[0] * emb.shape[1]}
+
+
+def _flops(shape: dict, tokens: int, lm_head_rows: int, attn_pairs: int) -> float:
+    """Forward FLOPs: 2 x non-embedding params per token encoded, 2 x vocab x hidden per row of
+    logits computed, and 4 x attention width per (query, key) pair per layer (QK^T and AV)."""
+    return (2.0 * shape["non_embedding_params"] * tokens + 2.0 * shape["lm_head_params"] * lm_head_rows
+            + 4.0 * shape["attn_width"] * shape["layers"] * attn_pairs)
+
+
+class _MCRecorder:
+    """Wraps ``backend.generate`` to count what mc's rollouts attend over: the (query, key) pairs
+    of decoding (each generated token fed back attends to its prompt and the tokens before it),
+    and of prefill as if every prompt were encoded alone (an upper bound: the backend encodes a
+    prefix shared by prompts once), and the logit rows (one per generated token)."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.inner = backend, backend.generate
+        self.decode_pairs = self.prefill_pairs = self.logit_rows = 0
+
+    def __call__(self, prompts, *a, **kw):
+        out = self.inner(prompts, *a, **kw)
+        for p, row in zip(prompts, out):
+            n = len(self.backend.encode(p))
+            self.prefill_pairs += n * (n + 1) // 2
+            for g in row:
+                fed = max(g.tokens - 1, 0)  # the last token is sampled, never fed back
+                self.decode_pairs += fed * (n + 1) + fed * (fed - 1) // 2
+                self.logit_rows += g.tokens
+        return out
+
+
 def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
     """Both graders' cost on the same test trajectories, back to back in this process (so load
     on a shared machine hits both alike): mc with its batching, the StepRM with ``--score-batch``."""
@@ -158,8 +200,14 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
     list(prm.grade(fresh(items[: args.score_batch])))  # warm-up
     rows = {}
     for name, grader in (("mc", mc), ("prm", prm), ("prm_again", prm)):
+        rec, fwd0 = _MCRecorder(backend), backend.forward_tokens
+        if name == "mc":
+            backend.generate = rec
         t0 = time.perf_counter()
-        graded = list(grader.grade(fresh(items)))
+        try:
+            graded = list(grader.grade(fresh(items)))
+        finally:
+            backend.generate = rec.inner
         wall = time.perf_counter() - t0
         label = "mc" if name == "mc" else "prm"
         calls = sum(st.labels[label].cost.calls for t in graded for st in t.steps if st.labels.get(label))
@@ -167,10 +215,27 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
                    for t in graded for st in t.steps if st.labels.get(label))
         rows[name] = {"trajectories": len(graded), "wall_seconds_per_trajectory": wall / len(graded),
                       "calls_per_trajectory": calls / len(graded), "tokens_per_trajectory": toks / len(graded)}
+        if name == "mc":  # real tokens the policy encoded (a prefix shared by prompts counted once)
+            shape, fwd = _shape(backend.lm), backend.forward_tokens - fwd0
+            low = _flops(shape, fwd, rec.logit_rows, rec.decode_pairs)
+            high = _flops(shape, fwd, rec.logit_rows, rec.decode_pairs + rec.prefill_pairs)
+        else:  # one pass: every position gives logits (the log-prob features), causal attention
+            shape = _shape(prm._model.backbone)
+            lens = [t.steps[0].labels["prm"].cost.tokens_in for t in graded if t.steps]
+            fwd = sum(lens)
+            low = high = _flops(shape, fwd, fwd, sum(n * (n + 1) // 2 for n in lens))
+        rows[name].update({"model": shape, "forward_tokens_per_trajectory": fwd / len(graded),
+                           "flops_per_trajectory": [low / len(graded), high / len(graded)],
+                           "flops_linear_only_per_trajectory": 2.0 * shape["non_embedding_params"] * fwd / len(graded)})
     best = min(rows["prm"]["wall_seconds_per_trajectory"], rows["prm_again"]["wall_seconds_per_trajectory"])
     rows["ratio_wall_seconds"] = rows["mc"]["wall_seconds_per_trajectory"] / best
     rows["ratio_calls"] = rows["mc"]["calls_per_trajectory"] / rows["prm"]["calls_per_trajectory"]
     rows["ratio_tokens"] = rows["mc"]["tokens_per_trajectory"] / rows["prm"]["tokens_per_trajectory"]
+    rows["ratio_forward_tokens"] = rows["mc"]["forward_tokens_per_trajectory"] / rows["prm"]["forward_tokens_per_trajectory"]
+    # [mc without its prefill attention, mc with every prompt's prefill attention] / prm
+    rows["ratio_flops"] = [f / rows["prm"]["flops_per_trajectory"][0] for f in rows["mc"]["flops_per_trajectory"]]
+    rows["ratio_flops_linear_only"] = (rows["mc"]["flops_linear_only_per_trajectory"]
+                                       / rows["prm"]["flops_linear_only_per_trajectory"])
     return rows
 
 
