@@ -164,22 +164,29 @@ class _MCRecorder:
     """Wraps ``backend.generate`` to count what mc's rollouts attend over: the (query, key) pairs
     of decoding (each generated token fed back attends to its prompt and the tokens before it),
     and of prefill as if every prompt were encoded alone (an upper bound: the backend encodes a
-    prefix shared by prompts once), and the logit rows (one per generated token)."""
+    prefix shared by prompts once), and the logit rows (one per generated token). The calls only
+    keep the prompts and generated lengths; ``counts()`` tokenizes them afterwards, outside the timed run."""
 
     def __init__(self, backend) -> None:
         self.backend, self.inner = backend, backend.generate
-        self.decode_pairs = self.prefill_pairs = self.logit_rows = 0
+        self.seen: list[tuple[str, list[int]]] = []
 
     def __call__(self, prompts, *a, **kw):
         out = self.inner(prompts, *a, **kw)
-        for p, row in zip(prompts, out):
-            n = len(self.backend.encode(p))
-            self.prefill_pairs += n * (n + 1) // 2
-            for g in row:
-                fed = max(g.tokens - 1, 0)  # the last token is sampled, never fed back
-                self.decode_pairs += fed * (n + 1) + fed * (fed - 1) // 2
-                self.logit_rows += g.tokens
+        self.seen.extend((p, [g.tokens for g in row]) for p, row in zip(prompts, out))
         return out
+
+    def counts(self) -> tuple[int, int, int]:
+        """``(decode_pairs, prefill_pairs, logit_rows)`` over every recorded call."""
+        decode = prefill = rows = 0
+        for p, lengths in self.seen:
+            n = len(self.backend.encode(p))
+            prefill += n * (n + 1) // 2
+            for t in lengths:
+                fed = max(t - 1, 0)  # the last token is sampled, never fed back
+                decode += fed * (n + 1) + fed * (fed - 1) // 2
+                rows += t
+        return decode, prefill, rows
 
 
 def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
@@ -217,8 +224,9 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
                       "calls_per_trajectory": calls / len(graded), "tokens_per_trajectory": toks / len(graded)}
         if name == "mc":  # real tokens the policy encoded (a prefix shared by prompts counted once)
             shape, fwd = _shape(backend.lm), backend.forward_tokens - fwd0
-            low = _flops(shape, fwd, rec.logit_rows, rec.decode_pairs)
-            high = _flops(shape, fwd, rec.logit_rows, rec.decode_pairs + rec.prefill_pairs)
+            decode, prefill, rows_out = rec.counts()
+            low = _flops(shape, fwd, rows_out, decode)
+            high = _flops(shape, fwd, rows_out, decode + prefill)
         else:  # one pass: every position gives logits (the log-prob features), causal attention
             shape = _shape(prm._model.backbone)
             lens = [t.steps[0].labels["prm"].cost.tokens_in for t in graded if t.steps]
