@@ -4,9 +4,9 @@ import hashlib
 
 import orjson
 import pytest
+from helpers_curate import traj
 from typer.testing import CliRunner
 
-from helpers_curate import traj
 from stepsieve import DataError, __version__
 from stepsieve._manifest import read_manifest
 from stepsieve.cli import app
@@ -153,22 +153,3 @@ def test_curated_parquet_round_trips_through_the_shared_reader(tmp_path):
     ts = list(read_trajectories(out))
     assert len(ts) == counts["out"] == 2
     assert [s.labels["curate"].score for s in ts[0].steps] == [1.0, 0.0, 0.0]
-
-
-@pytest.mark.parametrize(
-    ("verb", "opts"),
-    [("pairs", ["--format", "trl-dpo", "--margin", "0.25"]), ("export", ["--format", "openai-chat"])],
-)
-def test_engine_option_selects_the_engine_and_both_write_the_same_rows(tmp_path, verb, opts):
-    src = _graded(tmp_path / "g.jsonl")
-    if verb == "export":  # openai-chat reads per-step weights from a curate label
-        curated = tmp_path / "curated.jsonl"
-        invoke("curate", src, "-o", curated, "--mode", "mask", "-q")
-        src = curated
-    outs = {}
-    for engine in ("record", "columnar"):
-        out = tmp_path / f"{verb}-{engine}.jsonl"
-        invoke(verb, src, "-o", out, *opts, "--engine", engine, "-q")
-        assert read_manifest(out)["extra"]["engine"]["path"] == engine
-        outs[engine] = out.read_bytes()
-    assert outs["record"] == outs["columnar"] and outs["record"]

@@ -36,11 +36,6 @@ _ON_ERROR = typer.Option(
     help="raise: stop at the first bad record; skip: quarantine it to OUT.rejected.jsonl.",
 )
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
-_ENGINE = typer.Option(
-    "auto",
-    "--engine",
-    help="auto (columnar where it covers the job, else record) | columnar (fail if it cannot) | record.",
-)
 
 
 def _echo(counts: dict[str, object], out: Path) -> None:
@@ -137,7 +132,6 @@ def pairs_cmd(
     max_cost: MaxCostOpt = None,
     no_cache: NoCacheOpt = False,
     on_error: str = _ON_ERROR,
-    engine: str = _ENGINE,
     quiet: bool = _QUIET,
 ) -> None:
     """Step-level preference pairs: siblings with different MC values, and Step-DPO at the first error."""
@@ -175,7 +169,6 @@ def pairs_cmd(
         on_error=on_error,
         progress=not quiet,
         sampler=sampler,
-        engine=engine,
     )
     if sampler is not None:
         report_backend(sampler.backend)
@@ -239,7 +232,6 @@ def export_cmd(
         "curate", "--weight-label", help="openai-chat: label holding per-step weights."
     ),
     on_error: str = _ON_ERROR,
-    engine: str = _ENGINE,
     quiet: bool = _QUIET,
 ) -> None:
     """Write rows trainers load: TRL stepwise / DPO, Step-DPO, OpenAI chat with per-message weight."""
@@ -255,7 +247,7 @@ def export_cmd(
         sep=_unescape(sep),
         weight_label=weight_label,
     )
-    counts = export_file(input, out, opts, on_error=on_error, progress=not quiet, engine=engine)
+    counts = export_file(input, out, opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)
 
 

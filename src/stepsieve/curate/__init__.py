@@ -5,8 +5,7 @@
 - ``credit_task`` / ``credit``: per-step advantages (progress, fork-relative, mixed).
 - ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat.
 - ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``;
-  ``pipeline_file`` curates and pairs in one read. Jobs run on the columnar engine when it
-  covers the input and options (same bytes), else on the record path.
+  ``pipeline_file`` curates and pairs in one read.
 
 All of them read steps through ``Grading`` (one label, by verdict or threshold) and find
 shared prefixes through ``stepsieve.trajectory.TaskTree``.

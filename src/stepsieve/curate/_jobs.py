@@ -29,12 +29,7 @@ from stepsieve.curate._pairs import PairOptions, PairStats, Sampler, StepPair, m
 from stepsieve.curate._rows import RowWriter
 from stepsieve.trajectory import Trajectory
 
-# The columnar engine (``_columnar_jobs``) runs when the input and options are ones it
-# reproduces exactly; otherwise, or when it meets anything it does not cover, the record
-# path below runs. The manifest says which ran (``extra.engine``) and why.
-ENGINES = ("auto", "columnar", "record")
-
-__all__ = ["ENGINES", "credit_file", "curate_file", "export_file", "pairs_file", "read_pairs"]
+__all__ = ["credit_file", "curate_file", "export_file", "pairs_file", "read_pairs"]
 
 
 def _rejects(output: str | Path) -> Path:
@@ -104,7 +99,6 @@ def curate_file(
         labels=[grading.label],
         options={"grading": grading, "curate": opts},
         counts=counts,
-        extra={"engine": _engine("record", "curated trajectories are written as full records")},
     )
     return counts
 
@@ -122,7 +116,6 @@ def pairs_file(
     contiguous: bool = False,
     on_error: str = "raise",
     progress: bool = False,
-    engine: str = "auto",
 ) -> dict[str, Any]:
     """Step-level pairs of ``input``: StepPair records (``fmt="pairs"``) or rows of ``trl-dpo``/``step-dpo``."""
     if fmt != "pairs":
@@ -131,30 +124,6 @@ def pairs_file(
             raise ConfigError(f"pairs export to {fmt!r} is not a pair format (use trl-dpo or step-dpo)")
     if max_open < 1:
         raise ConfigError(f"max_open must be at least 1, got {max_open}")
-    why = _columnar_refusal(engine, sampler=sampler, fmt=fmt)
-    if why is None:
-        from stepsieve.curate._columnar_jobs import ColumnarUnsupported, pairs_file_columnar
-
-        try:
-            got, pst, rst = pairs_file_columnar(
-                input, output, grading, opts, export or ExportOptions(format=fmt), contiguous=contiguous,
-                progress=progress,
-            )  # fmt: skip
-        except ColumnarUnsupported as e:
-            why = e.reason
-        else:
-            counts = {
-                "in": rst["read"],
-                "accepted": rst["read"],
-                "rejected": 0,
-                "out": got["out"],
-                **_pair_counts(pst),
-                "split_tasks": rst["split_tasks"],
-            }
-            _pairs_manifest(input, output, grading, opts, fmt, max_open, contiguous, sampler, counts,
-                            _engine("columnar", None))  # fmt: skip
-            return counts
-    _must_record(engine, why)
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
     gst, pst = GroupStats(), PairStats()
     groups = group_by_task(
@@ -174,7 +143,7 @@ def pairs_file(
         **_pair_counts(pst),
         "split_tasks": gst.split_tasks,
     }
-    _pairs_manifest(input, output, grading, opts, fmt, max_open, contiguous, sampler, counts, _engine("record", why))
+    _pairs_manifest(input, output, grading, opts, fmt, max_open, contiguous, sampler, counts)
     return counts
 
 
@@ -200,7 +169,6 @@ def _pairs_manifest(
     contiguous: bool,
     sampler: Sampler | None,
     counts: dict[str, Any],
-    engine: dict[str, Any],
 ) -> None:
     write_manifest(
         output,
@@ -214,31 +182,7 @@ def _pairs_manifest(
             "sampler": None if sampler is None else getattr(sampler, "config", repr(sampler)),
         },
         counts=counts,
-        extra={"engine": engine},
     )
-
-
-def _engine(path: str, why: str | None) -> dict[str, Any]:
-    """The manifest's record of which engine wrote the output, and why not the columnar one."""
-    return {"path": path, "fallback_reason": why}
-
-
-def _columnar_refusal(engine: str, *, sampler: Any = None, fmt: str | None = None) -> str | None:
-    """Why the columnar engine cannot take this job up front (None: try it)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "record":
-        return "engine 'record' requested"
-    if sampler is not None:
-        return "a sampler (model calls per first error)"
-    if fmt is not None and fmt not in ("trl-dpo", "step-dpo"):
-        return f"format {fmt!r} (pair records are built by the record path)"
-    return None
-
-
-def _must_record(engine: str, why: str | None) -> None:
-    if engine == "columnar":
-        raise ConfigError(f"the columnar engine cannot run this job: {why}")
 
 
 def credit_file(
@@ -298,32 +242,8 @@ def export_file(
     *,
     on_error: str = "raise",
     progress: bool = False,
-    engine: str = "auto",
 ) -> dict[str, Any]:
     """Export trajectories (stepwise, chat) or pairs (trl-dpo, step-dpo) to .jsonl or .parquet."""
-    why = _columnar_refusal(engine)
-    if why is None and opts.format != "openai-chat":
-        why = f"format {opts.format!r}"
-    if why is None:
-        from stepsieve.curate._columnar_jobs import ColumnarUnsupported, chat_file_columnar
-
-        try:
-            got, rst = chat_file_columnar(input, output, opts, progress=progress)
-        except ColumnarUnsupported as e:
-            why = e.reason
-        else:
-            bad = got["not_expressible"]
-            counts = {
-                "in": rst["read"],
-                "out": got["out"],
-                "rejected": bad,
-                "rejected_records": 0,
-                "rejected_by_reason": {"not_expressible": bad} if bad else {},
-            }
-            write_manifest(output, verb="export", inputs=[input], labels=[opts.weight_label], options=opts,
-                           counts=counts, extra={"engine": _engine("columnar", None)})  # fmt: skip
-            return counts
-    _must_record(engine, why)
     reader: InputReader | None = None
     records: Iterable[Any]
     if opts.wants_pairs:
@@ -356,10 +276,7 @@ def export_file(
         if opts.format == "openai-chat"
         else []
     )
-    write_manifest(
-        output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts,
-        extra={"engine": _engine("record", why)},
-    )  # fmt: skip
+    write_manifest(output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts)
     return counts
 
 

@@ -1,11 +1,9 @@
 """One read, two training files: curated SFT chat rows and step-level DPO rows.
 
 ``pipeline_file`` is ``curate`` (mask / truncate) → ``export --format openai-chat`` and
-``pairs --format trl-dpo|step-dpo`` over the same input, reading it once. It runs on the
-columnar engine when that covers the input and options, else on the record path (the
-reference: ``group_by_task`` → ``pairs_for_task`` → rows, ``curate`` → ``chat_row``); both
-write the same bytes. Each output gets its manifest, with ``extra.engine`` saying which
-engine ran and why.
+``pairs --format trl-dpo|step-dpo`` over the same input, reading it once:
+``group_by_task`` → ``pairs_for_task`` → rows, and ``curate`` → ``chat_row``, the same
+functions the verbs run. Each output gets its manifest.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from stepsieve.curate._filter import CurateOptions, CurateStats, curate
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
 from stepsieve.curate._input import InputReader
-from stepsieve.curate._jobs import _columnar_refusal, _engine, _fields, _must_record, _pair_counts, _rejects
+from stepsieve.curate._jobs import _fields, _pair_counts, _progress, _rejects
 from stepsieve.curate._pairs import PairOptions, PairStats, pairs_for_task
 from stepsieve.curate._rows import RowWriter
 
@@ -39,7 +37,6 @@ def pipeline_file(
     sep: str = "\n",
     on_error: str = "raise",
     progress: bool = False,
-    engine: str = "auto",
 ) -> dict[str, Any]:
     """Curate + chat rows to ``chat_output`` and pair rows to ``pairs_output``; returns the counts.
 
@@ -53,28 +50,8 @@ def pipeline_file(
     chat = ExportOptions(format="openai-chat", weight_label=curate_opts.weight_label)
     pex = ExportOptions(format=pairs_format, sep=sep)
     cst, pst = CurateStats(), PairStats()
-    why = _columnar_refusal(engine)
-    counts: dict[str, Any] | None = None
-    if why is None:
-        from stepsieve.curate._columnar_jobs import ColumnarUnsupported, pipeline_columnar
-
-        try:
-            got = pipeline_columnar(
-                input, chat_output, pairs_output, grading, curate_opts, pair_opts, chat=chat, pairs=pex,
-                contiguous=True, cst=cst, pst=pst, progress=progress,
-            )  # fmt: skip
-        except ColumnarUnsupported as e:
-            why = e.reason
-            cst, pst = CurateStats(), PairStats()
-        else:
-            counts = {"in": got["records"], "steps": got["steps"], "rejected_records": 0}
-            counts["split_tasks"] = got["split_tasks"]
-            counts.update(chat_rows=got["chat_rows"], pair_rows=got["pairs"])
-    if counts is None:
-        _must_record(engine, why)
-        counts = _record(input, chat_output, pairs_output, grading, curate_opts, pair_opts, chat, pex,
-                         on_error, cst, pst)  # fmt: skip
-    eng = _engine("record" if why else "columnar", why)
+    counts = _run(input, chat_output, pairs_output, grading, curate_opts, pair_opts, chat, pex,
+                     on_error, progress, cst, pst)  # fmt: skip
     not_expr = cst.kept - counts["chat_rows"]
     counts["curate"] = {
         "in": counts["in"],
@@ -93,11 +70,11 @@ def pipeline_file(
         (pairs_output, "pairs", [grading.label, pair_opts.label]),
     ):
         write_manifest(out, verb=f"pipeline:{part}", inputs=[input], labels=labels, options=opts,
-                       counts={"in": counts["in"], **counts[part]}, extra={"engine": eng})  # fmt: skip
+                       counts={"in": counts["in"], **counts[part]})  # fmt: skip
     return counts
 
 
-def _record(
+def _run(
     input: str | Path,
     chat_output: str | Path,
     pairs_output: str | Path,
@@ -107,15 +84,18 @@ def _record(
     chat: ExportOptions,
     pex: ExportOptions,
     on_error: str,
+    progress: bool,
     cst: CurateStats,
     pst: PairStats,
 ) -> dict[str, Any]:
-    """The reference: group → pairs → rows, and curate → chat rows, one trajectory at a time."""
+    """Group → pairs → rows, and curate → chat rows, one task at a time."""
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(chat_output))
     gst = GroupStats()
     n_steps = 0
     with RowWriter(chat_output) as cw, RowWriter(pairs_output, schema=parquet_schema(pex)) as pw:
-        for group in group_by_task(reader, contiguous=True, stats=gst):
+        for group in group_by_task(
+            _progress(reader, reader, progress, "pipeline"), contiguous=True, stats=gst
+        ):
             n_steps += sum(len(t.steps) for t in group)
             for p in pairs_for_task(group, grading, popts, stats=pst):
                 pw.write(export_row(p, pex))  # type: ignore[arg-type]
