@@ -115,7 +115,7 @@ def stepwise_row(t: Trajectory, opts: ExportOptions, grading: Grading | None = N
 
 def dpo_row(p: StepPair, opts: ExportOptions) -> dict[str, Any]:
     sep = opts.sep
-    prompt = render_task(p.task) + sep + "".join(render_step(s) + sep for s in p.prefix)
+    prompt = render_task(p.task) + sep + "".join([render_step(s) + sep for s in p.prefix])
     return {"prompt": prompt, "chosen": p.chosen, "rejected": p.rejected}
 
 
@@ -123,7 +123,7 @@ def step_dpo_row(p: StepPair, opts: ExportOptions) -> dict[str, Any]:
     sep = opts.sep
     return {
         "prompt": render_task(p.task),
-        "initial_reason_steps": "".join(render_step(s) + sep for s in p.prefix),
+        "initial_reason_steps": "".join([render_step(s) + sep for s in p.prefix]),
         "chosen": p.chosen,
         "rejected": p.rejected,
         "full_chosen": sep.join([p.chosen, *p.chosen_rest]),
@@ -147,30 +147,31 @@ def chat_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
         score = None if lab is None else lab.score
         w = 1 if score is None or score >= 0.5 else 0
         trained += w
-        call = s.meta.get("tool_call") if s.kind == "action" and s.meta else None
-        if call is not None and isinstance(call, dict) and "name" in call:
-            cid = str(call.get("id") or f"call_{i}")
-            args = call.get("arguments", "")
-            if not isinstance(args, str):
-                args = orjson.dumps(args).decode()
-            msgs.append(
-                {
-                    "role": "assistant",
-                    "content": s.thought,
-                    "tool_calls": [
-                        {
-                            "id": cid,
-                            "type": "function",
-                            "function": {"name": str(call["name"]), "arguments": args},
-                        }
-                    ],
-                    "weight": w,
-                }
-            )
-            msgs.append({"role": "tool", "tool_call_id": cid, "content": s.observation or ""})
-            continue
-        text = s.text if not s.thought else f"{s.thought}\n{s.text}"
-        append({"role": "assistant", "content": text, "weight": w})
+        if s.kind == "action" and s.meta:
+            call = s.meta.get("tool_call")
+            if isinstance(call, dict) and "name" in call:
+                cid = str(call.get("id") or f"call_{i}")
+                args = call.get("arguments", "")
+                if not isinstance(args, str):
+                    args = orjson.dumps(args).decode()
+                append(
+                    {
+                        "role": "assistant",
+                        "content": s.thought,
+                        "tool_calls": [
+                            {
+                                "id": cid,
+                                "type": "function",
+                                "function": {"name": str(call["name"]), "arguments": args},
+                            }
+                        ],
+                        "weight": w,
+                    }
+                )
+                append({"role": "tool", "tool_call_id": cid, "content": s.observation or ""})
+                continue
+        thought = s.thought
+        append({"role": "assistant", "content": f"{thought}\n{s.text}" if thought else s.text, "weight": w})
         if s.observation is not None:
             append({"role": "user", "content": s.observation})
     if not trained:

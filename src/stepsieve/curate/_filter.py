@@ -20,6 +20,7 @@ it (OpenAI's per-message ``weight``). Inputs are consumed, not copied, in ``trun
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -127,62 +128,69 @@ def curate(
     """Yield curated trajectories (see the module docstring); ``stats`` counts what happened."""
     opts = opts or CurateOptions()
     st = stats if stats is not None else CurateStats()
-    ref = grader_ref("curate", {"grading": [grading.label, grading.threshold], **_opts_dict(opts)})
     after = opts.resolved_after_error
     wl = opts.weight_label
-    # Weights take three values only, so three shared Label objects serve every step.
-    weight_labels = {
-        w: Label(w, None, grader=ref, extra={"kind": "weight"}) for w in (0.0, 1.0, opts.error_weight)
-    }
-    lab = weight_labels.__getitem__
+    # Weights take three values only, so three shared Label objects serve every step (and
+    # every call with the same options: a streaming job curates one task group at a time).
+    zero, one, err = _weight_labels(grading, opts)
     table = _status_table(opts)
     verdicts = grading.verdicts
     mode = opts.mode
-    error_weight = opts.error_weight
     grade_after = after == "grade"
+    trainable_error = opts.error_weight > 0
+    min_steps = opts.min_steps
 
     for t in trajectories:
         st.seen += 1
         status = [table[v] for v in verdicts(t)]
-        first_bad = status.index("bad") if "bad" in status else len(status)
+        n = len(status)
+        first_bad = status.index("bad") if "bad" in status else n
         if mode == "steps":
-            n = 0
+            k = 0
             for i, s in enumerate(status):
                 if s != "good" or (i > first_bad and after != "grade"):
                     continue
-                steps = [_copy(x, wl, lab(0.0)) for x in t.steps[:i]]
-                steps.append(_copy(t.steps[i], wl, lab(1.0)))
+                steps = [_copy(x, wl, zero) for x in t.steps[:i]]
+                steps.append(_copy(t.steps[i], wl, one))
                 meta = {**t.meta, "source_id": t.id, "target_step": i}
-                n += 1
+                k += 1
                 st.rows += 1
                 yield Trajectory(f"{t.id}/{i}", t.task, steps, t.outcome, t.reference, meta)
-            if n:
+            if k:
                 st.kept += 1
             else:
                 st.reject("no_good_step")
             continue
-        # truncate / mask: one output per trajectory, weights set in place
-        if after == "drop":
-            keep = status[:first_bad]
-            if mode == "mask" and first_bad < len(status):
-                keep = status[: first_bad + 1]
-        else:
-            keep = status
-        weights = [1.0 if s == "good" else 0.0 for s in keep[:first_bad]]
-        if first_bad < len(keep):
-            weights.append(error_weight)
-            weights.extend(1.0 if (grade_after and s == "good") else 0.0 for s in keep[first_bad + 1 :])
-        if len(keep) < opts.min_steps or not weights or max(weights) <= 0:
+        # truncate / mask: one output per trajectory, weight labels set in place. Kept: the
+        # steps before the first error, then (mask) the error, then (unless dropped) the rest.
+        end = n if after != "drop" else first_bad + 1 if mode == "mask" and first_bad < n else first_bad
+        good_before = "good" in status[:first_bad]
+        if end < min_steps or not (
+            good_before
+            or (first_bad < end and (trainable_error or (grade_after and "good" in status[first_bad + 1 : end])))
+        ):
             st.reject("error_at_first_step" if first_bad == 0 else "no_trainable_step")
             continue
         steps = t.steps
-        if len(keep) < len(steps):
-            steps = t.steps = steps[: len(keep)]
-        for s, w in zip(steps, weights):
-            s.labels[wl] = weight_labels[w]
+        if end < len(steps):
+            steps = t.steps = steps[:end]
+        for i in range(min(first_bad, end)):
+            steps[i].labels[wl] = one if status[i] == "good" else zero
+        if first_bad < end:
+            steps[first_bad].labels[wl] = err
+            for i in range(first_bad + 1, end):
+                steps[i].labels[wl] = one if grade_after and status[i] == "good" else zero
         st.kept += 1
         st.rows += 1
         yield t
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_labels(grading: Grading, opts: CurateOptions) -> tuple[Label, Label, Label]:
+    """The labels of weight 0, 1 and ``error_weight`` written under these options."""
+    ref = grader_ref("curate", {"grading": [grading.label, grading.threshold], **_opts_dict(opts)})
+    w = {x: Label(x, None, grader=ref, extra={"kind": "weight"}) for x in (0.0, 1.0, opts.error_weight)}
+    return w[0.0], w[1.0], w[opts.error_weight]
 
 
 def _copy(s: Step, wl: str, label: Label) -> Step:

@@ -45,18 +45,35 @@ def group_by_task(
     if max_open < 1:
         raise ConfigError(f"max_open must be at least 1, got {max_open}")
     st = stats if stats is not None else GroupStats()
-    limit = 1 if contiguous else max_open
-    open_groups: OrderedDict[str, list[Trajectory]] = OrderedDict()
     closed: set[int] = set()  # hashes of emitted task keys, to count splits cheaply
+    if contiguous:  # one open group: a run of equal keys
+        key: str | None = None
+        run: list[Trajectory] = []
+        for t in trajectories:
+            k = task_key(t)
+            if k == key:
+                run.append(t)
+                continue
+            if run:
+                closed.add(hash(key))
+                st.groups += 1
+                yield run
+            if hash(k) in closed:
+                st.split_tasks += 1
+            key, run = k, [t]
+        if run:
+            st.groups += 1
+            yield run
+        return
+    open_groups: OrderedDict[str, list[Trajectory]] = OrderedDict()
     for t in trajectories:
         key = task_key(t)
         group = open_groups.get(key)
         if group is not None:
             group.append(t)
-            if not contiguous:
-                open_groups.move_to_end(key)
+            open_groups.move_to_end(key)
             continue
-        if len(open_groups) >= limit:
+        if len(open_groups) >= max_open:
             old_key, old = open_groups.popitem(last=False)
             closed.add(hash(old_key))
             st.groups += 1

@@ -194,7 +194,8 @@ def pairs_for_task(
     own_tree = tree is None
     tree = tree or TaskTree.from_trajectories(group, label=opts.label)
     by_id = {t.id: t for t in group}
-    cands: list[tuple[Node, StepPair]] = []
+    # candidates: (prefix node, chosen key, rejected key, pair); keys are normalised texts
+    cands: list[tuple[Node, str, str, StepPair]] = []
     if "first_error" in opts.kinds:
         cands.extend(_first_error_pairs(group, tree, by_id, grading, opts, sampler, st))
     if "sibling" in opts.kinds:
@@ -204,13 +205,17 @@ def pairs_for_task(
     # prefixes, largest value gap first within each
     seen: set[tuple[int, str, str]] = set()
     buckets: dict[int, list[StepPair]] = {}
-    for node, p in cands:
-        k = (id(node), normalize_step(p.chosen), normalize_step(p.rejected))
+    for node, ck, rk, p in cands:
+        k = (id(node), ck, rk)
         if k in seen:
             st.duplicates += 1
             continue
         seen.add(k)
-        buckets.setdefault(id(node), []).append(p)
+        b = buckets.get(id(node))
+        if b is None:
+            buckets[id(node)] = [p]
+        else:
+            b.append(p)
     queues = [sorted(b, key=lambda p: -p.gap) for b in buckets.values()]
     out: list[StepPair] = []
     depth = 0
@@ -243,7 +248,7 @@ def _node_verdict(node: Node, by_id: dict[str, Trajectory], grading: Grading) ->
 
 def _sibling_pairs(
     tree: TaskTree, by_id: dict[str, Trajectory], grading: Grading, opts: PairOptions, st: PairStats
-) -> Iterator[tuple[Node, StepPair]]:
+) -> Iterator[tuple[Node, str, str, StepPair]]:
     margin = opts.margin
     consistent = opts.consistent
     for fork in tree.forks():
@@ -274,6 +279,8 @@ def _sibling_pairs(
                 b_rest, b_id = _rest(by_id, b)
                 yield (
                     fork,
+                    a.key,
+                    b.key,
                     StepPair(
                         tree.key,
                         tree.task,
@@ -299,7 +306,7 @@ def _first_error_pairs(
     opts: PairOptions,
     sampler: Sampler | None,
     st: PairStats,
-) -> Iterator[tuple[Node, StepPair]]:
+) -> Iterator[tuple[Node, str, str, StepPair]]:
     rollout_label = opts.rollout_label or opts.label
     sampled: dict[int, tuple[str, list[str]] | None] = {}  # one model call per wrong node
     for t in group:
@@ -313,7 +320,8 @@ def _first_error_pairs(
         prefix = t.steps[:e]
         rejected_rest = [s.text for s in t.steps[e + 1 :]]
         bad_key = wrong.key
-        chosen: tuple[str, list[str], str, float | None, str | None] | None = None
+        # (text, its key, rest, origin, value, other trajectory id)
+        chosen: tuple[str, str, list[str], str, float | None, str | None] | None = None
         # (1) recorded rollouts after the prefix ending at step e-1
         if e > 0:
             lab = t.steps[e - 1].labels.get(rollout_label)
@@ -326,9 +334,11 @@ def _first_error_pairs(
                 ):
                     continue
                 steps = opts.split_steps(r["text"])
-                if steps and normalize_step(steps[0]) != bad_key:
-                    chosen = (steps[0], steps[1:], "rollout", None, None)
-                    break
+                if steps:
+                    key = normalize_step(steps[0])
+                    if key != bad_key:
+                        chosen = (steps[0], key, steps[1:], "rollout", None, None)
+                        break
         # (2) a sibling in the tree graded correct
         if chosen is None:
             best: Node | None = None
@@ -342,20 +352,24 @@ def _first_error_pairs(
                     best = c
             if best is not None:
                 rest, tid = _rest(by_id, best)
-                chosen = (best.text, rest, "tree", best.value, tid)
+                chosen = (best.text, best.key, rest, "tree", best.value, tid)
         # (3) sampled on request
         if chosen is None and sampler is not None:
             if id(wrong) not in sampled:
                 sampled[id(wrong)] = sampler(t, prefix)
             got = sampled[id(wrong)]
-            if got is not None and normalize_step(got[0]) != bad_key:
-                chosen = (got[0], got[1], "sampled", None, None)
+            if got is not None:
+                key = normalize_step(got[0])
+                if key != bad_key:
+                    chosen = (got[0], key, got[1], "sampled", None, None)
         if chosen is None:
             st.no_chosen += 1
             continue
-        text, rest, origin, value, other = chosen
+        text, key, rest, origin, value, other = chosen
         yield (
             parent,
+            key,
+            bad_key,
             StepPair(
                 tree.key,
                 t.task,

@@ -30,23 +30,38 @@ text (for chat tasks, the canonical JSON of the messages).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import msgspec
 import orjson
 
 from stepsieve.trajectory._record import Trajectory
 
-__all__ = ["Node", "TaskTree", "normalize_step", "task_key"]
+__all__ = ["Node", "TaskTree", "normalize_step", "normalize_steps", "task_key"]
+
+
+def normalize_steps(texts: Sequence[str]) -> Sequence[str]:
+    """The tree keys of step texts: whitespace runs collapsed to one space, ends stripped.
+
+    The one definition of the rule (``normalize_step`` and ``TaskTree.add`` call it). Most
+    texts are already normal, and proving it for a whole list with a few C scans of the
+    texts joined by ``|`` is far cheaper than split + join per text: a printable str holds
+    no whitespace but " ", so the list is normal when the joined string is printable, has no
+    double space and no space at a text's end (next to a ``|`` or at an end of the join).
+    A text that itself holds ``"| "`` or ``" |"`` fails the proof and is simply normalised.
+    Returns ``texts`` itself when every text is already normal.
+    """
+    j = "|".join(texts)
+    if j.isprintable() and "  " not in j and "| " not in j and " |" not in j:
+        if not j or (j[0] != " " and j[-1] != " "):
+            return texts
+    return [" ".join(x.split()) for x in texts]
 
 
 def normalize_step(text: str) -> str:
-    """The key of a step in the tree: whitespace runs collapsed to one space, ends stripped."""
-    # Most step texts are already normal; proving it (C scans, no new strings) is several
-    # times cheaper than split + join. A printable str holds no whitespace but " ".
-    if text.isprintable() and "  " not in text and text.strip(" ") == text:
-        return text
-    return " ".join(text.split())
+    """The key of a step in the tree (see ``normalize_steps``)."""
+    return normalize_steps((text,))[0]
 
 
 def task_key(t: Trajectory) -> str:
@@ -59,56 +74,29 @@ def task_key(t: Trajectory) -> str:
     return orjson.dumps(t.task, option=orjson.OPT_SORT_KEYS).decode()
 
 
-class Node:
-    """One step of the tree (the root is the empty prefix). See the module docstring."""
+class Node(msgspec.Struct, eq=False):
+    """One step of the tree (the root is the empty prefix). See the module docstring.
 
-    __slots__ = (
-        "key",
-        "text",
-        "depth",
-        "parent",
-        "children",
-        "visits",
-        "n_outcomes",
-        "n_outcomes_correct",
-        "mc_n",
-        "mc_correct",
-        "score_n",
-        "score_sum",
-        "occurrences",
-    )
+    A msgspec Struct (mutable, slotted, compared by identity): a tree makes one node per
+    distinct step, and a Struct is built in C, several times faster than a Python
+    ``__init__``. The counters are fields so that ``TaskTree.add`` creates a node with the
+    evidence of its first step in one call (most nodes of a diverse tree are visited once).
+    """
 
-    def __init__(
-        self,
-        key: str,
-        text: str,
-        depth: int,
-        parent: Node | None,
-        visits: int = 0,
-        n_outcomes: int = 0,
-        n_outcomes_correct: int = 0,
-        mc_n: int = 0,
-        mc_correct: int = 0,
-        score_n: int = 0,
-        score_sum: float = 0.0,
-        occurrences: list[tuple[str, int]] | None = None,
-    ) -> None:
-        # The counters are parameters so that TaskTree.add creates a node with the evidence
-        # of its first step in one call (most nodes of a diverse tree are visited once).
-        self.key = key
-        self.text = text  # the raw text of the first step seen with this key
-        self.depth = depth
-        self.parent = parent
-        self.children: dict[str, Node] = {}
-        self.visits = visits
-        self.n_outcomes = n_outcomes  # trajectories through here whose outcome is known
-        self.n_outcomes_correct = n_outcomes_correct
-        self.mc_n = mc_n  # pooled Monte Carlo rollouts from this prefix
-        self.mc_correct = mc_correct
-        self.score_n = score_n  # label scores without counts
-        self.score_sum = score_sum
-        # (trajectory id, step index) of every step that landed here, in insertion order.
-        self.occurrences: list[tuple[str, int]] = [] if occurrences is None else occurrences
+    key: str
+    text: str  # the raw text of the first step seen with this key
+    depth: int
+    parent: Node | None
+    visits: int = 0
+    n_outcomes: int = 0  # trajectories through here whose outcome is known
+    n_outcomes_correct: int = 0
+    mc_n: int = 0  # pooled Monte Carlo rollouts from this prefix
+    mc_correct: int = 0
+    score_n: int = 0  # label scores without counts
+    score_sum: float = 0.0
+    # (trajectory id, step index) of every step that landed here, in insertion order.
+    occurrences: list[tuple[str, int]] = []
+    children: dict[str, Node] = {}
 
     # ---- evidence --------------------------------------------------------------------
 
@@ -203,6 +191,7 @@ class TaskTree:
         self.n_trajectories = 0
         self._paths: dict[str, list[Node]] = {}
         self._forks: list[Node] = []  # nodes in the order they gained a second child
+        self._root_meta = None if label is None else f"{label}_root"
 
     @classmethod
     def from_trajectories(cls, trajectories: Iterable[Trajectory], label: str | None = None) -> TaskTree:
@@ -223,57 +212,54 @@ class TaskTree:
             raise ValueError(f"trajectory {t.id!r} belongs to task {key!r}, not {self.key!r}")
         if self.task is None:
             self.task = t.task
-        correct = _outcome_correct(t)
+        c = t.outcome.correct
+        correct = None if c is None else 1 if c else 0
         node = self.root
         node.visits += 1
         if correct is not None:
             node.n_outcomes += 1
             node.n_outcomes_correct += correct
         label = self.label
-        if label is not None and not node.mc_n:
-            rec = t.meta.get(f"{label}_root") if t.meta else None
+        if label is not None and not node.mc_n and t.meta:
+            rec = t.meta.get(self._root_meta)
             if isinstance(rec, dict) and type(rec.get("n")) is int and type(rec.get("n_correct")) is int:
                 if 0 <= rec["n_correct"] <= rec["n"]:
                     node.record(rec["n"], rec["n_correct"])
+        steps = t.steps
+        keys = normalize_steps([s.text for s in steps])
         path: list[Node] = []
         append = path.append
         tid = t.id
         forks = self._forks
-        # Hot loop (every step of every trajectory): inlined key, the step's evidence, then
-        # a new node created with it in one call or an existing node updated.
         no = 0 if correct is None else 1
         noc = correct or 0
-        for i, step in enumerate(t.steps):
-            text = step.text
-            if text.isprintable() and "  " not in text and text.strip(" ") == text:
-                key = text  # normalize_step, inlined
-            else:
-                key = " ".join(text.split())
+        # Hot loop (every step of every trajectory): the step's evidence, then a new node
+        # created with it in one call, or an existing node updated.
+        for i, step in enumerate(steps):
+            key = keys[i]
             mc_n = mc_k = score_n = 0
             score = 0.0
-            extra = None
-            if label is not None:
-                lab = step.labels.get(label)
-                if lab is not None:
-                    extra = lab.extra
-                    if extra:
-                        n = extra.get("n")
-                        k = extra.get("n_correct")
-                    else:
-                        n = k = None
+            lab = step.labels.get(label) if label is not None else None
+            if lab is not None:
+                extra = lab.extra
+                if extra:
+                    n = extra.get("n")
+                    k = extra.get("n_correct")
                     # counts that are not integers with 0 <= k <= n are ignored (the score is used)
                     if type(n) is int and type(k) is int and 0 <= k <= n:
                         mc_n, mc_k = n, k
                     elif lab.score is not None:
                         score_n = 1
                         score = 0.0 + lab.score
+                elif lab.score is not None:
+                    score_n = 1
+                    score = 0.0 + lab.score
             children = node.children
             child = children.get(key)
             if child is None:
-                child = Node(
-                    key, text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)]
+                child = children[key] = Node(
+                    key, step.text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)]
                 )
-                children[key] = child
                 if len(children) == 2:
                     forks.append(node)
                 node = child
@@ -286,7 +272,7 @@ class TaskTree:
                     node.n_outcomes_correct += noc
                 if mc_n:
                     # a "shared" label copies a probe already counted on this node: not twice
-                    if not (node.mc_n and extra.get("shared") is True):  # type: ignore[union-attr]
+                    if not (node.mc_n and lab.extra.get("shared") is True):  # type: ignore[union-attr]
                         node.mc_n += mc_n
                         node.mc_correct += mc_k
                 elif score_n:
@@ -344,10 +330,3 @@ class TaskTree:
 
     def __repr__(self) -> str:
         return f"TaskTree(key={self.key!r}, trajectories={self.n_trajectories}, label={self.label!r})"
-
-
-def _outcome_correct(t: Trajectory) -> int | None:
-    c = t.outcome.correct
-    if c is None:
-        return None
-    return 1 if c else 0
