@@ -1,29 +1,28 @@
 """Curation throughput: filter + pairs + export over generated graded steps, streaming.
 
 Prints one JSON object. Each arm runs in its own subprocess (so peak RSS is its own), on
-the same generated file, in the same run:
+the same generated file, in the same run, interleaved, best of ``--repeat``:
 
 - ``bare``: orjson loads + dumps of every line into another file (the floor: I/O + JSON);
 - ``reader``: the shared reader alone (bytes → validated Trajectory records), to show how
-  much of the pipeline is decoding (canonical JSONL takes the msgspec fast path);
-- ``reader_general``: the general decoding path (``orjson.loads`` + ``Trajectory.from_dict``,
-  what every non-canonical line takes), for comparison;
-- ``pipeline``: the record path (the reference): the shared reader (``open_reader`` →
-  Trajectory records) → ``group_by_task`` (tasks contiguous, one open group) →
-  ``pairs_for_task`` (TaskTree, siblings + Step-DPO) → ``curate`` (mask mode) → rows
-  written: OpenAI chat JSONL for the curated trajectories and TRL DPO JSONL for the pairs;
-- ``columnar``: the same products from the columnar engine (what ``pipeline_file``,
-  ``pairs_file`` and ``export_file`` run when it covers the job: Arrow chunks →
-  numpy/Arrow kernels → lines), checked byte-identical to ``pipeline``'s files in this
-  run (``outputs_identical``).
+  much of the pipeline is decoding;
+- ``pipeline``: the one curation engine, the record path: the shared reader
+  (``InputReader`` → Trajectory records) → ``group_by_task`` (tasks contiguous, one open
+  group) → ``pairs_for_task`` (TaskTree, siblings + Step-DPO) → ``curate`` (mask mode) →
+  rows written: OpenAI chat JSONL for the curated trajectories and TRL DPO JSONL for the
+  pairs (what ``pipeline_file`` runs, without its manifests).
+
+``golden_semantics`` checks the products against the golden files of
+``tests/fixtures/golden/curation``: the same pipeline on the golden ``bench.jsonl`` must
+write exactly the saved chat and DPO rows (``pipeline-mask-bench``).
 
 Usage: python benchmarks/curation.py [--steps 1000000] [--per-task 4] [--steps-per-traj 10]
+       [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import random
@@ -108,17 +107,6 @@ def run_reader(src: str, out_dir: str) -> dict[str, float]:
     return {"steps": n}
 
 
-def run_reader_general(src: str, out_dir: str) -> dict[str, float]:
-    """orjson.loads + Trajectory.from_dict per line: the path the fast decoder replaces."""
-    from stepsieve.trajectory import Trajectory
-
-    n = 0
-    with open(src, "rb") as fh:
-        for line in fh:
-            n += len(Trajectory.from_dict(orjson.loads(line)).steps)
-    return {"steps": n}
-
-
 def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     from stepsieve.curate import (
         CurateOptions,
@@ -158,41 +146,20 @@ def run_pipeline(src: str, out_dir: str) -> dict[str, float]:
     return {"steps": n_steps, "pairs": n_pairs, "chat_rows": n_rows, "records": reader.read}
 
 
-def run_columnar(src: str, out_dir: str) -> dict[str, float]:
-    """The columnar engine behind ``pipeline_file`` / ``pairs_file`` / ``export_file``, doing
-    the record arm's work exactly (no manifests: the record arm writes none either)."""
-    from stepsieve.curate import CurateOptions, Grading, PairOptions
-    from stepsieve.curate._columnar_jobs import pipeline_columnar
-
-    c = pipeline_columnar(
-        src,
-        os.path.join(out_dir, "chat.jsonl"),
-        os.path.join(out_dir, "dpo.jsonl"),
-        Grading("truth"),
-        CurateOptions(mode="mask"),
-        PairOptions(label="mc", margin=0.5, max_per_task=8),
-    )  # raises ColumnarUnsupported rather than fall back: this arm times the engine itself
-    return {"steps": c["steps"], "pairs": c["pairs"], "chat_rows": c["chat_rows"], "records": c["records"]}
-
-
 ARMS = {
     "bare": lambda src, out: run_bare(src, os.path.join(out, "bare.jsonl")),
     "reader": run_reader,
-    "reader_general": run_reader_general,
     "pipeline": run_pipeline,
-    "columnar": run_columnar,
 }
+
+GOLDEN = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "golden", "curation"
+)
 
 
 def _child(arm: str, src: str, out: str) -> None:
     if arm != "bare":  # imports are not part of the measured work (and bare needs none)
-        import stepsieve.curate
-        import stepsieve.curate._columnar_jobs  # noqa: F401
-
-        try:  # pyarrow imports pandas on its first array conversion (~0.3 s, once a process)
-            import pandas  # noqa: F401
-        except ImportError:
-            pass
+        import stepsieve.curate  # noqa: F401
 
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
@@ -212,6 +179,24 @@ def _targets(p: dict[str, float], b: dict[str, float]) -> dict[str, bool]:
         "within_3x_bare_wall": p["seconds"] / b["seconds"] <= 3.0,
         "within_3x_bare_cpu": p["cpu_seconds"] / b["cpu_seconds"] <= 3.0,
     }
+
+
+def golden_semantics() -> bool | None:
+    """The pipeline arm on the golden bench input writes exactly the golden rows (None: no fixtures)."""
+    import gzip
+
+    src = os.path.join(GOLDEN, "bench.jsonl")
+    if not os.path.exists(src):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        run_pipeline(src, tmp)
+        for mine, golden in (("chat.jsonl", "chat.jsonl"), ("dpo.jsonl", "pairs.jsonl")):
+            with gzip.open(os.path.join(GOLDEN, "expected", f"pipeline-mask-bench.{golden}.gz")) as fh:
+                want = fh.read()
+            with open(os.path.join(tmp, mine), "rb") as fh:
+                if fh.read() != want:
+                    return False
+    return True
 
 
 def main() -> None:
@@ -246,37 +231,25 @@ def main() -> None:
             best[arm]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rs)
             best[arm]["steps_per_s"] = round(best[arm]["steps"] / best[arm]["seconds"])
             best[arm]["cpu_steps_per_s"] = round(best[arm]["steps"] / best[arm]["cpu_seconds"])
-        p, b, rd, rg = best["pipeline"], best["bare"], best["reader"], best["reader_general"]
-        c = best["columnar"]
-        identical = all(
-            filecmp.cmp(os.path.join(tmp, "pipeline", f), os.path.join(tmp, "columnar", f), shallow=False)
-            for f in ("chat.jsonl", "dpo.jsonl")
-        )
+        p, b, rd = best["pipeline"], best["bare"], best["reader"]
         out = {
             "steps": steps,
             "input_mb": round(os.path.getsize(src) / 2**20, 1),
             "repeat": a.repeat,
             "cpus": os.cpu_count(),
             "loadavg_1m": round(os.getloadavg()[0], 2),
-            "columnar": c,
             "pipeline": p,
             "bare_orjson": b,
             "reader_only": rd,
-            "reader_general_path": rg,
+            "reader_vs_bare": round(rd["seconds"] / b["seconds"], 2),
             "reader_vs_bare_cpu": round(rd["cpu_seconds"] / b["cpu_seconds"], 2),
-            "reader_general_vs_bare_cpu": round(rg["cpu_seconds"] / b["cpu_seconds"], 2),
-            "outputs_identical": identical,
-            "columnar_vs_bare": round(c["seconds"] / b["seconds"], 2),
-            "columnar_vs_bare_cpu": round(c["cpu_seconds"] / b["cpu_seconds"], 2),
-            "record_vs_columnar_cpu": round(p["cpu_seconds"] / c["cpu_seconds"], 2),
-            "slowdown_vs_bare": round(p["seconds"] / b["seconds"], 2),
-            "slowdown_vs_bare_cpu": round(p["cpu_seconds"] / b["cpu_seconds"], 2),
+            "pipeline_vs_bare": round(p["seconds"] / b["seconds"], 2),
+            "pipeline_vs_bare_cpu": round(p["cpu_seconds"] / b["cpu_seconds"], 2),
             "reader_share_of_pipeline_cpu": round(rd["cpu_seconds"] / p["cpu_seconds"], 2),
+            "golden_semantics": golden_semantics(),
             # Judged on CPU seconds as well as wall: on a shared, oversubscribed machine a
             # starved arm's wall time says more about the neighbours than about the code.
-            # ``targets``: the path users get (columnar); ``record_targets``: the reference.
-            "targets": _targets(c, b),
-            "record_targets": _targets(p, b),
+            "targets": _targets(p, b),
         }
         print(json.dumps(out, indent=2))
 

@@ -167,7 +167,10 @@ def curate(
         good_before = "good" in status[:first_bad]
         if end < min_steps or not (
             good_before
-            or (first_bad < end and (trainable_error or (grade_after and "good" in status[first_bad + 1 : end])))
+            or (
+                first_bad < end
+                and (trainable_error or (grade_after and "good" in status[first_bad + 1 : end]))
+            )
         ):
             st.reject("error_at_first_step" if first_bad == 0 else "no_trainable_step")
             continue

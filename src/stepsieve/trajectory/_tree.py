@@ -53,15 +53,37 @@ def normalize_steps(texts: Sequence[str]) -> Sequence[str]:
     Returns ``texts`` itself when every text is already normal.
     """
     j = "|".join(texts)
-    if j.isprintable() and "  " not in j and "| " not in j and " |" not in j:
-        if not j or (j[0] != " " and j[-1] != " "):
-            return texts
+    if (
+        j.isprintable()
+        and "  " not in j
+        and "| " not in j
+        and " |" not in j
+        and (not j or (j[0] != " " and j[-1] != " "))
+    ):
+        return texts
     return [" ".join(x.split()) for x in texts]
 
 
 def normalize_step(text: str) -> str:
     """The key of a step in the tree (see ``normalize_steps``)."""
     return normalize_steps((text,))[0]
+
+
+def _evidence(lab: Any) -> tuple[int, int, int, float]:
+    """What one value label says about its node: (MC rollouts, correct ones, scores, score sum).
+
+    Counts (``extra = {"n", "n_correct"}``) are used when they are integers with
+    0 <= n_correct <= n; otherwise the score, when there is one.
+    """
+    extra = lab.extra
+    if extra:
+        n = extra.get("n")
+        k = extra.get("n_correct")
+        if type(n) is int and type(k) is int and 0 <= k <= n:
+            return n, k, 0, 0.0
+    if lab.score is not None:
+        return 0, 0, 1, 0.0 + lab.score
+    return 0, 0, 0, 0.0
 
 
 def task_key(t: Trajectory) -> str:
@@ -90,35 +112,90 @@ class Node(msgspec.Struct, eq=False):
     visits: int = 0
     n_outcomes: int = 0  # trajectories through here whose outcome is known
     n_outcomes_correct: int = 0
-    mc_n: int = 0  # pooled Monte Carlo rollouts from this prefix
-    mc_correct: int = 0
-    score_n: int = 0  # label scores without counts
-    score_sum: float = 0.0
     # (trajectory id, step index) of every step that landed here, in insertion order.
     occurrences: list[tuple[str, int]] = []
     children: dict[str, Node] = {}
+    # Label evidence: pooled Monte Carlo rollouts from this prefix, label scores without
+    # counts. The first step's label is read only when the evidence is (``_first``): most
+    # nodes of a diverse tree are visited once and most values are never asked for.
+    _mc_n: int = 0
+    _mc_correct: int = 0
+    _score_n: int = 0
+    _score_sum: float = 0.0
+    _first: Any = None
 
     # ---- evidence --------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Add the evidence of the first step's label (deferred by ``TaskTree.add``)."""
+        lab, self._first = self._first, None
+        n, k, sn, score = _evidence(lab)
+        self._mc_n += n
+        self._mc_correct += k
+        self._score_n += sn
+        self._score_sum += score
+
+    def _add_evidence(self, lab: Any) -> None:
+        """Add the evidence of a later step's label; a label marked ``shared`` copies a probe
+        already counted here and adds no counts when the node has some."""
+        if self._first is not None:
+            self._settle()
+        n, k, sn, score = _evidence(lab)
+        if n:
+            if not (self._mc_n and lab.extra.get("shared") is True):
+                self._mc_n += n
+                self._mc_correct += k
+        elif sn:
+            self._score_n += 1
+            self._score_sum += score
+
+    @property
+    def mc_n(self) -> int:
+        """Monte Carlo rollouts pooled from this prefix."""
+        if self._first is not None:
+            self._settle()
+        return self._mc_n
+
+    @property
+    def mc_correct(self) -> int:
+        if self._first is not None:
+            self._settle()
+        return self._mc_correct
+
+    @property
+    def score_n(self) -> int:
+        """Label scores (without counts) seen on this node."""
+        if self._first is not None:
+            self._settle()
+        return self._score_n
+
+    @property
+    def score_sum(self) -> float:
+        if self._first is not None:
+            self._settle()
+        return self._score_sum
 
     def record(self, n: int, n_correct: int) -> None:
         """Add Monte Carlo evidence: ``n`` rollouts from this prefix, ``n_correct`` succeeded."""
         if n < 0 or not 0 <= n_correct <= n:
             raise ValueError(f"need 0 <= n_correct <= n, got n={n}, n_correct={n_correct}")
-        self.mc_n += n
-        self.mc_correct += n_correct
+        self._mc_n += n
+        self._mc_correct += n_correct
 
     def record_score(self, score: float) -> None:
         """Add one value estimate that has no rollout counts (e.g. a PRM or judge score)."""
-        self.score_n += 1
-        self.score_sum += score
+        self._score_n += 1
+        self._score_sum += score
 
     @property
     def label_value(self) -> float | None:
         """Value from label evidence: pooled MC counts if any, else mean score, else None."""
-        if self.mc_n:
-            return self.mc_correct / self.mc_n
-        if self.score_n:
-            return self.score_sum / self.score_n
+        if self._first is not None:
+            self._settle()
+        if self._mc_n:
+            return self._mc_correct / self._mc_n
+        if self._score_n:
+            return self._score_sum / self._score_n
         return None
 
     @property
@@ -130,9 +207,11 @@ class Node(msgspec.Struct, eq=False):
     def value(self) -> float | None:
         """V(prefix ending here): label evidence first, then outcomes; root: its probe, else
         the children's visit-weighted mean."""
+        if self._first is not None:
+            self._settle()
         if self.parent is None:
-            if self.mc_n:
-                return self.mc_correct / self.mc_n
+            if self._mc_n:
+                return self._mc_correct / self._mc_n
             num = den = 0.0
             for c in self.children.values():
                 v = c.value
@@ -141,10 +220,10 @@ class Node(msgspec.Struct, eq=False):
                     den += c.visits
             return num / den if den else self.outcome_value
         # label_value, then outcome_value, inlined (pairs and credit read values a lot)
-        if self.mc_n:
-            return self.mc_correct / self.mc_n
-        if self.score_n:
-            return self.score_sum / self.score_n
+        if self._mc_n:
+            return self._mc_correct / self._mc_n
+        if self._score_n:
+            return self._score_sum / self._score_n
         return self.n_outcomes_correct / self.n_outcomes if self.n_outcomes else None
 
     # ---- navigation ------------------------------------------------------------------
@@ -233,33 +312,17 @@ class TaskTree:
         forks = self._forks
         no = 0 if correct is None else 1
         noc = correct or 0
-        # Hot loop (every step of every trajectory): the step's evidence, then a new node
-        # created with it in one call, or an existing node updated.
+        # Hot loop (every step of every trajectory): a new node created in one call (its
+        # label's evidence read later, when asked for), or an existing node updated.
         for i, step in enumerate(steps):
             key = keys[i]
-            mc_n = mc_k = score_n = 0
-            score = 0.0
             lab = step.labels.get(label) if label is not None else None
-            if lab is not None:
-                extra = lab.extra
-                if extra:
-                    n = extra.get("n")
-                    k = extra.get("n_correct")
-                    # counts that are not integers with 0 <= k <= n are ignored (the score is used)
-                    if type(n) is int and type(k) is int and 0 <= k <= n:
-                        mc_n, mc_k = n, k
-                    elif lab.score is not None:
-                        score_n = 1
-                        score = 0.0 + lab.score
-                elif lab.score is not None:
-                    score_n = 1
-                    score = 0.0 + lab.score
             children = node.children
             child = children.get(key)
             if child is None:
-                child = children[key] = Node(
-                    key, step.text, node.depth + 1, node, 1, no, noc, mc_n, mc_k, score_n, score, [(tid, i)]
-                )
+                child = children[key] = Node(key, step.text, node.depth + 1, node, 1, no, noc, [(tid, i)], {})
+                if lab is not None:
+                    child._first = lab  # its evidence is read when asked for (Node._settle)
                 if len(children) == 2:
                     forks.append(node)
                 node = child
@@ -270,14 +333,8 @@ class TaskTree:
                 if no:
                     node.n_outcomes += 1
                     node.n_outcomes_correct += noc
-                if mc_n:
-                    # a "shared" label copies a probe already counted on this node: not twice
-                    if not (node.mc_n and lab.extra.get("shared") is True):  # type: ignore[union-attr]
-                        node.mc_n += mc_n
-                        node.mc_correct += mc_k
-                elif score_n:
-                    node.score_n += 1
-                    node.score_sum += score
+                if lab is not None:
+                    node._add_evidence(lab)
             append(node)
         self._paths[t.id] = path
         self.n_trajectories += 1
