@@ -224,8 +224,17 @@ def pairs_for_task(
             if depth < len(q) and len(out) < opts.max_per_task:
                 out.append(q[depth])
         depth += 1
-    for p in out:  # candidates hold the source steps; kept pairs get label-free copies
-        p.prefix = [_bare(s) for s in p.prefix]
+    # candidates hold the source steps; kept pairs get label-free copies (one per source step:
+    # pairs at one fork share their prefix)
+    bare: dict[int, Step] = {}
+    for p in out:
+        prefix = []
+        for s in p.prefix:
+            c = bare.get(id(s))
+            if c is None:
+                c = bare[id(s)] = _bare(s)
+            prefix.append(c)
+        p.prefix = prefix
     st.capped += len(seen) - len(out)
     st.pairs += len(out)
     for p in out:
@@ -261,6 +270,7 @@ def _sibling_pairs(
             continue
         kids.sort(key=lambda vc: -vc[0])  # stable: equal values keep insertion order
         prefix: list[Step] | None = None
+        rests: dict[int, tuple[list[str], str | None]] = {}  # per child: the rest of its solution
         for a_i, (av, a) in enumerate(kids):
             bad_a: bool | None = None
             for bv, b in kids[a_i + 1 :]:
@@ -275,8 +285,14 @@ def _sibling_pairs(
                 if prefix is None:
                     tid0, _ = kids[0][1].occurrences[0]
                     prefix = by_id[tid0].steps[: fork.depth]
-                a_rest, a_id = _rest(by_id, a)
-                b_rest, b_id = _rest(by_id, b)
+                got = rests.get(id(a))
+                if got is None:
+                    got = rests[id(a)] = _rest(by_id, a)
+                a_rest, a_id = got
+                got = rests.get(id(b))
+                if got is None:
+                    got = rests[id(b)] = _rest(by_id, b)
+                b_rest, b_id = got
                 yield (
                     fork,
                     a.key,
@@ -291,8 +307,8 @@ def _sibling_pairs(
                         "tree",
                         av,
                         bv,
-                        a_rest,
-                        b_rest,
+                        a_rest[:],
+                        b_rest[:],
                         [x for x in (a_id, b_id) if x],
                     ),
                 )

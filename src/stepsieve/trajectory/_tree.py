@@ -112,17 +112,25 @@ class Node(msgspec.Struct, eq=False):
     visits: int = 0
     n_outcomes: int = 0  # trajectories through here whose outcome is known
     n_outcomes_correct: int = 0
-    # (trajectory id, step index) of every step that landed here, in insertion order.
-    occurrences: list[tuple[str, int]] = []
+    # (trajectory id, step index) of every step that landed here, in insertion order; a
+    # node visited once holds the bare tuple (see ``occurrences``).
+    _occ: Any = []
     children: dict[str, Node] = {}
-    # Label evidence: pooled Monte Carlo rollouts from this prefix, label scores without
-    # counts. The first step's label is read only when the evidence is (``_first``): most
-    # nodes of a diverse tree are visited once and most values are never asked for.
-    _mc_n: int = 0
-    _mc_correct: int = 0
-    _score_n: int = 0
-    _score_sum: float = 0.0
+    # Label evidence. The first step's label is read only when the evidence is asked for
+    # (``_first``): most nodes of a diverse tree are visited once and never valued.
     _first: Any = None
+    _mc_n: int = 0  # pooled Monte Carlo rollouts from this prefix
+    _mc_correct: int = 0
+    _score_n: int = 0  # label scores without counts
+    _score_sum: float = 0.0
+
+    @property
+    def occurrences(self) -> list[tuple[str, int]]:
+        """(trajectory id, step index) of every step that landed here, in insertion order."""
+        occ = self._occ
+        if type(occ) is tuple:
+            occ = self._occ = [occ]
+        return occ  # type: ignore[no-any-return]
 
     # ---- evidence --------------------------------------------------------------------
 
@@ -320,16 +328,21 @@ class TaskTree:
             children = node.children
             child = children.get(key)
             if child is None:
-                child = children[key] = Node(key, step.text, node.depth + 1, node, 1, no, noc, [(tid, i)], {})
-                if lab is not None:
-                    child._first = lab  # its evidence is read when asked for (Node._settle)
+                # its label's evidence is read when asked for (Node._settle)
+                child = children[key] = Node(
+                    key, step.text, node.depth + 1, node, 1, no, noc, (tid, i), {}, lab
+                )
                 if len(children) == 2:
                     forks.append(node)
                 node = child
             else:
                 node = child
                 node.visits += 1
-                node.occurrences.append((tid, i))
+                occ = node._occ
+                if type(occ) is tuple:
+                    node._occ = [occ, (tid, i)]
+                else:
+                    occ.append((tid, i))
                 if no:
                     node.n_outcomes += 1
                     node.n_outcomes_correct += noc
