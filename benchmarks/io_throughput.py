@@ -80,7 +80,7 @@ def _run_path(name: str, src: str, dst: str) -> dict[str, float]:
             for line in fin:
                 fout.write(dumps(loads(line), option=orjson.OPT_APPEND_NEWLINE))
     else:
-        from stepsieve.trajectory import read_trajectories, write_trajectories
+        from stepsieve.formats import read_trajectories, write_trajectories
 
         if name.endswith("_read"):
             for _ in read_trajectories(src):

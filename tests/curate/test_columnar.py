@@ -39,7 +39,8 @@ from stepsieve.curate import (
     step_dpo_row,
 )
 from stepsieve.curate._columnar_jobs import ColumnarUnsupported, pipeline_columnar
-from stepsieve.trajectory import Label, Outcome, Step, Trajectory, read_trajectories, write_trajectories
+from stepsieve.trajectory import Label, Outcome, Step, Trajectory
+from stepsieve.formats import read_trajectories, write_trajectories
 
 ODD = ["é", "😀", '"', "\\", "\n", "\t", "\x01", "\x7f", "\u2028", "  ", " ", "\r", "\x0b"]
 

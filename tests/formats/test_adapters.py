@@ -9,7 +9,7 @@ import pytest
 
 from stepsieve import DataError, Label, Outcome, SchemaError, Step, Trajectory
 from stepsieve.formats import FORMATS, TRUTH, get_format
-from stepsieve.trajectory import convert
+from stepsieve.formats import convert
 
 FIX = Path(__file__).parent.parent / "fixtures"
 
@@ -229,7 +229,7 @@ def test_openai_chat_assistant_turns_are_steps_with_observations():
         ("trl", {"prompt": "q", "completions": ["a", "b"], "labels": [True]}, "1 items for 2 completions"),
         ("trl", {"prompt": "q", "completions": ["a"], "labels": ["yes"]}, "must be a boolean or a number"),
         ("openai-chat", {"messages": [{"role": "user", "content": "hi"}]}, "no assistant message"),
-        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]}, "step 0.text must be a string"),
+        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]}, "Expected `str`, got `int` - at `\\$.steps\\[0\\].text`"),
     ],
 )
 def test_bad_records_name_the_field(name, rec, msg):

@@ -10,14 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stepsieve import Cost, DataError, GraderRef, Label, Outcome, SchemaError, Step, Trajectory
-from stepsieve.trajectory import (
-    RejectSink,
-    convert,
-    open_reader,
-    open_writer,
-    read_trajectories,
-    write_trajectories,
-)
+from stepsieve.trajectory import RejectSink
+from stepsieve.formats import convert, open_reader, open_writer, read_trajectories, write_trajectories
 
 
 def _full(i: int) -> Trajectory:
@@ -96,8 +90,8 @@ GOOD = orjson.dumps(_full(1).to_dict())
 
 BAD_LINES = {
     "malformed JSON": (b'{"id": "x", "task": ', "malformed JSON"),
-    "missing field": (b'{"task": "q", "steps": [{"text": "a"}]}', "missing required field 'id'"),
-    "wrong type": (b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}', "index must be an integer"),
+    "missing field": (b'{"task": "q", "steps": [{"text": "a"}]}', "missing required field `id`"),
+    "wrong type": (b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}', "Expected `int`, got `str` - at `$.steps[0].index`"),
     "empty step list": (b'{"id": "x", "task": "q", "steps": []}', "empty step list"),
     "non-UTF-8": (b'{"id": "x", "task": "caf\xe9", "steps": [{"text": "a"}]}', "invalid UTF-8"),
 }

@@ -39,7 +39,7 @@ def eval_cmd(
     """Measure a label against the truth (or another label)."""
     from stepsieve._errors import ConfigError
     from stepsieve.evaluate import evaluate
-    from stepsieve.trajectory._io import open_reader
+    from stepsieve.formats import open_reader
 
     if none_as not in ("pass", "strict"):
         raise ConfigError(f"--none-as must be pass or strict, got {none_as!r}")

@@ -42,7 +42,7 @@ _EXAMPLES = """Examples:
 
 
 def _first_world(src: Path, fmt: str) -> str | None:
-    from stepsieve.trajectory._io import open_reader
+    from stepsieve.formats import open_reader
 
     for t in open_reader(src, fmt, on_error="skip"):
         return t.meta.get("world")

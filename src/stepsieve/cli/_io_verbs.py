@@ -20,8 +20,9 @@ from rich.table import Table
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
 from stepsieve.formats import FORMATS
-from stepsieve.trajectory import Reader, convert, open_reader, rejects_path
-from stepsieve.trajectory._stats import Summary
+from stepsieve.trajectory import rejects_path
+from stepsieve.formats import Reader, convert, open_reader
+from stepsieve.trajectory import Summary
 
 __all__ = ["ReadProgress", "parse_options"]
 

@@ -32,7 +32,7 @@ from stepsieve.formats._fields import (
     type_name,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Outcome, Step, Trajectory
+from stepsieve.trajectory import Outcome, Step, Trajectory
 
 __all__ = ["OpenAIChat"]
 

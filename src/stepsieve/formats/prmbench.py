@@ -28,7 +28,7 @@ from stepsieve.formats._fields import (
     truth_label,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Step, Trajectory
+from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["PRMBench"]
 

@@ -29,7 +29,7 @@ from stepsieve.formats._fields import (
     truth_label,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Outcome, Step, Trajectory
+from stepsieve.trajectory import Outcome, Step, Trajectory
 
 __all__ = ["ProcessBench"]
 

@@ -20,7 +20,7 @@ import orjson
 
 from stepsieve._errors import DataError
 
-__all__ = ["CONTAINERS", "SourceRecord", "container_of", "iter_source"]
+__all__ = ["CONTAINERS", "SourceRecord", "container_of", "iter_source", "source_size"]
 
 CONTAINERS = ("jsonl", "json", "parquet")
 
