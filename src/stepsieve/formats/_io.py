@@ -18,7 +18,7 @@ never loaded whole: JSONL streams by line, Parquet by batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -160,12 +160,15 @@ class Writer:
         schema = self.format.arrow_schema if parquet else None
         to_batch = self.format.rows_to_batch if parquet else None
         self._sink: Sink = open_sink(path, self.container, schema, batch_size, to_batch)
+        sink, fmt = self._sink, self.format
+        self._write: Callable[[Trajectory], None]
         if parquet:
-            self._write = lambda t: self._sink.write(self.format.encode_row(t))
-        elif isinstance(self.format, BytesCodec):
-            self._write = lambda t: self._sink.write_raw(self.format.encode_bytes(t))  # type: ignore[union-attr]
+            self._write = lambda t: sink.write(fmt.encode_row(t))
+        elif isinstance(fmt, BytesCodec):
+            codec: BytesCodec = fmt
+            self._write = lambda t: sink.write_raw(codec.encode_bytes(t))
         else:
-            self._write = lambda t: self._sink.write(self.format.encode(t))
+            self._write = lambda t: sink.write(fmt.encode(t))
         self.written = 0
 
     def write(self, t: Trajectory) -> None:

@@ -23,7 +23,7 @@ FORMATS.register("openai-chat", "stepsieve.formats.openai_chat:OpenAIChat")
 FORMATS.register("responses", "stepsieve.formats.responses:Responses")
 
 
-def format_options(name: str) -> dict[str, tuple[type, Any]]:
+def format_options(name: str) -> dict[str, tuple[Any, Any]]:
     """The options a format takes: name -> (type, default)."""
     cls = FORMATS.get(name)
     return {f.name: (f.type, f.default) for f in dataclasses.fields(cls)}

@@ -92,8 +92,9 @@ class OpenAIChat(RecordFormat):
             elif m["role"] == "tool" and steps and steps[-1].kind == "action":
                 self._attach_result(steps[-1], m, where)
             else:  # a later user/system turn or a stray tool message: kept, in place
-                meta = steps[-1].meta
-                meta.setdefault("after", []).append(m)  # type: ignore[union-attr]
+                last = steps[-1]
+                last.meta = last.meta if last.meta is not None else {}
+                last.meta.setdefault("after", []).append(m)
         for s in steps:
             self._finish_observation(s)
             s.meta = s.meta or None
