@@ -255,3 +255,19 @@ def test_trl_mixed_prompt_kinds_in_parquet_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="do not fit the Parquet schema"):
         convert(FIX / FIXTURES["trl"], tmp_path / "mixed.parquet", src_format="trl", dst_format="trl")
     assert not (tmp_path / "mixed.parquet").exists()
+
+
+def test_trl_soft_label_outside_zero_one_is_an_error():
+    with pytest.raises(SchemaError, match=r"item 1 is 1.7: a soft label must lie in \[0, 1\]"):
+        get_format("trl").decode({"prompt": "q", "completions": ["a", "b"], "labels": [0.5, 1.7]})
+
+
+def test_openai_chat_tool_result_for_an_unknown_call_is_an_error():
+    msgs = [
+        {"role": "user", "content": "add"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c9", "content": "3"},
+    ]
+    with pytest.raises(SchemaError, match=r"messages\[2\]: tool result for call id 'c9'.*its calls: 'c1'"):
+        get_format("openai-chat").decode({"messages": msgs})

@@ -120,15 +120,16 @@ class Reader:
                 continue
             if rec.error is not None:
                 if raising:
-                    raise DataError(rec.error, path=path, line=rec.line)
-                self._skip(rec, rec.error)
+                    raise DataError(rec.where() + rec.error, path=path, line=rec.line)
+                self._skip(rec, rec.where() + rec.error)
                 continue
             try:
                 t = decode(rec.value)
             except DataError as e:
                 if raising:
-                    raise e.located(path=path, line=rec.line) from None
-                self._skip(rec, e.reason)
+                    raise type(e)(rec.where() + e.reason, path=path, line=rec.line, trajectory=e.trajectory,
+                                  step=e.step) from None
+                self._skip(rec, rec.where() + e.reason)
                 continue
             self.accepted += 1
             self.last = rec

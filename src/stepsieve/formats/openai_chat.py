@@ -129,6 +129,13 @@ class OpenAIChat(RecordFormat):
     def _attach_result(self, step: Step, m: dict[str, Any], where: str) -> None:
         if not isinstance(m.get("content"), (str, type(None))):
             raise SchemaError(f"{where}.content of a tool result must be a string")
+        call_id = m.get("tool_call_id")
+        ids = [c.get("id") for c in step.meta["tool_calls"] if isinstance(c, dict)]  # type: ignore[index]
+        if call_id is not None and call_id not in ids:  # never another call's observation
+            raise SchemaError(
+                f"{where}: tool result for call id {call_id!r}, which the assistant turn before it did not make "
+                f"(its calls: {', '.join(map(repr, ids)) or 'none with an id'})"
+            )
         step.meta["tool_results"].append(m)  # type: ignore[index]
 
     def _finish_observation(self, s: Step) -> None:
