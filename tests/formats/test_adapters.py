@@ -271,3 +271,12 @@ def test_openai_chat_tool_result_for_an_unknown_call_is_an_error():
     ]
     with pytest.raises(SchemaError, match=r"messages\[2\]: tool result for call id 'c9'.*its calls: 'c1'"):
         get_format("openai-chat").decode({"messages": msgs})
+
+
+def test_a_foreign_file_read_without_from_says_which_format_reads_it(tmp_path):
+    from stepsieve.formats import read_trajectories
+
+    path = tmp_path / "pb.json"
+    path.write_text('[{"id": "gsm8k-1", "problem": "q", "steps": ["a", "b"], "label": 1, "final_answer_correct": false}]')
+    with pytest.raises(SchemaError, match=r"pb.json:1: array item 0 \(id 'gsm8k-1'\): .*; it reads as --from processbench$"):
+        list(read_trajectories(path))

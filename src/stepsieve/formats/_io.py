@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from stepsieve._errors import ConfigError, DataError
 from stepsieve.formats._protocol import BytesCodec, Format
-from stepsieve.formats._registry import get_format
+from stepsieve.formats._registry import FORMATS, get_format
 from stepsieve.trajectory import (
     RejectSink,
     Sink,
@@ -85,6 +85,7 @@ class Reader:
         self.accepted = 0
         self.rejected = 0
         self.last: SourceRecord | None = None  # the record behind the last yielded Trajectory
+        self._hint: str | None = None
         self._progress = [0]
 
     @property
@@ -126,14 +127,32 @@ class Reader:
             try:
                 t = decode(rec.value)
             except DataError as e:
+                reason = rec.where() + e.reason + self._layout_hint(e, rec.value)
                 if raising:
-                    raise type(e)(rec.where() + e.reason, path=path, line=rec.line, trajectory=e.trajectory,
-                                  step=e.step) from None
-                self._skip(rec, rec.where() + e.reason)
+                    raise type(e)(reason, path=path, line=rec.line, trajectory=e.trajectory, step=e.step) from None
+                self._skip(rec, reason)
                 continue
             self.accepted += 1
             self.last = rec
             yield t
+
+    def _layout_hint(self, e: DataError, value: Any) -> str:
+        """For a record the canonical format cannot read: which registered formats do read it
+        (asked once per reader, on its first bad record; nothing when none does)."""
+        if self.format.name != "stepsieve" or not isinstance(value, dict):
+            return ""
+        if self._hint is None:
+            fits = []
+            for name in FORMATS:
+                if name == "stepsieve":
+                    continue
+                try:
+                    get_format(name).decode(value)
+                except Exception:  # noqa: BLE001 - any failure means "not this layout"
+                    continue
+                fits.append(name)
+            self._hint = f"; it reads as --from {' or --from '.join(fits)}" if fits else ""
+        return self._hint
 
     def _skip(self, rec: SourceRecord, reason: str) -> None:
         self.rejected += 1
