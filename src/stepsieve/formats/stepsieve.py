@@ -3,7 +3,6 @@ Parquet rows of ``TRAJECTORY_SCHEMA``, derived from the record's definition)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,7 +10,7 @@ from stepsieve.formats._protocol import RecordFormat
 from stepsieve.trajectory import (
     TRAJECTORY_SCHEMA,
     Trajectory,
-    batch_to_dicts,
+    batch_rows,
     decode_json,
     encode_json,
     records_to_batch,
@@ -40,14 +39,15 @@ class Stepsieve(RecordFormat):
     def encode_bytes(self, t: Trajectory) -> bytes:
         return encode_json(t)
 
-    # Parquet: whole columns are converted (trajectory/_arrow.py); a row handed to
-    # decode_row is already the record's dict form, validated by from_dict as usual.
+    # Parquet: whole columns are converted (trajectory/_arrow.py): a row handed to
+    # decode_row is a record built from typed columns, or (a batch holding something the
+    # record's types do not allow) its dict form, which from_dict validates and words.
 
-    def batch_rows(self, batch: Any) -> Iterator[dict[str, Any]]:
-        return batch_to_dicts(batch)
+    def batch_rows(self, batch: Any) -> list[Any]:
+        return batch_rows(batch)
 
     def decode_row(self, row: Any) -> Trajectory:
-        return Trajectory.from_dict(row)
+        return row if isinstance(row, Trajectory) else Trajectory.from_dict(row)
 
     def encode_row(self, t: Trajectory) -> Trajectory:
         return t

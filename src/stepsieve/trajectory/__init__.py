@@ -5,7 +5,7 @@ This package is the bottom layer: it imports nothing else of stepsieve but ``_er
 Readers and writers that bind a format to a container are in ``stepsieve.formats``.
 """
 
-from stepsieve.trajectory._arrow import TRAJECTORY_SCHEMA, arrow_schema, batch_to_dicts, records_to_batch
+from stepsieve.trajectory._arrow import TRAJECTORY_SCHEMA, arrow_schema, batch_rows, records_to_batch
 from stepsieve.trajectory._record import (
     SCHEMA_VERSION,
     VERDICTS,
@@ -49,7 +49,7 @@ __all__ = [
     "Trajectory",
     "Verdict",
     "arrow_schema",
-    "batch_to_dicts",
+    "batch_rows",
     "container_of",
     "decode_json",
     "encode_json",
