@@ -192,24 +192,16 @@ def parse_options(cls: type[T], values: Mapping[str, Any], owner: str) -> T:
 
 
 def option_help(cls: type) -> dict[str, str]:
-    """Each field's comment in the class source (trailing, else the lines just above)."""
+    """Each field's trailing comment in the class source (the help text)."""
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         return {}
     comments = {t.start[0]: t.string.lstrip("#").strip()
                 for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
-    out: dict[str, str] = {}
-    for i, line in enumerate(source.splitlines(), start=1):
-        m = re.match(r"\s+(\w+)\s*:", line)
-        if m and m.group(1) in _fields(cls):
-            above = []
-            j = i - 1
-            while j in comments and source.splitlines()[j - 1].lstrip().startswith("#"):
-                above.insert(0, comments[j])
-                j -= 1
-            out[m.group(1)] = comments.get(i) or " ".join(above)
-    return out
+    lines = enumerate(source.splitlines(), start=1)
+    found = {(m.group(1), i) for i, line in lines if (m := re.match(r"\s+(\w+)\s*:", line))}
+    return {name: comments[i] for name, i in found if i in comments and name in _fields(cls)}
 
 
 def describe_options(cls: type, owner: str) -> str:
