@@ -61,7 +61,7 @@ class Registry(Generic[T]):
 
     def _scan(self) -> None:
         """Add the entry points of ``group`` once (built-in names win over plug-ins)."""
-        if not self._scanned:
+        if not self._scanned and self.group is not None:
             self._scanned = True
             for ep in entry_points(group=self.group):
                 self._entries.setdefault(ep.name, ep.value)

@@ -24,7 +24,7 @@ from stepsieve.trajectory import Cost, Label, Step, Trajectory, read_trajectorie
 from stepsieve.worlds import get_world
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fakes import ScriptedBackend, ToyWorld  # noqa: E402
+from _fakes import ScriptedBackend, ToyWorld
 
 PINNED = {
     "rules": "2cced773ee50",

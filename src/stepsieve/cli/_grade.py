@@ -120,11 +120,10 @@ def grade_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stepsieve.engine import run_grading
-    from stepsieve.graders import GradeContext, build_grader, grader_options
-    from stepsieve.graders._plugin import describe
+    from stepsieve.graders import GradeContext, build_grader, describe_grader, grader_options
 
     if help_options:
-        typer.echo(describe(grader))
+        typer.echo(describe_grader(grader))
         raise typer.Exit(0)
     if src is None or out is None:
         raise click.UsageError(f"Missing argument '{'SRC' if src is None else 'OUT'}'.")
@@ -145,8 +144,8 @@ def grade_cmd(
         stats = run_grading(g, src, target, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
                             on_batch=on_batch)
     report: dict[str, Any] = {"grader": g.name, **stats.to_dict()}
-    if getattr(g, "keep_rate", None) is not None:
-        report["keep_rate"] = g.keep_rate
+    if (keep_rate := getattr(g, "keep_rate", None)) is not None:
+        report["keep_rate"] = keep_rate
     if scratch is not None:
         scratch.cleanup()
         report["dry_run"] = True

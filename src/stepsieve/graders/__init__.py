@@ -8,7 +8,14 @@ advantage from MC values) and ``prm`` (a trained step reward model). Each declar
 them, and third-party graders, from typed options (see ``_plugin``).
 """
 
-from stepsieve.graders._plugin import GradeContext, NoOptions, build_grader, grader_options, hashed_config
+from stepsieve.graders._plugin import (
+    GradeContext,
+    NoOptions,
+    build_grader,
+    describe_grader,
+    grader_options,
+    hashed_config,
+)
 from stepsieve.graders._protocol import GRADERS, Grader, config_hash, grader_ref
 from stepsieve.graders.consensus import ConsensusGrader, ConsensusOptions
 from stepsieve.graders.judge import JudgeGrader, JudgeOptions
@@ -41,6 +48,7 @@ __all__ = [
     "RulesOptions",
     "build_grader",
     "config_hash",
+    "describe_grader",
     "grader_options",
     "grader_ref",
     "hashed_config",

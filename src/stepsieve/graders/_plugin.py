@@ -27,7 +27,7 @@ from stepsieve._registry import describe_options, parse_options
 from stepsieve.backends import Backend
 from stepsieve.graders._protocol import GRADERS, Grader
 
-__all__ = ["GradeContext", "NoOptions", "build_grader", "grader_options", "hashed_config", "with_options"]
+__all__ = ["GradeContext", "NoOptions", "build_grader", "describe_grader", "grader_options", "hashed_config", "with_options"]
 
 O = TypeVar("O")
 
@@ -69,7 +69,8 @@ def grader_options(name: str) -> type:
     return getattr(GRADERS.get(name), "Options", NoOptions)
 
 
-def describe(name: str) -> str:
+def describe_grader(name: str) -> str:
+    """The `--help-options` text of the grader registered as ``name``."""
     return describe_options(grader_options(name), f"grader {name!r}")
 
 
@@ -79,12 +80,13 @@ def build_grader(name: str, options: Mapping[str, Any] | object = (), ctx: Grade
     entry = GRADERS.get(name)
     cls = grader_options(name)
     ctx = dataclasses.replace(ctx or GradeContext(), label=(ctx and ctx.label) or name)
-    if not isinstance(options, cls):
-        options = parse_options(cls, dict(options), f"grader {name!r}")  # type: ignore[arg-type]
+    opts: Any = options
+    if not isinstance(opts, cls):
+        opts = parse_options(cls, dict(opts), f"grader {name!r}")
     factory = getattr(entry, "from_options", None)
     if factory is None:
-        return entry(name=ctx.label, **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)})
-    return factory(options, ctx)
+        return entry(name=ctx.label, **{f.name: getattr(opts, f.name) for f in dataclasses.fields(opts)})
+    return factory(opts, ctx)
 
 
 def with_options(cls: type[O], options: O | None, kw: Mapping[str, Any], owner: str) -> O:

@@ -139,7 +139,8 @@ class MCGrader:
             **hashed_config(o, always=_HASHED, skip=("world",)),
         }
         self._ref = grader_ref(name, self.config)
-        roll = {"temperature": o.temperature, "max_tokens": o.max_tokens, "max_turns": o.max_turns, "check": check}
+        roll: dict[str, Any] = {"temperature": o.temperature, "max_tokens": o.max_tokens, "max_turns": o.max_turns,
+                                "check": check}
         self._roll = Rollouts(backend, self.world, o.n, seed=o.seed, **roll)
         # Extra rollouts for a borderline probe: another seed, so they are new samples.
         self._more = Rollouts(backend, self.world, max(o.extend, o.recheck, 1), seed=extend_seed(o.seed), **roll)
