@@ -15,15 +15,29 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from stepsieve._registry import check_options
 from stepsieve.graders._claims import check_claims
+from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.trajectory import Cost, Label, Step, Trajectory
 
-__all__ = ["RulesGrader", "tool_error"]
+__all__ = ["RulesGrader", "RulesOptions", "tool_error"]
+
+
+@dataclass(frozen=True)
+class RulesOptions:
+    """The ``rules`` grader's options."""
+
+    tool_errors: bool = True  # an action whose observation reports a tool error is incorrect
+    claims: bool = True  # recompute the arithmetic claims of reasoning steps and of actions' thoughts
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'rules'")
 
 _TOOL_ERROR = re.compile(
     r"^\s*(?:error\b|exception\b|traceback \(most recent call last\))|\b\w*(?:Error|Exception): ",
@@ -50,10 +64,17 @@ def tool_error(observation: str | None) -> str | None:
 class RulesGrader:
     """Model-free step checks (see the module docstring)."""
 
-    def __init__(self, name: str = "rules", tool_errors: bool = True, claims: bool = True) -> None:
+    Options = RulesOptions
+
+    def __init__(self, options: RulesOptions | None = None, *, name: str = "rules", **kw: Any) -> None:
+        self.options = with_options(RulesOptions, options, kw, "grader 'rules'")
         self.name = name
-        self.config: dict[str, Any] = {"tool_errors": tool_errors, "claims": claims}
+        self.config: dict[str, Any] = hashed_config(self.options, always=("tool_errors", "claims"))
         self._ref = grader_ref(name, self.config)
+
+    @classmethod
+    def from_options(cls, options: RulesOptions, ctx: GradeContext) -> RulesGrader:
+        return cls(options, name=ctx.label or "rules")
 
     def grade_step(self, step: Step) -> Label:
         t0 = time.perf_counter()
