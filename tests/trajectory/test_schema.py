@@ -131,3 +131,22 @@ def test_parquet_round_trip_keeps_every_field(tmp_path):
     write_trajectories(ts, path)
     assert pq.read_schema(path).metadata[b"stepsieve.schema"] == f"trajectory/{SCHEMA_VERSION}".encode()
     assert list(read_trajectories(path)) == ts
+
+
+def test_structured_actions_round_trip_in_jsonl_and_parquet(tmp_path):
+    from stepsieve.trajectory import Action, Point
+
+    actions = [
+        Action("tool", name="calculator", arguments='{"expr": "9 - 6"}', id="call_1"),
+        Action("click", x=120, y=48, button="left", id="cu_1"),
+        Action("keypress", keys=["CTRL", "S"]),
+        Action("drag", path=[Point(1, 2), Point(30, 40)]),
+    ]
+    ts = [Trajectory("a", "save the file", [Step(0, "calculator 9 - 6", "action", actions=actions)])]
+    for name in ("r.jsonl", "r.parquet"):
+        write_trajectories(ts, tmp_path / name)
+        assert list(read_trajectories(tmp_path / name)) == ts
+    d = orjson.loads(encode_json(ts[0]))
+    assert d["steps"][0]["actions"][1] == {"type": "click", "id": "cu_1", "x": 120, "y": 48, "button": "left"}
+    with pytest.raises(SchemaError, match=r"Invalid enum value 'tap' - at `\$.steps\[0\].actions\[0\].type`"):
+        Trajectory.from_dict({"id": "a", "task": "q", "steps": [{"index": 0, "text": "t", "actions": [{"type": "tap"}]}]})

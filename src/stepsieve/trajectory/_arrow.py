@@ -79,6 +79,8 @@ def _col(name: str, t: Any, optional: bool) -> _Col:
     if isinstance(t, msgspec.inspect.StructType):
         fields = _fields(t)
         return _Col(name, "struct", pa.struct([(f.name, f.arrow) for f in fields]), optional, fields, cls=t.cls)
+    if isinstance(t, msgspec.inspect.ListType) and type(t.item_type) in _SCALARS:  # e.g. list[str]
+        return _Col(name, "scalar", pa.list_(_SCALARS[type(t.item_type)]), optional)
     if isinstance(t, msgspec.inspect.ListType) and isinstance(t.item_type, msgspec.inspect.StructType):
         fields = _fields(t.item_type)
         return _Col(name, "list", pa.list_(pa.struct([(f.name, f.arrow) for f in fields])), optional, fields,
@@ -139,7 +141,9 @@ def _array(c: _Col, values: list[Any]) -> pa.Array:
     flat: list[Any] = []
     names: list[str] = []
     for v in values:
-        if c.kind == "keyed":
+        if v is None:
+            pass
+        elif c.kind == "keyed":
             names.extend(v)
             flat.extend(v.values())
         else:
@@ -150,7 +154,10 @@ def _array(c: _Col, values: list[Any]) -> pa.Array:
     if c.kind == "keyed":
         children.insert(0, pa.array(names, pa.string()))
     items = pa.StructArray.from_arrays(children, fields=list(c.arrow.value_type))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+    mask = [v is None for v in values]
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), items, mask=pa.array(mask, pa.bool_()) if any(mask) else None
+    )
 
 
 def records_to_batch(records: list[Trajectory]) -> pa.RecordBatch:
@@ -204,8 +211,6 @@ def _objects(c: _Col, arr: Any) -> list[Any]:
         else:
             vals = _build(c.cls, c.fields, arr, len(arr))
     else:  # list | keyed
-        if arr.null_count:
-            raise _Untrusted(c.name)
         offs = arr.offsets.to_pylist()
         flat = arr.flatten()
         fields = c.fields[1:] if kind == "keyed" else c.fields
@@ -217,6 +222,8 @@ def _objects(c: _Col, arr: Any) -> list[Any]:
             vals = [dict(zip(names[a:b], items[a:b], strict=True)) for a, b in zip(bounds, bounds[1:], strict=False)]
         else:
             vals = [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        if arr.null_count:
+            vals = [v if ok else None for v, ok in zip(vals, arr.is_valid().to_pylist(), strict=True)]
     if None in vals and not c.optional:
         if c.factory is not msgspec.NODEFAULT:
             return [c.factory() if v is None else v for v in vals]

@@ -26,10 +26,13 @@ from stepsieve._errors import SchemaError
 __all__ = [
     "SCHEMA_VERSION",
     "VERDICTS",
+    "Action",
+    "ActionType",
     "Cost",
     "GraderRef",
     "Label",
     "Outcome",
+    "Point",
     "Step",
     "StepKind",
     "Trajectory",
@@ -88,6 +91,43 @@ class GraderRef(msgspec.Struct, frozen=True, gc=False):
         return _convert(d, GraderRef, "grader")
 
 
+ActionType = Literal[
+    "tool", "click", "double_click", "drag", "keypress", "move", "screenshot", "scroll", "type", "wait", "done"
+]
+
+
+class Point(msgspec.Struct, gc=False):
+    """A screen position in pixels."""
+
+    x: int
+    y: int
+
+
+class Action(msgspec.Struct, omit_defaults=True, gc=False):
+    """The machine form of one thing an action step does, beside the step's text.
+
+    ``type="tool"`` is a tool (function) call: ``name``, ``arguments`` as the JSON text the
+    model wrote (kept exactly, it may not even parse), ``id`` to pair it with its result. Any
+    other type is a computer-use action in the vocabulary of OpenAI's ``computer_call``
+    (click x/y/button, double_click x/y, drag path, keypress keys, move x/y, screenshot,
+    scroll x/y/scroll_x/scroll_y, type text, wait), plus ``done``; ``id`` is the call id there
+    too. A step may hold several (parallel tool calls).
+    """
+
+    type: ActionType
+    name: str | None = None
+    arguments: str | None = None
+    id: str | None = None
+    x: int | None = None
+    y: int | None = None
+    button: str | None = None
+    text: str | None = None
+    keys: list[str] | None = None
+    scroll_x: int | None = None
+    scroll_y: int | None = None
+    path: list[Point] | None = None
+
+
 class Label(msgspec.Struct, omit_defaults=True, gc=False):
     """One grader's judgement of one step.
 
@@ -121,8 +161,10 @@ class Step(msgspec.Struct, omit_defaults=True, gc=False):
     observation: str | None = None
     thought: str | None = None
     labels: dict[str, Label] = {}
-    # Format-specific extras a round trip must keep (tool call ids, PRM800K alternatives...).
+    # Format-specific extras a round trip must keep (PRM800K alternatives, raw message fields...).
     meta: dict[str, Any] | None = None
+    # What an action step does, in machine form (tool calls, computer-use actions).
+    actions: list[Action] = []
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)  # type: ignore[no-any-return]
