@@ -223,7 +223,8 @@ def test_openai_chat_assistant_turns_are_steps_with_observations():
         ("processbench", {"id": "x", "problem": "q", "steps": [], "label": -1}, "empty step list"),
         ("processbench", {"id": "x", "problem": "q", "steps": ["a"], "label": "0"}, "'label' must be an integer"),
         ("processbench", {"id": "x", "problem": "q", "steps": ["a"], "label": 3}, "'label' must be -1 or a step"),
-        ("prmbench", {"idx": "x", "modified_question": "q", "modified_process": ["a"], "error_steps": [0]}, "outside"),
+        ("prmbench", {"idx": "x", "modified_question": "q", "modified_process": ["a"], "error_steps": ["1"]},
+         "list of integers"),  # out-of-range indices are ignored by default, as the official scorer does
         ("prm800k", {"question": {"problem": "q"}, "label": {"steps": []}}, "empty step list"),
         ("math-shepherd", {"input": "q Step 1: a", "label": "q Step 1: a"}, "no 'ки' step tags"),
         ("trl", {"prompt": "q", "completions": ["a", "b"], "labels": [True]}, "1 items for 2 completions"),

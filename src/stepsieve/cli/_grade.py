@@ -149,6 +149,14 @@ def grade_cmd(
     if scratch is not None:
         scratch.cleanup()
         report["dry_run"] = True
+    else:
+        from stepsieve._manifest import write_manifest
+
+        write_manifest(out, verb="grade", inputs=[src], labels=[g.name],
+                       options={"grader": grader, "config": getattr(g, "config", values), "from": fmt,
+                                "batch_size": batch_size, "on_error": on_error, "limit": limit},
+                       counts={"in": stats.read, "out": stats.already_done + stats.graded,
+                               "rejected": stats.rejected, **stats.to_dict()})
     be = getattr(g, "backend", None)
     if be is not None:
         report["backend"] = report_backend(be)

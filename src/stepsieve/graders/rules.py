@@ -1,8 +1,10 @@
 """The ``rules`` grader: execution-grounded checks that need no model.
 
-- Reasoning steps: every equality claim the step makes (``a op b = c``, chains, simple
-  LaTeX) is recomputed exactly (see ``_claims``). One false claim makes the step
-  ``incorrect``; checked claims that all hold make it ``correct``.
+- Reasoning steps: every claim the step makes (``a op b = c``, chains, ``≈``, inequalities,
+  LaTeX with named quantities, mixed numbers, roots...) is recomputed exactly (see
+  ``_claims``); a side not understood in full is not read. One false claim makes the step
+  ``incorrect``; checked claims that all hold make it ``correct``. The problem and earlier
+  steps are context: in a modular or base-n setting false claims are not reported.
 - Action steps: an observation that reports a tool error (``error: ...``, a traceback, a
   JSON ``{"error": ...}``) makes the action ``incorrect``; the agent's stated ``thought`` is
   checked like reasoning.
@@ -76,7 +78,7 @@ class RulesGrader:
     def from_options(cls, options: RulesOptions, ctx: GradeContext) -> RulesGrader:
         return cls(options, name=ctx.label or "rules")
 
-    def grade_step(self, step: Step) -> Label:
+    def grade_step(self, step: Step, context: str = "") -> Label:
         t0 = time.perf_counter()
         reasons: list[str] = []
         checked = 0
@@ -86,7 +88,7 @@ class RulesGrader:
                 reasons.append(f"tool error: {err}")
         if self.config["claims"]:
             text = step.text if step.kind == "reasoning" else (step.thought or "")
-            for c in check_claims(text):
+            for c in check_claims(text, context):
                 checked += 1
                 if not c.holds:
                     reasons.append(f"false claim '{c.text}': {c.detail}")
@@ -99,6 +101,8 @@ class RulesGrader:
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         for t in trajectories:
+            context = t.task if isinstance(t.task, str) else ""
             for s in t.steps:
-                s.labels[self.name] = self.grade_step(s)
+                s.labels[self.name] = self.grade_step(s, context)
+                context += "\n" + s.text
             yield t
