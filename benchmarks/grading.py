@@ -44,7 +44,8 @@ from stepsieve.graders.judge import JudgeGrader
 from stepsieve.graders.mc import MCGrader
 from stepsieve.graders.progress import ProgressGrader
 from stepsieve.graders.rules import RulesGrader
-from stepsieve.trajectory import Label, Outcome, Step, Trajectory, read_trajectories, write_trajectories
+from stepsieve.trajectory import Label, Outcome, Step, Trajectory
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld, task_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,13 +15,17 @@ interleaved ``--repeat`` times and each keeps its best time (on a shared machine
 minimum is the least noisy estimate); peak RSS is the largest seen. Targets (issue 2): the
 ``jsonl`` path within 3x of ``orjson``; peak RSS under 300 MB on every path.
 
-    python benchmarks/io_throughput.py [--steps 1000000] [--repeat 3] [--workdir DIR]
+    python benchmarks/io_throughput.py [--steps 1000000] [--repeat 3] [--workdir DIR] [--baseline-src DIR]
+
+``--baseline-src DIR`` runs every stepsieve path a second time with DIR (another release's
+``src/``) first on PYTHONPATH, interleaved in the same run, as ``<path>@baseline``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -44,7 +48,8 @@ def _step_text(rng: random.Random) -> str:
 
 
 def generate(path: Path, steps: int, seed: int = 0) -> int:
-    """Write ``steps`` steps of canonical JSONL (written with orjson, not timed)."""
+    """Write ``steps`` steps of canonical JSONL (written with orjson, not timed; schema
+    version 1, which every release since reads, so a ``--baseline-src`` tree reads it too)."""
     import orjson
 
     rng = random.Random(seed)
@@ -80,7 +85,10 @@ def _run_path(name: str, src: str, dst: str) -> dict[str, float]:
             for line in fin:
                 fout.write(dumps(loads(line), option=orjson.OPT_APPEND_NEWLINE))
     else:
-        from stepsieve.trajectory import read_trajectories, write_trajectories
+        try:
+            from stepsieve.formats import read_trajectories, write_trajectories
+        except ImportError:  # a --baseline-src tree from before readers moved to formats
+            from stepsieve.trajectory import read_trajectories, write_trajectories  # type: ignore[attr-defined,no-redef]
 
         if name.endswith("_read"):
             for _ in read_trajectories(src):
@@ -92,10 +100,13 @@ def _run_path(name: str, src: str, dst: str) -> dict[str, float]:
     return {"seconds": seconds, "peak_rss_mb": rss_mb}
 
 
-def _subprocess(name: str, src: Path, dst: Path) -> dict[str, float]:
+def _subprocess(name: str, src: Path, dst: Path, pythonpath: str | None = None) -> dict[str, float]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     out = subprocess.run(
-        [sys.executable, __file__, "--_path", name, "--_src", str(src), "--_dst", str(dst)],
-        check=True, capture_output=True, text=True,
+        [sys.executable, __file__, "--_path", name.removesuffix("@baseline"), "--_src", str(src), "--_dst", str(dst)],
+        check=True, capture_output=True, text=True, env=env,
     )
     return json.loads(out.stdout)
 
@@ -105,6 +116,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--baseline-src", default=None,
+                    help="another stepsieve src/ tree (e.g. a previous release) run side by side as <path>@baseline")
     ap.add_argument("--_path", help=argparse.SUPPRESS)
     ap.add_argument("--_src", help=argparse.SUPPRESS)
     ap.add_argument("--_dst", help=argparse.SUPPRESS)
@@ -126,10 +139,14 @@ def main() -> None:
             ("jsonl_read", src, d / "-"),
             ("parquet_read", pq_src, d / "-"),
         ]
+        if args.baseline_src:  # the baseline reads its own Parquet (a schema it knows); JSONL is version 1
+            pq_base = d / "in_base.parquet"
+            _subprocess("jsonl@baseline", src, pq_base, args.baseline_src)
+            plan += [(f"{n}@baseline", pq_base if s == pq_src else s, t) for n, s, t in plan if n != "orjson"]
         results: dict[str, dict[str, float]] = {}
         for _ in range(args.repeat):
             for name, s, t in plan:
-                r = _subprocess(name, s, t)
+                r = _subprocess(name, s, t, args.baseline_src if name.endswith("@baseline") else None)
                 best = results.setdefault(name, r)
                 best["seconds"] = min(best["seconds"], r["seconds"])
                 best["peak_rss_mb"] = max(best["peak_rss_mb"], r["peak_rss_mb"])

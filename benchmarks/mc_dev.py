@@ -46,7 +46,7 @@ from stepsieve.embedded import model_dir
 from stepsieve.evaluate import evaluate, predicted_first_error
 from stepsieve.graders._rollout import Rollouts, claims_hold
 from stepsieve.graders.mc import MCGrader
-from stepsieve.trajectory import read_trajectories, write_trajectories
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

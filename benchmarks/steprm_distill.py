@@ -29,7 +29,7 @@ from stepsieve.evaluate import evaluate
 from stepsieve.graders.mc import MCGrader
 from stepsieve.prm import PRMGrader, TrainOptions, default_model_dir, train_prm
 from stepsieve.sampling import sample
-from stepsieve.trajectory import read_trajectories, write_trajectories
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.prm._render import DEFAULT_TEMPLATE
 from stepsieve.worlds import Task, get_world
 

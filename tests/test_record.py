@@ -20,7 +20,6 @@ def test_first_error_conventions():
 
 def test_dict_round_trip_keeps_every_field():
     d = {
-        "schema_version": 1,
         "id": "x1",
         "task": [{"role": "user", "content": "add"}],
         "steps": [
@@ -39,18 +38,21 @@ def test_dict_round_trip_keeps_every_field():
         "outcome": {"answer": "3", "correct": True, "reward": 1.0},
         "reference": "3",
         "meta": {"world": "toolcalc"},
+        "schema_version": 2,
     }
     assert Trajectory.from_dict(d).to_dict() == d
+    assert list(Trajectory.from_dict(d).to_dict()) == list(d)  # the JSON layout's key order
 
 
 @pytest.mark.parametrize(
     "bad, msg",
     [
-        ({"task": "q", "steps": [{"text": "a"}]}, "missing required field 'id'"),
+        ({"task": "q", "steps": [{"text": "a"}]}, "missing required field `id`.*--from FORMAT"),
         ({"id": "a", "task": "q", "steps": []}, "empty step list"),
-        ({"id": "a", "task": "q", "steps": [{"text": 3}]}, "step 0.text must be a string, got integer"),
-        ({"id": "a", "task": "q", "steps": [{"index": 0}]}, "step 0 has no text"),
+        ({"id": "a", "task": "q", "steps": [{"text": 3}]}, r"Expected `str`, got `int` - at `\$.steps\[0\].text`"),
+        ({"id": "a", "task": "q", "steps": [{"index": 0}]}, r"missing required field `text` - at `\$.steps\[0\]`"),
         ({"id": "a", "task": "q", "steps": [{"text": "a", "labels": {"m": {"verdict": "maybe"}}}]}, "verdict"),
+        ({"id": "a", "task": "q", "steps": [{"text": "a"}], "schema_version": 3}, "unsupported schema_version 3"),
     ],
 )
 def test_schema_errors_name_the_problem(bad, msg):

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from stepsieve.cli import main
-from stepsieve.trajectory import read_trajectories
+from stepsieve.formats import read_trajectories
 
 FIX = Path(__file__).parent.parent / "fixtures"
 PB = FIX / "processbench_gsm8k_sample.json"
@@ -66,8 +66,8 @@ def test_inspect_tables(capsys):
 GOOD = b'{"id": "a", "task": "q", "steps": [{"text": "s"}]}'
 BAD = {
     "malformed JSON": (GOOD + b"\n{oops\n", 2, "malformed JSON"),
-    "missing field": (GOOD + b'\n{"id": "b", "task": "q"}\n', 2, "missing required field 'steps'"),
-    "wrong type": (b'{"id": "a", "task": 7, "steps": [{"text": "s"}]}\n', 1, "field 'task' must be a string"),
+    "missing field": (GOOD + b'\n{"id": "b", "task": "q"}\n', 2, "missing required field `steps`"),
+    "wrong type": (b'{"id": "a", "task": 7, "steps": [{"text": "s"}]}\n', 1, "got `int` - at `$.task`"),
     "empty step list": (GOOD + b'\n{"id": "b", "task": "q", "steps": []}\n', 2, "empty step list"),
     "non-UTF-8": (GOOD + b'\n{"id": "b", "task": "\xff\xfe", "steps": [{"text": "s"}]}\n', 2, "invalid UTF-8"),
     "truncated final line": (GOOD + b"\n" + GOOD[:25], 2, "truncated final line"),

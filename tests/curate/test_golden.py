@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from stepsieve.cli import app
 from stepsieve.curate import CurateOptions, Grading, PairOptions, pipeline_file
-from stepsieve.trajectory import Trajectory, read_trajectories
+from stepsieve.formats import read_trajectories
+from stepsieve.trajectory import Trajectory
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "curation"
 EXPECTED = GOLDEN / "expected"

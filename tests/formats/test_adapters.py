@@ -9,7 +9,7 @@ import pytest
 
 from stepsieve import DataError, Label, Outcome, SchemaError, Step, Trajectory
 from stepsieve.formats import FORMATS, TRUTH, get_format
-from stepsieve.trajectory import convert
+from stepsieve.formats import convert
 
 FIX = Path(__file__).parent.parent / "fixtures"
 
@@ -223,13 +223,14 @@ def test_openai_chat_assistant_turns_are_steps_with_observations():
         ("processbench", {"id": "x", "problem": "q", "steps": [], "label": -1}, "empty step list"),
         ("processbench", {"id": "x", "problem": "q", "steps": ["a"], "label": "0"}, "'label' must be an integer"),
         ("processbench", {"id": "x", "problem": "q", "steps": ["a"], "label": 3}, "'label' must be -1 or a step"),
-        ("prmbench", {"idx": "x", "modified_question": "q", "modified_process": ["a"], "error_steps": [0]}, "outside"),
+        ("prmbench", {"idx": "x", "modified_question": "q", "modified_process": ["a"], "error_steps": ["1"]},
+         "list of integers"),  # out-of-range indices are ignored by default, as the official scorer does
         ("prm800k", {"question": {"problem": "q"}, "label": {"steps": []}}, "empty step list"),
         ("math-shepherd", {"input": "q Step 1: a", "label": "q Step 1: a"}, "no 'ки' step tags"),
         ("trl", {"prompt": "q", "completions": ["a", "b"], "labels": [True]}, "1 items for 2 completions"),
         ("trl", {"prompt": "q", "completions": ["a"], "labels": ["yes"]}, "must be a boolean or a number"),
         ("openai-chat", {"messages": [{"role": "user", "content": "hi"}]}, "no assistant message"),
-        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]}, "step 0.text must be a string"),
+        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]}, "Expected `str`, got `int` - at `\\$.steps\\[0\\].text`"),
     ],
 )
 def test_bad_records_name_the_field(name, rec, msg):
@@ -255,3 +256,28 @@ def test_trl_mixed_prompt_kinds_in_parquet_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="do not fit the Parquet schema"):
         convert(FIX / FIXTURES["trl"], tmp_path / "mixed.parquet", src_format="trl", dst_format="trl")
     assert not (tmp_path / "mixed.parquet").exists()
+
+
+def test_trl_soft_label_outside_zero_one_is_an_error():
+    with pytest.raises(SchemaError, match=r"item 1 is 1.7: a soft label must lie in \[0, 1\]"):
+        get_format("trl").decode({"prompt": "q", "completions": ["a", "b"], "labels": [0.5, 1.7]})
+
+
+def test_openai_chat_tool_result_for_an_unknown_call_is_an_error():
+    msgs = [
+        {"role": "user", "content": "add"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c9", "content": "3"},
+    ]
+    with pytest.raises(SchemaError, match=r"messages\[2\]: tool result for call id 'c9'.*its calls: 'c1'"):
+        get_format("openai-chat").decode({"messages": msgs})
+
+
+def test_a_foreign_file_read_without_from_says_which_format_reads_it(tmp_path):
+    from stepsieve.formats import read_trajectories
+
+    path = tmp_path / "pb.json"
+    path.write_text('[{"id": "gsm8k-1", "problem": "q", "steps": ["a", "b"], "label": 1, "final_answer_correct": false}]')
+    with pytest.raises(SchemaError, match=r"pb.json:1: array item 0 \(id 'gsm8k-1'\): .*; it reads as --from processbench$"):
+        list(read_trajectories(path))

@@ -6,7 +6,7 @@ import stepsieve.formats
 import stepsieve.segment
 import stepsieve.trajectory
 from stepsieve import Label, Outcome, Step, Trajectory
-from stepsieve.trajectory._stats import summarize
+from stepsieve.trajectory import summarize
 
 
 def _t(tid, texts, verdicts, correct=None):
@@ -33,11 +33,11 @@ def test_summary_counts_lengths_and_first_errors():
 def test_public_io_api_is_pinned():
     assert {
         "open_reader", "open_writer", "read_trajectories", "write_trajectories", "convert", "Reader", "Writer",
-        "RejectSink", "rejects_path", "ConvertStats", "TRAJECTORY_SCHEMA",
-    } <= set(stepsieve.trajectory.__all__)
-    assert stepsieve.formats.__all__ == [
-        "FORMATS", "SAMPLES", "TRUTH", "Format", "RecordFormat", "format_options", "get_format"
-    ]
+        "ConvertStats", "FORMATS", "Format", "RecordFormat", "format_options", "get_format",
+    } <= set(stepsieve.formats.__all__)
+    assert {"RejectSink", "rejects_path", "TRAJECTORY_SCHEMA", "Trajectory", "Step", "Label", "TaskTree"} <= set(
+        stepsieve.trajectory.__all__
+    )
     assert "get_segmenter" in stepsieve.segment.__all__ and "SEGMENTERS" in stepsieve.segment.__all__
     for name in stepsieve.formats.FORMATS:
         assert isinstance(stepsieve.formats.get_format(name), stepsieve.formats.Format)

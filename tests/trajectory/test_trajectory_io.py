@@ -10,14 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stepsieve import Cost, DataError, GraderRef, Label, Outcome, SchemaError, Step, Trajectory
-from stepsieve.trajectory import (
-    RejectSink,
-    convert,
-    open_reader,
-    open_writer,
-    read_trajectories,
-    write_trajectories,
-)
+from stepsieve.trajectory import RejectSink
+from stepsieve.formats import convert, open_reader, open_writer, read_trajectories, write_trajectories
 
 
 def _full(i: int) -> Trajectory:
@@ -96,8 +90,8 @@ GOOD = orjson.dumps(_full(1).to_dict())
 
 BAD_LINES = {
     "malformed JSON": (b'{"id": "x", "task": ', "malformed JSON"),
-    "missing field": (b'{"task": "q", "steps": [{"text": "a"}]}', "missing required field 'id'"),
-    "wrong type": (b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}', "index must be an integer"),
+    "missing field": (b'{"task": "q", "steps": [{"text": "a"}]}', "missing required field `id`"),
+    "wrong type": (b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}', "Expected `int`, got `str` - at `$.steps[0].index`"),
     "empty step list": (b'{"id": "x", "task": "q", "steps": []}', "empty step list"),
     "non-UTF-8": (b'{"id": "x", "task": "caf\xe9", "steps": [{"text": "a"}]}', "invalid UTF-8"),
 }
@@ -230,7 +224,7 @@ def test_json_array_elements_stream_with_their_lines(tmp_path):
     assert [t.id for t in ts] == ["a", "b"] and ts[0].task == objs[0]["problem"]
     bad = path.read_text().replace('"label": 0', '"label": "zero"')
     path.write_text(bad)
-    with pytest.raises(SchemaError, match=r"pb.json:10: field 'label' must be an integer"):
+    with pytest.raises(SchemaError, match=r"pb.json:10: array item 1 \(id 'b'\): field 'label' must be an integer"):
         list(open_reader(path, "processbench"))
 
 
@@ -241,3 +235,27 @@ def test_truncated_json_array(tmp_path):
     with pytest.raises(DataError, match=r"pb.json:1: truncated JSON array"):
         list(reader)
     assert reader.accepted == 1
+
+
+# ---- input hygiene ------------------------------------------------------------------------
+
+
+def test_json_array_with_byte_order_mark_is_read_as_an_array(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf[" + GOOD + b",\n" + GOOD + b"]\n")
+    assert len(list(read_trajectories(path))) == 2
+
+
+def test_empty_json_file_is_an_error_not_an_empty_dataset(tmp_path):
+    path = tmp_path / "empty.json"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="empty.json:1: empty file"):
+        list(read_trajectories(path))
+
+
+def test_single_line_json_array_errors_name_the_item_and_its_id(tmp_path):
+    path = tmp_path / "one_line.json"
+    bad = b'{"id": "b7", "task": "q", "steps": [{"text": 3}]}'
+    path.write_bytes(b"[" + GOOD + b", " + GOOD.replace(b'"x1"', b'"x2"') + b", " + bad + b"]")
+    with pytest.raises(DataError, match=r"one_line.json:1: array item 2 \(id 'b7'\): Expected `str`"):
+        list(read_trajectories(path))

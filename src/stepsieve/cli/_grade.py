@@ -1,18 +1,27 @@
-"""``stepsieve grade IN OUT --grader NAME``: label every step, resumably.
+"""``stepsieve grade IN OUT --grader NAME -o key=value``: label every step, resumably.
 
-A thin verb over ``stepsieve.graders`` and ``stepsieve.engine.run_grading``: OUT is
-append-only JSONL keyed by trajectory id + grader configuration hash, so re-running the
-same command after a kill continues where it stopped.
+A thin verb over ``stepsieve.graders.build_grader`` and ``stepsieve.engine.run_grading``:
+OUT is append-only JSONL keyed by trajectory id + grader configuration hash, so re-running
+the same command after a kill continues where it stopped.
+
+A grader's options come from its ``Options`` dataclass, for built-in and third-party graders
+alike: ``-o key=value`` sets one, and so does ``--key value`` (``--flag`` for a boolean),
+which keeps the long-standing flags (``--n 16``, ``--mode first-error``, ``--votes 5``)
+working. ``--help-options`` lists them. The model flags are shared (``_model_options``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
+import click
 import typer
 
+from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
 from stepsieve.cli._model_options import (
     BackendOpt,
@@ -31,87 +40,69 @@ _EXAMPLES = """Examples:
 
   stepsieve grade traj.jsonl graded.jsonl --grader rules
 
-  stepsieve grade traj.jsonl mc.jsonl --grader mc --mode first-error --n 16 --world arith
+  stepsieve grade traj.jsonl mc.jsonl --grader mc -o mode=first-error -o n=16 -o world=arith
 
   stepsieve grade traj.jsonl judged.jsonl --grader judge --votes 5 --backend openai --model qwen --base-url http://127.0.0.1:8000/v1
 
   stepsieve grade mc_judged.jsonl kept.jsonl --grader consensus --first mc --second judge
 
-  stepsieve grade mc.jsonl adv.jsonl --grader progress --source mc
+  stepsieve grade --grader mc --help-options
 """
 
-
-def _first_world(src: Path, fmt: str) -> str | None:
-    from stepsieve.trajectory._io import open_reader
-
-    for t in open_reader(src, fmt, on_error="skip"):
-        return t.meta.get("world")
-    return None
+# Flags renamed since they were first written: flag -> option field.
+_RENAMED = {"judge_temperature": "temperature", "root_value": "root"}
 
 
-def build_grader(name: str, src: Path, fmt: str, o: dict[str, Any], mopts: ModelOptions) -> Any:
-    """The grader ``name`` configured from CLI options ``o`` and the shared model options."""
-    from stepsieve.graders import GRADERS
-
-    cls = GRADERS.get(name)
-    label = o["label"] or name
-    if name == "rules":
-        return cls(name=label)
-    if name == "progress":
-        return cls(source=o["source"], name=label, root=o["root_value"], margin=o["margin"])
-    if name == "consensus":
-        return cls(o["first"], o["second"], mode=o["mode"] or "filter", name=label)
-    if name == "mc":
-        from stepsieve.graders._rollout import AnswerChecker
-        from stepsieve.worlds import get_world
-
-        world_name = o["world"] or _first_world(src, fmt) or "math"
-        world = AnswerChecker() if world_name == "math" else get_world(world_name)
-        return cls(
-            backend_from_options(mopts), world, n=o["n"], mode=o["mode"] or "every-step", temperature=o["temperature"],
-            max_tokens=o["max_tokens"], seed=o["seed"], keep_rollouts=o["keep_rollouts"], root=o["root"], name=label,
-            threshold=o["threshold"], extend=o["extend"], confirm=o["confirm"], rollout_check=o["rollout_check"],
-            recheck=o["recheck"],
-        )
-    if name == "judge":
-        # no --model: the embedded verifier (not the embedded policy) judges, offline
-        backend = backend_from_options(mopts) if mopts.model or mopts.backend != "transformers" else None
-        return cls(
-            backend, mode=o["mode"] or "first-error", votes=o["votes"], temperature=o["judge_temperature"],
-            max_tokens=o["max_tokens"], seed=o["seed"], template=o["template"], name=label,
-        )
-    if name == "prm":
-        return cls(o["model"], name=label)
-    return cls(name=label)  # a grader registered by a third party: default options
+def _flag_options(args: list[str], options_cls: type, grader: str) -> dict[str, Any]:
+    """``--key value`` / ``--key=value`` / ``--flag`` (a bool option) pairs from the extra
+    arguments, as option values (strings, parsed later against the field types)."""
+    hints = get_type_hints(options_cls)
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"grade: unexpected argument {arg!r}")
+        key, eq, value = arg[2:].partition("=")
+        key = key.replace("-", "_")
+        key = _RENAMED.get(key, key) if key not in hints else key
+        if key not in hints:
+            hint = difflib.get_close_matches(key, hints, n=1)
+            msg = f"grader {grader!r} has no option {key!r} (--{key.replace('_', '-')})"
+            msg += f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(msg + f" (options: {', '.join(hints) or 'none'}; see --help-options)")
+        if not eq and (hints[key] is bool or set(get_args(hints[key])) == {bool, type(None)}):
+            value = "true"
+        elif not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"grade: --{key.replace('_', '-')} needs a value")
+            i += 1
+            value = args[i]
+        out[key] = value
+        i += 1
+    return out
 
 
-@app.command("grade", epilog=_EXAMPLES)
+def _pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"-o expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+@app.command("grade", epilog=_EXAMPLES,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def grade_cmd(
-    src: Path = typer.Argument(..., help="Trajectories to grade (.jsonl, .json, .parquet)."),
-    out: Path = typer.Argument(..., help="Graded output, append-only JSONL (re-run to resume)."),
-    grader: str = typer.Option(..., "--grader", "-g", help="rules | mc | judge | consensus | progress | prm."),
+    ctx: typer.Context,
+    src: Path = typer.Argument(None, help="Trajectories to grade (.jsonl, .json, .parquet)."),
+    out: Path = typer.Argument(None, help="Graded output, append-only JSONL (re-run to resume)."),
+    grader: str = typer.Option(..., "--grader", "-g", help="rules | mc | judge | consensus | progress | prm, or a plug-in."),
+    option: list[str] = typer.Option([], "--option", "-o", help="A grader option KEY=VALUE (repeatable; also --KEY VALUE)."),
+    help_options: bool = typer.Option(False, "--help-options", help="List the grader's options and exit."),
     label: str = typer.Option(None, "--label", help="Name of the label written (default: the grader's name)."),
-    mode: str = typer.Option(None, "--mode", help="mc: every-step | first-error; judge: first-error | per-step; consensus: filter | label."),
-    n: int = typer.Option(8, "--n", help="mc: rollouts per probed prefix."),
-    world: str = typer.Option(None, "--world", help="mc: arith | toolcalc | math (default: the records' meta.world, else math)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="mc: sampling temperature of rollouts."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Tokens per completion (mc rollouts, judge replies)."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed (rollouts and votes are reproducible)."),
-    keep_rollouts: bool = typer.Option(False, "--keep-rollouts", help="mc: store each rollout's text in the labels."),
-    root: bool = typer.Option(False, "--root", help="mc: also probe the empty prefix (V of the task, for progress)."),
-    threshold: float = typer.Option(0.0, "--threshold", help="mc: a prefix is a dead end when its value <= this."),
-    extend: int = typer.Option(0, "--extend", help="mc: extra rollouts drawn for a dead end before it counts."),
-    confirm: bool = typer.Option(False, "--confirm", help="mc: a dead end is refuted by a recoverable longer prefix."),
-    recheck: int = typer.Option(0, "--recheck", help="mc first-error: extra rollouts re-estimating the dead end the search settles on."),
-    rollout_check: str = typer.Option(None, "--rollout-check", help="mc: 'rules': a success must make no false arithmetic claim."),
-    votes: int = typer.Option(1, "--votes", help="judge: judgements sampled per call, majority-aggregated."),
-    judge_temperature: float = typer.Option(None, "--judge-temperature", help="judge: temperature (default 0 for 1 vote, else 0.7)."),
-    template: str = typer.Option(None, "--template", help="judge: prompt template file (see graders/prompts/)."),
-    first: str = typer.Option("mc", "--first", help="consensus: first label."),
-    second: str = typer.Option("judge", "--second", help="consensus: second label."),
-    source: str = typer.Option("mc", "--source", help="progress: the mc label to read values from."),
-    root_value: float = typer.Option(None, "--root-value", help="progress: V(empty prefix) when no root rollouts are recorded."),
-    margin: float = typer.Option(0.0, "--margin", help="progress: |advantage| below this is neutral."),
     backend: BackendOpt = "transformers",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -129,12 +120,18 @@ def grade_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stepsieve.engine import run_grading
+    from stepsieve.graders import GradeContext, build_grader, describe_grader, grader_options
 
-    import tempfile
-
-    opts = dict(locals())
+    if help_options:
+        typer.echo(describe_grader(grader))
+        raise typer.Exit(0)
+    if src is None or out is None:
+        raise click.UsageError(f"Missing argument '{'SRC' if src is None else 'OUT'}'.")
+    values = {**_flag_options(list(ctx.args), grader_options(grader), grader), **_pairs(option)}
     mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
-    g = build_grader(grader, src, fmt, opts, mopts)
+    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts), model=model,
+                        default_model=model is None and backend == "transformers", source=src, fmt=fmt)
+    g = build_grader(grader, values, gctx)
     scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes no labels
     target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
     with Progress(TextColumn("grading"), BarColumn(), TextColumn("{task.fields[done]} graded"),
@@ -147,11 +144,19 @@ def grade_cmd(
         stats = run_grading(g, src, target, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
                             on_batch=on_batch)
     report: dict[str, Any] = {"grader": g.name, **stats.to_dict()}
-    if getattr(g, "keep_rate", None) is not None:
-        report["keep_rate"] = g.keep_rate
+    if (keep_rate := getattr(g, "keep_rate", None)) is not None:
+        report["keep_rate"] = keep_rate
     if scratch is not None:
         scratch.cleanup()
         report["dry_run"] = True
+    else:
+        from stepsieve._manifest import write_manifest
+
+        write_manifest(out, verb="grade", inputs=[src], labels=[g.name],
+                       options={"grader": grader, "config": getattr(g, "config", values), "from": fmt,
+                                "batch_size": batch_size, "on_error": on_error, "limit": limit},
+                       counts={"in": stats.read, "out": stats.already_done + stats.graded,
+                               "rejected": stats.rejected, **stats.to_dict()})
     be = getattr(g, "backend", None)
     if be is not None:
         report["backend"] = report_backend(be)

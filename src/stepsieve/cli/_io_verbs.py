@@ -18,10 +18,12 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from stepsieve._errors import ConfigError
+from stepsieve._manifest import write_manifest
 from stepsieve.cli._app import app
 from stepsieve.formats import FORMATS
-from stepsieve.trajectory import Reader, convert, open_reader, rejects_path
-from stepsieve.trajectory._stats import Summary
+from stepsieve.trajectory import rejects_path
+from stepsieve.formats import Reader, convert, open_reader
+from stepsieve.trajectory import Summary
 
 __all__ = ["ReadProgress", "parse_options"]
 
@@ -92,7 +94,8 @@ def convert_cmd(
     in_opt: list[str] | None = typer.Option(None, "--in-opt", help="Input format option KEY=VALUE (repeatable)."),
     out_opt: list[str] | None = typer.Option(None, "--out-opt", help="Output format option KEY=VALUE (repeatable)."),
 ) -> None:
-    """Convert trajectories between formats, streaming; prints N read, N written, N rejected.
+    """Convert trajectories between formats, streaming; prints N read, N written, N rejected
+    and writes OUT.manifest.json (input sha256, options, counts, version).
 
     Examples:
 
@@ -111,6 +114,11 @@ def convert_cmd(
             src, dst, src_format=from_, dst_format=to, on_error=on_error,  # type: ignore[arg-type]
             rejects=rejects, src_options=src_opts, dst_options=dst_opts, on_record=bar,
         )
+    write_manifest(
+        dst, verb="convert", inputs=[src],
+        options={"from": from_, "to": to, "on_error": on_error, "in_opt": src_opts, "out_opt": dst_opts},
+        counts={"in": stats.read, "out": stats.written, "rejected": stats.rejected},
+    )
     typer.echo(str(stats))
     if stats.rejected:
         Console(stderr=True).print(f"rejected records written to {rejects or rejects_path(dst)}")

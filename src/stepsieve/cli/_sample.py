@@ -54,7 +54,7 @@ def sample_cmd(
 
     from stepsieve.backends import BACKENDS
     from stepsieve.sampling import sample, summarize
-    from stepsieve.trajectory import write_trajectories
+    from stepsieve.formats import write_trajectories
     from stepsieve.worlds import get_world
 
     if n < 1 or samples_per_task < 1:

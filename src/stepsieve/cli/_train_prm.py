@@ -51,7 +51,7 @@ def train_prm_cmd(
       stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
     """
     from stepsieve.prm import TrainOptions, train_prm
-    from stepsieve.trajectory import read_trajectories
+    from stepsieve.formats import read_trajectories
 
     sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
     options = TrainOptions(

@@ -1,6 +1,6 @@
 """Reading curation inputs through the shared trajectory reader, with counts.
 
-Every curation verb reads with ``stepsieve.trajectory.open_reader`` (error policy
+Every curation verb reads with ``stepsieve.formats.open_reader`` (error policy
 ``raise``/``skip``, rejected records quarantined to ``<output>.rejected.jsonl``), so the
 counts in a manifest always satisfy ``in == accepted + rejected`` at the reader.
 """
@@ -28,20 +28,12 @@ class InputReader:
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        import stepsieve.trajectory as tr
+        from stepsieve.formats import open_reader
 
         self.path = str(path)
         self._sink: Any = None
-        open_reader = getattr(tr, "open_reader", None)
-        if open_reader is None:  # pragma: no cover - older trajectory package
-            if on_error != "raise":
-                raise ConfigError("--on-error skip needs stepsieve.trajectory.open_reader")
-            self._reader: Any = None
-            self._iter = tr.read_trajectories(path)
-            self._n = 0
-            return
         if on_error == "skip" and rejects_to is not None:
-            from stepsieve.trajectory._rejects import RejectSink
+            from stepsieve.trajectory import RejectSink
 
             self._sink = RejectSink(rejects_to)
         self._reader = open_reader(path, on_error=on_error, rejects=self._sink)

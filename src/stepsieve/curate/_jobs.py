@@ -61,7 +61,7 @@ def _progress(it: Iterable[Any], reader: InputReader | None, enabled: bool, what
 
 def _write_trajectories(ts: Iterable[Trajectory], output: str | Path) -> int:
     """Canonical records through the shared writer (.jsonl or .parquet, atomic on success)."""
-    from stepsieve.trajectory import open_writer
+    from stepsieve.formats import open_writer
 
     with open_writer(output) as w:
         for t in ts:

@@ -47,8 +47,8 @@ class JobStats:
 
 
 def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
-    from stepsieve.trajectory._io import open_reader
-    from stepsieve.trajectory._rejects import RejectSink, rejects_path
+    from stepsieve.formats import open_reader
+    from stepsieve.trajectory import RejectSink, rejects_path
 
     # Resume re-reads the input from the start, so the rejects side file is rebuilt whole.
     sink = RejectSink(rejects_path(out)) if on_error == "skip" else None

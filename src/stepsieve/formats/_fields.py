@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from stepsieve._errors import DataError, SchemaError
-from stepsieve.trajectory._record import Label, Trajectory
+from stepsieve.trajectory import Label, Trajectory
 
 __all__ = [
     "TRUTH",

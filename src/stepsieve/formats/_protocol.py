@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from stepsieve.trajectory._record import Trajectory
+from stepsieve.trajectory import Trajectory, rows_to_table
 
-__all__ = ["Format", "RecordFormat"]
+__all__ = ["BytesCodec", "Format", "RecordFormat"]
 
 
 @runtime_checkable
@@ -55,6 +55,18 @@ class Format(Protocol):
         ...
 
 
+@runtime_checkable
+class BytesCodec(Protocol):
+    """A format whose JSON records go straight from bytes to a Trajectory and back (the
+    canonical one, in one msgspec pass each way). ``decode_bytes`` returns None for a record
+    it does not accept as it is; the reader then parses the text and calls ``decode``,
+    which upgrades it or says what is wrong."""
+
+    def decode_bytes(self, raw: bytes) -> Trajectory | None: ...
+
+    def encode_bytes(self, t: Trajectory) -> bytes: ...
+
+
 class RecordFormat:
     """Base of the built-in adapters: rows are JSON records, plus DESIGN's ``read``/``write``."""
 
@@ -83,19 +95,17 @@ class RecordFormat:
         return batch.to_pylist()
 
     def rows_to_batch(self, rows: list[Any], schema: Any) -> Any:
-        from stepsieve.trajectory._sinks import rows_to_table
-
         return rows_to_table(rows, schema)
 
     def read(self, path: str | Path, **reader_options: Any) -> Any:
         """A streaming Reader of ``path`` in this format (``on_error``, ``rejects``...)."""
-        from stepsieve.trajectory import open_reader
+        from stepsieve.formats._io import open_reader  # _io builds on this module
 
         return open_reader(path, self, **reader_options)
 
     def write(self, trajectories: Iterable[Trajectory], path: str | Path) -> int:
         """Write ``trajectories`` to ``path`` in this format; returns how many."""
-        from stepsieve.trajectory import write_trajectories
+        from stepsieve.formats._io import write_trajectories
 
         return write_trajectories(trajectories, path, self)
 

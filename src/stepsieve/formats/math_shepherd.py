@@ -32,7 +32,7 @@ from stepsieve.formats._fields import (
 )
 from stepsieve.formats._protocol import RecordFormat
 from stepsieve.segment import TagSegmenter
-from stepsieve.trajectory._record import Step, Trajectory
+from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["MathShepherd"]
 

@@ -32,7 +32,7 @@ from stepsieve.formats._fields import (
     type_name,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Outcome, Step, Trajectory
+from stepsieve.trajectory import Outcome, Step, Trajectory
 
 __all__ = ["OpenAIChat"]
 
@@ -92,8 +92,9 @@ class OpenAIChat(RecordFormat):
             elif m["role"] == "tool" and steps and steps[-1].kind == "action":
                 self._attach_result(steps[-1], m, where)
             else:  # a later user/system turn or a stray tool message: kept, in place
-                meta = steps[-1].meta
-                meta.setdefault("after", []).append(m)  # type: ignore[union-attr]
+                last = steps[-1]
+                last.meta = last.meta if last.meta is not None else {}
+                last.meta.setdefault("after", []).append(m)
         for s in steps:
             self._finish_observation(s)
             s.meta = s.meta or None
@@ -128,6 +129,13 @@ class OpenAIChat(RecordFormat):
     def _attach_result(self, step: Step, m: dict[str, Any], where: str) -> None:
         if not isinstance(m.get("content"), (str, type(None))):
             raise SchemaError(f"{where}.content of a tool result must be a string")
+        call_id = m.get("tool_call_id")
+        ids = [c.get("id") for c in step.meta["tool_calls"] if isinstance(c, dict)]  # type: ignore[index]
+        if call_id is not None and call_id not in ids:  # never another call's observation
+            raise SchemaError(
+                f"{where}: tool result for call id {call_id!r}, which the assistant turn before it did not make "
+                f"(its calls: {', '.join(map(repr, ids)) or 'none with an id'})"
+            )
         step.meta["tool_results"].append(m)  # type: ignore[index]
 
     def _finish_observation(self, s: Step) -> None:

@@ -38,7 +38,7 @@ from stepsieve.formats._fields import (
     type_name,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Label, Step, Trajectory
+from stepsieve.trajectory import Label, Step, Trajectory
 
 __all__ = ["NEUTRAL_CHOICES", "PRM800K"]
 

@@ -8,6 +8,13 @@ Mapping: ``idx`` -> id, ``modified_question`` -> task, ``modified_process`` -> s
 ``error_steps`` -> ``truth`` labels (every step is judged: listed ones incorrect, the rest
 correct). The original question/process, ``modified_steps``, ``reason``, ``question`` and
 ``classification`` go to ``meta["prmbench"]`` and are written back.
+
+``error_steps`` beyond the step count occur in the published files (21 of 26); PRMBench's
+scorer ignores them (it walks the steps). By default they are ignored the same way, kept
+in ``meta["prmbench"]["error_steps"]`` (order as written) and listed in
+``meta["prmbench"]["out_of_range"]`` so evaluation can count and report them; ``strict=true``
+rejects such a record instead. Writing keeps the original ``error_steps`` (order and
+out-of-range entries) when the label still marks exactly its in-range steps.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from stepsieve.formats._fields import (
     truth_label,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Step, Trajectory
+from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["PRMBench"]
 
@@ -45,9 +52,12 @@ def _int_list(obj: dict[str, Any], key: str) -> list[int]:
 
 @dataclass(frozen=True)
 class PRMBench(RecordFormat):
-    """``label``: the label written as ``error_steps`` (steps whose verdict is incorrect)."""
+    """``label``: the label written as ``error_steps`` (steps whose verdict is incorrect);
+    ``strict``: reject ``error_steps`` beyond the steps instead of ignoring them (the official
+    scorer's behaviour)."""
 
     label: str = TRUTH
+    strict: bool = False
 
     name: ClassVar[str] = "prmbench"
     description: ClassVar[str] = "PRMBench: modified_process with 1-based error_steps and a classification"
@@ -57,12 +67,17 @@ class PRMBench(RecordFormat):
         tid = require(obj, "idx", (str, int))
         question = require(obj, "modified_question", str)
         texts = str_list(obj, "modified_process")
-        errors = set(_int_list(obj, "error_steps"))
-        bad = sorted(e for e in errors if not 1 <= e <= len(texts))
-        if bad:
+        listed = _int_list(obj, "error_steps")
+        errors = set(listed)
+        bad = [e for e in listed if not 1 <= e <= len(texts)]
+        if bad and self.strict:
             raise SchemaError(f"field 'error_steps' has {bad[0]}, outside steps 1..{len(texts)} (1-based)")
-        steps = [Step(i, text, labels={self.label: truth_label(i + 1 not in errors)}) for i, text in enumerate(texts)]
+        steps = [Step(i, text, labels={self.label: truth_label(i + 1 not in errors)})
+                 for i, text in enumerate(texts)]
         kept = {k: obj[k] for k in _KEPT if k in obj}
+        kept["error_steps"] = listed
+        if bad:
+            kept["out_of_range"] = bad
         if "original_process" in kept:
             str_list(obj, "original_process", nonempty=False)
         if "modified_steps" in kept:
@@ -93,6 +108,9 @@ class PRMBench(RecordFormat):
         out["original_process"] = kept.get("original_process", [])
         out["modified_process"] = [s.text for s in t.steps]
         out["modified_steps"] = kept.get("modified_steps", errors)
+        listed = kept.get("error_steps")
+        if isinstance(listed, list) and sorted({e for e in listed if 1 <= e <= len(t.steps)}) == errors:
+            errors = listed  # unchanged: keep the order and out-of-range entries as written
         out["error_steps"] = errors
         out["reason"] = kept.get("reason", "")
         out["idx"] = t.id

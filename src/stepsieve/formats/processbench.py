@@ -7,10 +7,15 @@ Mapping: ``problem`` -> task, ``steps`` -> reasoning steps, ``final_answer_corre
 outcome.correct, ``generator`` -> meta. ``label`` becomes ``truth`` labels: steps before it
 correct, the step at it incorrect, steps after it unlabelled (ProcessBench does not judge
 them). Writing derives ``label`` from ``first_error(label_name)``.
+
+The split (``gsm8k``, ``math``, ``olympiadbench``, ``omnimath``) goes to ``meta["split"]``: the
+``split`` option when given (e.g. the name of the file the items came from), else the id's
+prefix (``gsm8k-12``). ``stepsieve eval`` averages F1 per split, as ProcessBench's script does.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,18 +34,27 @@ from stepsieve.formats._fields import (
     truth_label,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Outcome, Step, Trajectory
+from stepsieve.trajectory import Outcome, Step, Trajectory
 
 __all__ = ["ProcessBench"]
 
 _KNOWN = frozenset({"id", "generator", "problem", "steps", "final_answer_correct", "label"})
+_ID_SPLIT = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)-\d+$")
+
+
+def split_from_id(tid: str) -> str | None:
+    """``gsm8k-12`` -> ``gsm8k``; None when the id has no ``name-number`` form."""
+    m = _ID_SPLIT.match(tid)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)
 class ProcessBench(RecordFormat):
-    """``label``: the label whose first error is written as ProcessBench's ``label``."""
+    """``label``: the label whose first error is written as ProcessBench's ``label``;
+    ``split``: the split of every item read (default: from the id prefix, ``gsm8k-12``)."""
 
     label: str = TRUTH
+    split: str = ""
 
     name: ClassVar[str] = "processbench"
     description: ClassVar[str] = "ProcessBench: problem, steps, label = first wrong step (0-based) or -1"
@@ -71,6 +85,9 @@ class ProcessBench(RecordFormat):
                 labels[self.label] = truth_label(i != first)
             steps.append(Step(i, text, labels=labels))
         meta: dict[str, Any] = {"source": "processbench"}
+        split = self.split or split_from_id(str(tid))
+        if split:
+            meta["split"] = split
         generator = optional(obj, "generator", str)
         if generator is not None:
             meta["generator"] = generator

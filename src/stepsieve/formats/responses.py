@@ -25,7 +25,7 @@ from stepsieve.formats._fields import (
 )
 from stepsieve.formats._protocol import RecordFormat
 from stepsieve.segment import DEFAULT_SEGMENTER, get_segmenter
-from stepsieve.trajectory._record import Step, Trajectory
+from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["Responses"]
 

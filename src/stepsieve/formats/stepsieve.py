@@ -1,23 +1,27 @@
-"""``stepsieve``: the canonical record itself (JSONL lines of ``Trajectory.to_dict``, or
-Parquet rows of the typed ``TRAJECTORY_SCHEMA``)."""
+"""``stepsieve``: the canonical record itself (JSONL lines of the record's JSON form, or
+Parquet rows of ``TRAJECTORY_SCHEMA``, derived from the record's definition)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from stepsieve._errors import SchemaError
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._parquet import TRAJECTORY_SCHEMA, batch_to_dicts, trajectories_to_batch
-from stepsieve.trajectory._record import Trajectory
+from stepsieve.trajectory import (
+    TRAJECTORY_SCHEMA,
+    Trajectory,
+    batch_rows,
+    decode_json,
+    encode_json,
+    records_to_batch,
+)
 
 __all__ = ["Stepsieve"]
 
 
 @dataclass(frozen=True)
 class Stepsieve(RecordFormat):
-    """The canonical layout; validation is ``Trajectory.from_dict``'s."""
+    """The canonical layout; validation is the record definition's (msgspec)."""
 
     name: ClassVar[str] = "stepsieve"
     description: ClassVar[str] = "canonical Trajectory records (JSONL or typed Parquet)"
@@ -29,22 +33,24 @@ class Stepsieve(RecordFormat):
     def encode(self, t: Trajectory) -> dict[str, Any]:
         return t.to_dict()
 
-    # Parquet: whole columns are converted (see trajectory/_parquet.py); a row handed to
-    # decode_row is already the record's dict form, validated by from_dict as usual.
+    def decode_bytes(self, raw: bytes) -> Trajectory | None:
+        return decode_json(raw)
 
-    def batch_rows(self, batch: Any) -> Iterator[dict[str, Any]]:
-        missing = [n for n in TRAJECTORY_SCHEMA.names if n not in batch.schema.names]
-        if missing:
-            raise SchemaError(
-                f"not a stepsieve Parquet file: no column '{missing[0]}' (a foreign layout needs --from FORMAT)"
-            )
-        return batch_to_dicts(batch)
+    def encode_bytes(self, t: Trajectory) -> bytes:
+        return encode_json(t)
+
+    # Parquet: whole columns are converted (trajectory/_arrow.py): a row handed to
+    # decode_row is a record built from typed columns, or (a batch holding something the
+    # record's types do not allow) its dict form, which from_dict validates and words.
+
+    def batch_rows(self, batch: Any) -> list[Any]:
+        return batch_rows(batch)
 
     def decode_row(self, row: Any) -> Trajectory:
-        return Trajectory.from_dict(row)
+        return row if isinstance(row, Trajectory) else Trajectory.from_dict(row)
 
     def encode_row(self, t: Trajectory) -> Trajectory:
         return t
 
     def rows_to_batch(self, rows: list[Any], schema: Any) -> Any:
-        return trajectories_to_batch(rows)
+        return records_to_batch(rows)

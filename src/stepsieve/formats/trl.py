@@ -28,7 +28,7 @@ from stepsieve.formats._fields import (
     type_name,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory._record import Label, Step, Trajectory
+from stepsieve.trajectory import Label, Step, Trajectory
 
 __all__ = ["TRLStepwise"]
 
@@ -63,6 +63,8 @@ class TRLStepwise(RecordFormat):
                 lab = Label(1.0 if v else 0.0, "correct" if v else "incorrect")
             elif isinstance(v, (int, float)):
                 score = float(v)
+                if not 0.0 <= score <= 1.0:  # a soft label is a probability
+                    raise SchemaError(f"field 'labels' item {i} is {v!r}: a soft label must lie in [0, 1]")
                 lab = Label(score, "correct" if score >= self.threshold else "incorrect", extra={"soft": True})
             else:
                 raise SchemaError(f"field 'labels' item {i} must be a boolean or a number, got {type_name(v)}")

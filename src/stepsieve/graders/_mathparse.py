@@ -10,8 +10,13 @@ Grammar (``^`` and ``**`` are powers, juxtaposition multiplies: ``2x``, ``3(4+1)
     expr   := term (('+' | '-') term)*
     term   := unary (('*' | '/') unary | <juxtaposed> power)*
     unary  := ('-' | '+') unary | power
-    power  := atom ('^' unary)?
-    atom   := NUMBER '%'? | VAR | '(' expr ')' | '√' atom
+    power  := atom '!'? ('^' unary)?
+    atom   := NUMBER '%'? | VAR | NAME | 'π' | '(' expr ')' | '√' atom | '⊙' atom atom
+
+``NAME`` is ``⟨id⟩``, an opaque named quantity the claim extractor made of ``\text{...}``,
+a subscripted variable (``r_i``) or a function application (``f(0)``): it is a symbol, so a
+claim involving it is decided only when the names cancel. ``⊙`` is a binomial coefficient,
+``!`` a factorial (math mode only); both need small non-negative integers.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ __all__ = ["Parsed", "Unparseable", "parse_expression"]
 _MAX_LEN = 240
 _MAX_DEPTH = 30
 _MAX_EXP = 64
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\*\*|[-+*/^()%√])|([A-Za-z]))")
+_MAX_FACTORIAL = 100
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\*\*|[-+*/^()%√π⊙!])|([A-Za-z]|⟨[^⟨⟩]{1,80}⟩))")
 
 
 class Unparseable(ValueError):
@@ -44,6 +50,7 @@ class Parsed:
     decimals: int | None
     lead: sympy.Expr | None
     percent: bool = False  # a bare "70%" literal
+    inexact: bool = False  # a compound side using a decimal of 2+ places (likely a rounded value)
 
 
 def _tokens(text: str, allow_vars: bool) -> list[str]:
@@ -56,7 +63,7 @@ def _tokens(text: str, allow_vars: bool) -> list[str]:
         m = _TOKEN.match(text, pos)
         if m is None:
             raise Unparseable(f"unexpected {text[pos]!r}")
-        if m.group(3) and not allow_vars:
+        if (m.group(3) or m.group(2) in ("!", "⊙")) and not allow_vars:
             raise Unparseable("variables are not allowed here")
         out.append(m.group(1) or m.group(2) or m.group(3))
         pos = m.end()
@@ -112,7 +119,7 @@ class _Parser:
                     v = v / rhs
                 else:
                     v = v * rhs
-            elif tok is not None and (tok in ("(", "√") or tok.isalpha()):
+            elif tok is not None and (tok in ("(", "√", "π", "⊙") or tok.isalpha() or tok[0] == "⟨"):
                 self.ops += 1  # juxtaposition: 2x, 3(4 + 1)
                 v = v * self.power()
             else:
@@ -128,6 +135,12 @@ class _Parser:
 
     def power(self) -> sympy.Expr:
         base = self.atom()
+        if self.peek() == "!":
+            self.take()
+            self.ops += 1
+            if not (base.is_Integer and 0 <= base <= _MAX_FACTORIAL):
+                raise Unparseable("factorial of a non-integer or a large number")
+            base = sympy.factorial(base)
         if self.peek() in ("^", "**"):
             self.take()
             self.ops += 1
@@ -139,6 +152,7 @@ class _Parser:
 
     def atom(self) -> sympy.Expr:
         tok = self.take()
+        v: sympy.Expr
         if tok == "(":
             v = self.expr()
             if self.take() != ")":
@@ -147,8 +161,18 @@ class _Parser:
         if tok == "√":
             self.ops += 1
             return sympy.sqrt(self.atom())
+        if tok == "π":
+            return sympy.pi
+        if tok == "⊙":
+            self.ops += 1
+            n, k = self.atom(), self.atom()
+            if not (n.is_Integer and k.is_Integer and 0 <= n <= 10**4 and k >= 0):
+                raise Unparseable("binomial of non-integers")
+            return sympy.binomial(n, k)
+        if tok[0] == "⟨":
+            return sympy.Symbol(tok)
         if tok[0].isdigit() or tok[0] == ".":
-            v: sympy.Expr = sympy.Rational(tok.rstrip(".") or "0")
+            v = sympy.Rational(tok.rstrip(".") or "0")
             if self.peek() == "%":
                 self.take()
                 v = v / 100
@@ -169,4 +193,9 @@ def parse_expression(text: str, allow_vars: bool = False) -> Parsed:
     if len(toks) == 1 and "." in toks[0]:
         decimals = len(toks[0].split(".")[1])
     percent = len(toks) == 2 and toks[1] == "%"
-    return Parsed(value, p.ops > 0, decimals, p.lead if p.ops > 0 else None, percent)
+    if "%" in toks and not percent and any(t in ("+", "-") for t in toks):
+        nums = [i for i, t in enumerate(toks) if t[0].isdigit() or t[0] == "."]
+        if any(i + 1 >= len(toks) or toks[i + 1] != "%" for i in nums):
+            raise Unparseable("a percentage added to a plain number (50 + 20%) is ambiguous")
+    inexact = p.ops > 0 and any("." in t and len(t.split(".")[1]) >= 2 for t in toks if t[0].isdigit())
+    return Parsed(value, p.ops > 0, decimals, p.lead if p.ops > 0 else None, percent, inexact)

@@ -5,6 +5,9 @@ Graders are built by factories registered by name; the factory's arguments form 
 grader's configuration, whose hash is stamped into every label it writes
 (``Label.grader = GraderRef(name, config_hash)``), so any label can say exactly which
 grader, with which options, produced it, and resumable jobs can key on it.
+
+``GRADERS`` lists the built-in graders and those installed distributions register through
+the ``stepsieve.graders`` entry-point group; ``_plugin`` builds one from typed options.
 """
 
 from __future__ import annotations
@@ -44,4 +47,4 @@ def grader_ref(name: str, config: Mapping[str, Any]) -> GraderRef:
     return GraderRef(name, config_hash(name, config))
 
 
-GRADERS: Registry[Any] = Registry("grader")
+GRADERS: Registry[Any] = Registry("grader", group="stepsieve.graders")

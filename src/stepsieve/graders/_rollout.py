@@ -2,10 +2,10 @@
 
 Two kinds of world, one interface (``Rollouts.run``):
 
-- text worlds (``arith``, or free-form math through ``AnswerChecker``): one batched
-  ``generate(prompts, n=N)`` call; the backend encodes each shared prefix once and reuses
-  its KV cache for the N samples;
-- agent worlds (``toolcalc``: anything with ``replay`` and ``done``): the prefix's
+- text worlds (``arith``, free-form ``math``): one batched ``generate(prompts, n=N)``
+  call; the backend encodes each shared prefix once and reuses its KV cache for the N
+  samples;
+- agent worlds (``toolcalc``: any ``AgentWorld``): the prefix's
   environment state is rebuilt by replaying its actions (inside ``world.prompt``), then each
   rollout takes one action per turn (stop at a newline), the environment answers, until the
   agent is done or ``max_turns`` runs out.
@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepsieve._errors import GraderError
-from stepsieve.trajectory import Cost, Trajectory
-from stepsieve.worlds import Task
+from stepsieve.backends import Backend
+from stepsieve.graders._claims import check_claims
+from stepsieve.trajectory import Cost
+from stepsieve.worlds import AgentWorld, Task, World, rollout
 
-__all__ = ["AnswerChecker", "ProbeResult", "Rollouts", "claims_hold", "is_agent_world"]
+__all__ = ["ProbeResult", "Rollouts", "claims_hold"]
 
 
 def claims_hold(continuation: str) -> bool:
@@ -33,52 +34,7 @@ def claims_hold(continuation: str) -> bool:
     line by line). Used to screen rollouts: a completion that reaches the right answer
     through a false claim ("54 - 8 = 47") is a compensating error, not evidence that its
     prefix was recoverable (execution-grounded rollout checks, as in GroundedPRM)."""
-    from stepsieve.graders._claims import check_claims
-
     return all(c.holds for line in continuation.splitlines() for c in check_claims(line))
-
-
-def is_agent_world(world: Any) -> bool:
-    return hasattr(world, "replay") and hasattr(world, "done")
-
-
-class AnswerChecker:
-    """A minimal World for free-form math: reference answers checked with ``math-verify``.
-
-    The prompt is the problem, a blank line, then the steps separated by blank lines (the
-    ProcessBench / PRM800K layout); a completion's answer is what math-verify extracts
-    (``\\boxed{}`` first, then the last number).
-    """
-
-    name = "math"
-
-    def __init__(self, step_separator: str = "\n\n") -> None:
-        self.sep = step_separator
-
-    def prompt(self, task: Task, steps: Sequence[str] = ()) -> str:
-        return task.problem + self.sep + "".join(s + self.sep for s in steps)
-
-    def parse_answer(self, completion: str) -> str | None:
-        from math_verify import parse
-
-        found = parse(completion)
-        return str(found[-1]) if found else None
-
-    def check_answer(self, task: Task, answer: str | None) -> bool:
-        from math_verify import parse, verify
-
-        if answer is None:
-            return False
-        return bool(verify(parse(task.answer), parse(answer)))
-
-    def states_answer(self, step: str) -> bool:
-        return "\\boxed" in step
-
-    def task_from_trajectory(self, t: Trajectory) -> Task:
-        if t.reference is None:
-            raise GraderError(f"trajectory {t.id}: the math answer checker needs a reference answer")
-        problem = t.task if isinstance(t.task, str) else "\n".join(str(m.get("content", "")) for m in t.task)
-        return Task(t.id, problem, t.reference)
 
 
 @dataclass(slots=True)
@@ -99,7 +55,7 @@ class Rollouts:
     """Runs batches of probes ``(task, prefix steps)`` through a backend (see module doc)."""
 
     def __init__(
-        self, backend: Any, world: Any, n: int, *, temperature: float, max_tokens: int, seed: int, max_turns: int,
+        self, backend: Backend, world: World, n: int, *, temperature: float, max_tokens: int, seed: int, max_turns: int,
         check: Callable[[str], bool] | None = None,
     ) -> None:
         self.backend, self.world, self.n = backend, world, n
@@ -110,7 +66,7 @@ class Rollouts:
         if not probes:
             return []
         before = Cost.from_dict(self.backend.cost.to_dict())  # a snapshot, not an alias
-        if is_agent_world(self.world):
+        if isinstance(self.world, AgentWorld):
             texts, tokens = self._agent(probes)
         else:
             prompts = [self.world.prompt(task, steps) for task, steps in probes]
@@ -130,7 +86,7 @@ class Rollouts:
         return out
 
     def _correct(self, task: Task, steps: list[str], continuation: str) -> bool:
-        if is_agent_world(self.world):
+        if isinstance(self.world, AgentWorld):
             full = "\n".join([*steps, continuation])
             ok = bool(self.world.check_answer(task, self.world.parse_answer(full)))
         else:
@@ -138,10 +94,8 @@ class Rollouts:
         return ok and (self.check is None or self.check(continuation))
 
     def _agent(self, probes: Sequence[tuple[Task, list[str]]]) -> tuple[list[list[str]], list[list[int]]]:
-        """Multi-turn rollouts through the one agent rollout loop (``stepsieve.sampling.rollout``):
+        """Multi-turn rollouts through the one rollout loop (``stepsieve.worlds.rollout``):
         one action per turn, the environment replayed in the prompt."""
-        from stepsieve.sampling import rollout  # sampling sits above graders' imports: import late
-
         out = rollout(
             self.world, self.backend, probes, n=self.n, seed=self.seed, temperature=self.temperature,
             max_tokens=self.max_tokens, max_turns=self.max_turns,

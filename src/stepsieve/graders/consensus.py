@@ -18,14 +18,28 @@ Either input is a label already on the trajectories (a name) or a Grader run fir
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from stepsieve._errors import ConfigError, GraderError
-from stepsieve.evaluate import predicted_first_error
+from stepsieve._registry import check_options
+from stepsieve.graders._plugin import GradeContext
 from stepsieve.graders._protocol import Grader, config_hash, grader_ref
 from stepsieve.trajectory import Cost, Label, Trajectory
 
-__all__ = ["ConsensusGrader"]
+__all__ = ["ConsensusGrader", "ConsensusOptions"]
+
+
+@dataclass(frozen=True)
+class ConsensusOptions:
+    """The ``consensus`` grader's options (in code, either label may be a Grader run first)."""
+
+    first: str = "mc"  # the first label
+    second: str = "judge"  # the second label
+    mode: Literal["filter", "label"] = "filter"  # filter: keep agreeing trajectories; label: label all
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'consensus'")
 
 
 def _spec(g: str | Grader) -> Any:
@@ -36,8 +50,24 @@ def _name(g: str | Grader) -> str:
     return g if isinstance(g, str) else g.name
 
 
+def _first_error(t: Trajectory, label: str) -> int | None:
+    """The first step the label calls incorrect, passing over undecided steps; -1 when it
+    decides some steps and flags none; None when it decides none (evaluate's "pass" rule,
+    read here without importing the layer above)."""
+    decided = False
+    for i, s in enumerate(t.steps):
+        lab = s.labels.get(label)
+        if lab is not None and lab.verdict is not None:
+            if lab.verdict == "incorrect":
+                return i
+            decided = True
+    return -1 if decided else None
+
+
 class ConsensusGrader:
     """Combine two labels by agreement on the first error (see the module docstring)."""
+
+    Options = ConsensusOptions
 
     def __init__(
         self,
@@ -46,8 +76,7 @@ class ConsensusGrader:
         mode: Literal["filter", "label"] = "filter",
         name: str = "consensus",
     ) -> None:
-        if mode not in ("filter", "label"):
-            raise ConfigError(f"consensus mode must be 'filter' or 'label', got {mode!r}")
+        ConsensusOptions(_name(first), _name(second), mode)  # checks the mode
         if _name(first) == _name(second):
             raise ConfigError("consensus needs two different labels")
         self.name = name
@@ -56,6 +85,10 @@ class ConsensusGrader:
         self._ref = grader_ref(name, self.config)
         self.seen = 0
         self.kept = 0
+
+    @classmethod
+    def from_options(cls, options: ConsensusOptions, ctx: GradeContext) -> ConsensusGrader:
+        return cls(options.first, options.second, options.mode, name=ctx.label or "consensus")
 
     @property
     def keep_rate(self) -> float | None:
@@ -74,7 +107,7 @@ class ConsensusGrader:
             for lab in (a, b):
                 if not any(lab in s.labels for s in t.steps):
                     raise GraderError(f"trajectory {t.id}: consensus needs the label {lab!r}, which it lacks")
-            fa, fb = predicted_first_error(t, a), predicted_first_error(t, b)
+            fa, fb = _first_error(t, a), _first_error(t, b)
             agree = fa is not None and fa == fb
             self.seen += 1
             self.kept += agree

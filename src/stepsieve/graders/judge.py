@@ -29,17 +29,43 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from stepsieve._errors import ConfigError
+from stepsieve._registry import check_options
+from stepsieve.backends import BACKENDS, Backend, ChatBackend
+from stepsieve.embedded import model_dir, parse_verdict, verifier_prompt
+from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.trajectory import Cost, Label, Trajectory
 
-__all__ = ["JudgeGrader", "parse_boxed_index", "parse_boxed_verdict"]
+__all__ = ["JudgeGrader", "JudgeOptions", "parse_boxed_index", "parse_boxed_verdict"]
 
 Mode = Literal["first-error", "per-step"]
+# Hashed as resolved since the first release; ``verifier`` is covered by the backend's id.
+_RESOLVED = ("mode", "votes", "temperature", "max_tokens", "seed", "template", "chat", "verifier")
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """The ``judge`` grader's options."""
+
+    mode: Mode = "first-error"  # first-error: one call per trajectory; per-step: one call per step
+    votes: int = 1  # judgements sampled per call, majority-aggregated
+    temperature: float | None = None  # sampling temperature (default 0 for 1 vote, else 0.7)
+    max_tokens: int = 1024  # tokens per judgement (the embedded verifier needs fewer: capped)
+    seed: int = 0  # sampling seed: votes are reproducible
+    template: str | None = None  # prompt template file (default: the built-in one for the mode)
+    chat: bool | None = None  # send chat messages (default: when the backend is an OpenAI chat server)
+    verifier: str | Path | None = None  # no model chosen: the embedded verifier directory to judge with
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'judge'")
+        if self.votes < 1:
+            raise ConfigError(f"judge needs votes >= 1, got {self.votes}")
 _BOXED = re.compile(r"\\boxed\s*\{\s*([^{}]*?)\s*\}")
 _RAW_KEEP = 2000
 _TEXT = re.compile(r"\\text\s*\{([^{}]*)\}")
@@ -93,63 +119,57 @@ def _problem(t: Trajectory) -> str:
 class JudgeGrader:
     """An LLM judge over any Backend, or the embedded verifier offline (see module doc)."""
 
+    Options = JudgeOptions
+
     def __init__(
-        self,
-        backend: Any = None,
-        *,
-        mode: Mode = "first-error",
-        votes: int = 1,
-        temperature: float | None = None,
-        max_tokens: int = 1024,
-        seed: int = 0,
-        template: str | None = None,
-        chat: bool | None = None,
-        name: str = "judge",
-        verifier: str | Path | None = None,
+        self, backend: Backend | None = None, options: JudgeOptions | None = None, *, name: str = "judge", **kw: Any,
     ) -> None:
-        if mode not in ("first-error", "per-step"):
-            raise ConfigError(f"judge mode must be 'first-error' or 'per-step', got {mode!r}")
-        if votes < 1:
-            raise ConfigError(f"judge needs votes >= 1, got {votes}")
+        o = self.options = with_options(JudgeOptions, options, kw, "grader 'judge'")
+        mode, max_tokens = o.mode, o.max_tokens
         self.embedded = backend is None
         if self.embedded:
             if mode != "first-error":
                 raise ConfigError("the embedded verifier answers the first wrong step only: use mode first-error")
-            from stepsieve.backends.transformers import TransformersBackend
-            from stepsieve.embedded import model_dir
-
-            vdir = Path(verifier) if verifier is not None else model_dir("verifier")
+            vdir = Path(o.verifier) if o.verifier is not None else model_dir("verifier")
             if not (vdir / "config.json").is_file():
                 raise ConfigError(f"{vdir}: not a verifier directory (no config.json)")
             self.verifier_format = int(json.loads((vdir / "config.json").read_text()).get("verifier_format", 1))
-            backend = TransformersBackend(vdir)
+            backend = BACKENDS.get("transformers")(vdir)
             template_name, self.template = f"embedded-verifier-v{self.verifier_format}", ""
             # Format 1: marks then the number on one line (~15 characters, stops at the newline).
             # Format 2: one re-derived line per checked step (~15 characters each, 10 steps at
             # most for arith) and the verdict line; it ends with <eos>.
             max_tokens = min(max_tokens, 32 if self.verifier_format == 1 else 256)
         else:
-            template_name, self.template = _load_template(template, mode)
-        self.backend = backend
+            template_name, self.template = _load_template(o.template, mode)
+        assert backend is not None
+        self.backend: Backend = backend
         self.name = name
         self.mode = mode
-        self.votes = votes
-        self.temperature = temperature if temperature is not None else (0.0 if votes == 1 else 0.7)
+        self.votes = o.votes
+        self.temperature = o.temperature if o.temperature is not None else (0.0 if o.votes == 1 else 0.7)
         self.max_tokens = max_tokens
-        self.seed = seed
-        self.chat = chat if chat is not None else (getattr(backend, "name", "") == "openai" and hasattr(backend, "chat"))
+        self.seed = o.seed
+        self.chat = o.chat if o.chat is not None else (backend.name == "openai" and isinstance(backend, ChatBackend))
         self.config: dict[str, Any] = {
             "backend": getattr(backend, "model_id", None) or f"{backend.name}:{backend.model}",
             "mode": mode,
-            "votes": votes,
+            "votes": o.votes,
             "temperature": self.temperature,
             "max_tokens": max_tokens,
-            "seed": seed,
+            "seed": o.seed,
             "template": template_name,
             "template_text": self.template,
             "chat": self.chat,
+            **hashed_config(o, skip=_RESOLVED),
         }
         self._ref = grader_ref(name, self.config)
+
+    @classmethod
+    def from_options(cls, options: JudgeOptions, ctx: GradeContext) -> JudgeGrader:
+        # no model chosen: the embedded verifier (not the embedded policy) judges, offline
+        backend = None if ctx.default_model else ctx.make_backend()
+        return cls(backend, options, name=ctx.label or "judge")
 
     # ---- model calls ------------------------------------------------------------------
 
@@ -160,6 +180,7 @@ class JudgeGrader:
         if self.embedded and self.verifier_format == 1:
             kw["stop"] = ["\n"]
         if self.chat:
+            assert isinstance(self.backend, ChatBackend)
             gens = self.backend.chat([[{"role": "user", "content": p}] for p in prompts], **kw)
         else:
             gens = self.backend.generate(prompts, **kw)
@@ -176,16 +197,12 @@ class JudgeGrader:
     def _first_error_prompt(self, t: Trajectory) -> str:
         steps = [s.text for s in t.steps]
         if self.embedded:
-            from stepsieve.embedded import verifier_prompt
-
             return verifier_prompt(_problem(t), steps, self.verifier_format)
         tagged = "\n\n".join(f"<paragraph_{i}>\n{s}\n</paragraph_{i}>" for i, s in enumerate(steps))
         return _fill(self.template, problem=_problem(t), tagged_steps=tagged, n_steps=str(len(steps)))
 
     def _parse_index(self, text: str, n: int) -> int | None:
         if self.embedded:
-            from stepsieve.embedded import parse_verdict
-
             return parse_verdict(text, n, self.verifier_format)
         return parse_boxed_index(text, n)
 

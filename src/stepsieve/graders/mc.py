@@ -44,17 +44,56 @@ Prefixes shared by several trajectories of one task in a batch (found with the
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from stepsieve._errors import ConfigError
+from stepsieve._registry import check_options
+from stepsieve.backends import Backend
+from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
-from stepsieve.graders._rollout import AnswerChecker, ProbeResult, Rollouts, claims_hold, is_agent_world
+from stepsieve.graders._rollout import ProbeResult, Rollouts, claims_hold
 from stepsieve.trajectory import Cost, Label, TaskTree, Trajectory, task_key
-from stepsieve.worlds import Task
+from stepsieve.worlds import WORLDS, AgentWorld, StatesAnswer, Task, World
 
-__all__ = ["MCGrader", "extend_seed"]
+__all__ = ["MCGrader", "MCOptions", "extend_seed"]
 
 Mode = Literal["every-step", "first-error"]
+_HASHED = ("n", "mode", "temperature", "max_tokens", "seed", "keep_rollouts", "root", "max_turns")  # always
+
+
+@dataclass(frozen=True)
+class MCOptions:
+    """The ``mc`` grader's options."""
+
+    world: str | None = None  # world that checks answers (default: the records' meta.world, else math)
+    n: int = 8  # rollouts per probed prefix
+    mode: Mode = "every-step"  # every-step: probe every prefix; first-error: binary search for the first dead end
+    temperature: float = 1.0  # sampling temperature of rollouts
+    max_tokens: int = 256  # tokens per rollout (per turn in agent worlds)
+    seed: int = 0  # sampling seed: rollouts are reproducible
+    keep_rollouts: bool = False  # store each rollout's text in the labels
+    root: bool = False  # also probe the empty prefix (V of the task, for progress)
+    max_turns: int = 16  # agent worlds: turns per rollout
+    threshold: float = 0.0  # a prefix is a dead end when its value <= this
+    extend: int = 0  # extra rollouts drawn for a dead end before it counts
+    confirm: bool = False  # a dead end is refuted by a recoverable longer prefix
+    rollout_check: Literal["rules"] | None = None  # rules: a success must make no false arithmetic claim
+    recheck: int = 0  # first-error: extra rollouts re-estimating the dead end the search settles on
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'mc'")
+        if self.n < 1:
+            raise ConfigError(f"mc needs n >= 1 rollouts, got {self.n}")
+        if not 0.0 <= self.threshold < 1.0:
+            raise ConfigError(f"mc threshold must be in [0, 1), got {self.threshold}")
+        if self.extend < 0 or self.recheck < 0:
+            raise ConfigError(f"mc extend and recheck must be >= 0 extra rollouts, got {self.extend}, {self.recheck}")
+        if self.recheck and self.mode != "first-error":
+            raise ConfigError("mc recheck re-estimates the dead end a first-error search settles on: "
+                              "use it with mode='first-error' (every-step: extend)")
+        if self.recheck and self.extend:
+            raise ConfigError("mc recheck and extend both re-estimate dead ends: choose one")
 
 
 class _Item:
@@ -74,82 +113,43 @@ class _Item:
 
 
 class MCGrader:
-    """Monte Carlo step labels (see the module docstring)."""
+    """Monte Carlo step labels (see the module docstring). ``world`` defaults to the one
+    ``options.world`` names (else ``math``); keywords override single options."""
+
+    Options = MCOptions
 
     def __init__(
-        self,
-        backend: Any,
-        world: Any = None,
-        *,
-        n: int = 8,
-        mode: Mode = "every-step",
-        temperature: float = 1.0,
-        max_tokens: int = 256,
-        seed: int = 0,
-        keep_rollouts: bool = False,
-        root: bool = False,
-        max_turns: int = 16,
-        threshold: float = 0.0,
-        extend: int = 0,
-        confirm: bool = False,
-        rollout_check: str | None = None,
-        recheck: int = 0,
-        name: str = "mc",
+        self, backend: Backend, world: World | None = None, options: MCOptions | None = None, *,
+        name: str = "mc", **kw: Any,
     ) -> None:
-        if mode not in ("every-step", "first-error"):
-            raise ConfigError(f"mc mode must be 'every-step' or 'first-error', got {mode!r}")
-        if n < 1:
-            raise ConfigError(f"mc needs n >= 1 rollouts, got {n}")
-        if not 0.0 <= threshold < 1.0:
-            raise ConfigError(f"mc threshold must be in [0, 1), got {threshold}")
-        if extend < 0:
-            raise ConfigError(f"mc extend must be >= 0 extra rollouts, got {extend}")
-        if recheck < 0:
-            raise ConfigError(f"mc recheck must be >= 0 extra rollouts, got {recheck}")
-        if recheck and mode != "first-error":
-            raise ConfigError("mc recheck re-estimates the dead end a first-error search settles on: "
-                              "use it with mode='first-error' (every-step: --extend)")
-        if recheck and extend:
-            raise ConfigError("mc recheck and extend both re-estimate dead ends: choose one")
-        if rollout_check not in (None, "rules"):
-            raise ConfigError(f"mc rollout_check must be None or 'rules', got {rollout_check!r}")
-        self.threshold, self.extend, self.confirm, self.recheck = threshold, extend, confirm, recheck
-        check = claims_hold if rollout_check == "rules" else None
+        o = self.options = with_options(MCOptions, options, kw, "grader 'mc'")
+        self.threshold, self.extend, self.confirm, self.recheck = o.threshold, o.extend, o.confirm, o.recheck
+        check = claims_hold if o.rollout_check == "rules" else None
         self.name = name
         self.backend = backend
-        self.world = world if world is not None else AnswerChecker()
-        self.mode = mode
-        self.keep_rollouts = keep_rollouts
-        self.root = root
+        self.world = world if world is not None else WORLDS.get(o.world or "math")()
+        self.mode = o.mode
+        self.keep_rollouts = o.keep_rollouts
+        self.root = o.root
+        # Options added since the first release enter the hash only when set, so labels
+        # written before they existed keep their configuration hash (jobs stay resumable).
         self.config: dict[str, Any] = {
             "backend": getattr(backend, "model_id", None) or f"{backend.name}:{backend.model}",
             "world": self.world.name,
-            "n": n,
-            "mode": mode,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "seed": seed,
-            "keep_rollouts": keep_rollouts,
-            "root": root,
-            "max_turns": max_turns,
+            **hashed_config(o, always=_HASHED, skip=("world",)),
         }
-        # New options enter the hash only when set, so labels written before they existed
-        # keep their configuration hash (resumable jobs stay resumable).
-        for key, val, default in (("threshold", threshold, 0.0), ("extend", extend, 0), ("confirm", confirm, False),
-                                  ("rollout_check", rollout_check, None), ("recheck", recheck, 0)):
-            if val != default:
-                self.config[key] = val
         self._ref = grader_ref(name, self.config)
-        self._roll = Rollouts(
-            backend, self.world, n, temperature=temperature, max_tokens=max_tokens, seed=seed, max_turns=max_turns,
-            check=check,
-        )
+        roll: dict[str, Any] = {"temperature": o.temperature, "max_tokens": o.max_tokens, "max_turns": o.max_turns,
+                                "check": check}
+        self._roll = Rollouts(backend, self.world, o.n, seed=o.seed, **roll)
         # Extra rollouts for a borderline probe: another seed, so they are new samples.
-        self._more = Rollouts(
-            backend, self.world, max(extend, recheck, 1), temperature=temperature, max_tokens=max_tokens,
-            seed=extend_seed(seed), max_turns=max_turns, check=check,
-        )
+        self._more = Rollouts(backend, self.world, max(o.extend, o.recheck, 1), seed=extend_seed(o.seed), **roll)
         self.probes = 0  # prefixes probed with rollouts over this grader's life
+
+    @classmethod
+    def from_options(cls, options: MCOptions, ctx: GradeContext) -> MCGrader:
+        world = WORLDS.get(options.world or ctx.records_world() or "math")()
+        return cls(ctx.make_backend(), world, options, name=ctx.label or "mc")
 
     # ---- prefixes ------------------------------------------------------------------------
 
@@ -157,11 +157,11 @@ class MCGrader:
         """Whether the prefix ending at step i already states the answer: then its value
         is that answer's correctness (returned); None when it does not."""
         w = self.world
-        if is_agent_world(w):
+        if isinstance(w, AgentWorld):
             if not w.done(it.texts[: i + 1]):
                 return None
             return bool(w.check_answer(it.task, w.parse_answer("\n".join(it.texts[: i + 1]))))
-        if hasattr(w, "states_answer"):
+        if isinstance(w, StatesAnswer):
             if not w.states_answer(it.texts[i]):
                 return None
         elif w.parse_answer(it.texts[i]) is None:

@@ -17,13 +17,28 @@ otherwise neutral. Scores are advantages: ``extra["kind"] == "advantage"``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from stepsieve._errors import GraderError
+from stepsieve._registry import check_options
+from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.trajectory import Cost, Label, Trajectory
 
-__all__ = ["ProgressGrader", "root_value"]
+__all__ = ["ProgressGrader", "ProgressOptions", "root_value"]
+
+
+@dataclass(frozen=True)
+class ProgressOptions:
+    """The ``progress`` grader's options."""
+
+    source: str = "mc"  # the mc label to read prefix values from
+    root: float | None = None  # V(empty prefix) when the mc label recorded no root rollouts (CLI: --root-value)
+    margin: float = 0.0  # an advantage within +-margin is neutral
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'progress'")
 
 
 def root_value(t: Trajectory, source: str) -> float | None:
@@ -37,15 +52,18 @@ def root_value(t: Trajectory, source: str) -> float | None:
 class ProgressGrader:
     """Advantages ``V(prefix+step) - V(prefix)`` from an mc label (see the module docstring)."""
 
-    def __init__(
-        self, source: str = "mc", name: str = "progress", root: float | None = None, margin: float = 0.0
-    ) -> None:
+    Options = ProgressOptions
+
+    def __init__(self, options: ProgressOptions | None = None, *, name: str = "progress", **kw: Any) -> None:
+        o = self.options = with_options(ProgressOptions, options, kw, "grader 'progress'")
         self.name = name
-        self.source = source
-        self.root = root
-        self.margin = margin
-        self.config: dict[str, Any] = {"source": source, "root": root, "margin": margin}
+        self.source, self.root, self.margin = o.source, o.root, o.margin
+        self.config: dict[str, Any] = hashed_config(o, always=("source", "root", "margin"))
         self._ref = grader_ref(name, self.config)
+
+    @classmethod
+    def from_options(cls, options: ProgressOptions, ctx: GradeContext) -> ProgressGrader:
+        return cls(options, name=ctx.label or "progress")
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         for t in trajectories:

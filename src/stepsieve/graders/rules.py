@@ -1,8 +1,10 @@
 """The ``rules`` grader: execution-grounded checks that need no model.
 
-- Reasoning steps: every equality claim the step makes (``a op b = c``, chains, simple
-  LaTeX) is recomputed exactly (see ``_claims``). One false claim makes the step
-  ``incorrect``; checked claims that all hold make it ``correct``.
+- Reasoning steps: every claim the step makes (``a op b = c``, chains, ``≈``, inequalities,
+  LaTeX with named quantities, mixed numbers, roots...) is recomputed exactly (see
+  ``_claims``); a side not understood in full is not read. One false claim makes the step
+  ``incorrect``; checked claims that all hold make it ``correct``. The problem and earlier
+  steps are context: in a modular or base-n setting false claims are not reported.
 - Action steps: an observation that reports a tool error (``error: ...``, a traceback, a
   JSON ``{"error": ...}``) makes the action ``incorrect``; the agent's stated ``thought`` is
   checked like reasoning.
@@ -15,15 +17,29 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from stepsieve._registry import check_options
 from stepsieve.graders._claims import check_claims
+from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.trajectory import Cost, Label, Step, Trajectory
 
-__all__ = ["RulesGrader", "tool_error"]
+__all__ = ["RulesGrader", "RulesOptions", "tool_error"]
+
+
+@dataclass(frozen=True)
+class RulesOptions:
+    """The ``rules`` grader's options."""
+
+    tool_errors: bool = True  # an action whose observation reports a tool error is incorrect
+    claims: bool = True  # recompute the arithmetic claims of reasoning steps and of actions' thoughts
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'rules'")
 
 _TOOL_ERROR = re.compile(
     r"^\s*(?:error\b|exception\b|traceback \(most recent call last\))|\b\w*(?:Error|Exception): ",
@@ -50,12 +66,19 @@ def tool_error(observation: str | None) -> str | None:
 class RulesGrader:
     """Model-free step checks (see the module docstring)."""
 
-    def __init__(self, name: str = "rules", tool_errors: bool = True, claims: bool = True) -> None:
+    Options = RulesOptions
+
+    def __init__(self, options: RulesOptions | None = None, *, name: str = "rules", **kw: Any) -> None:
+        self.options = with_options(RulesOptions, options, kw, "grader 'rules'")
         self.name = name
-        self.config: dict[str, Any] = {"tool_errors": tool_errors, "claims": claims}
+        self.config: dict[str, Any] = hashed_config(self.options, always=("tool_errors", "claims"))
         self._ref = grader_ref(name, self.config)
 
-    def grade_step(self, step: Step) -> Label:
+    @classmethod
+    def from_options(cls, options: RulesOptions, ctx: GradeContext) -> RulesGrader:
+        return cls(options, name=ctx.label or "rules")
+
+    def grade_step(self, step: Step, context: str = "") -> Label:
         t0 = time.perf_counter()
         reasons: list[str] = []
         checked = 0
@@ -65,7 +88,7 @@ class RulesGrader:
                 reasons.append(f"tool error: {err}")
         if self.config["claims"]:
             text = step.text if step.kind == "reasoning" else (step.thought or "")
-            for c in check_claims(text):
+            for c in check_claims(text, context):
                 checked += 1
                 if not c.holds:
                     reasons.append(f"false claim '{c.text}': {c.detail}")
@@ -78,6 +101,8 @@ class RulesGrader:
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         for t in trajectories:
+            context = t.task if isinstance(t.task, str) else ""
             for s in t.steps:
-                s.labels[self.name] = self.grade_step(s)
+                s.labels[self.name] = self.grade_step(s, context)
+                context += "\n" + s.text
             yield t

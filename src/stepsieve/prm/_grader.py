@@ -10,15 +10,34 @@ over labels counts each pass once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepsieve._errors import ConfigError
+from stepsieve._registry import check_options
+from stepsieve.graders._plugin import GradeContext
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.prm._model import StepRM
 from stepsieve.prm._score import StepRMScorer
 from stepsieve.trajectory import Cost, Label, Trajectory
 
-__all__ = ["PRMGrader", "default_model_dir"]
+__all__ = ["PRMGrader", "PRMOptions", "default_model_dir"]
+
+
+@dataclass(frozen=True)
+class PRMOptions:
+    """The ``prm`` grader's options."""
+
+    model: str | None = None  # StepRM checkpoint directory (default: --model, else the embedded StepRM)
+    threshold: float | None = None  # P(correct) at or above which a step is correct (default: the checkpoint's)
+    batch_size: int = 16  # trajectories per forward pass
+    device: str | None = None  # torch device (default: cuda when available, else cpu)
+
+    def __post_init__(self) -> None:
+        check_options(self, "grader 'prm'")
+        if self.batch_size < 1:
+            raise ConfigError(f"prm batch_size must be >= 1, got {self.batch_size}")
 
 
 def default_model_dir() -> Path:
@@ -28,6 +47,8 @@ def default_model_dir() -> Path:
 
 class PRMGrader:
     """Grades steps with a StepRM checkpoint directory (default: the embedded one)."""
+
+    Options = PRMOptions
 
     def __init__(
         self,
@@ -51,6 +72,12 @@ class PRMGrader:
         self._ref = grader_ref(name, self.config)
         self._scorer = StepRMScorer(self._model, batch_size=batch_size)
         self.batch_size = batch_size
+
+    @classmethod
+    def from_options(cls, options: PRMOptions, ctx: GradeContext) -> PRMGrader:
+        o = options
+        return cls(o.model or ctx.model, threshold=o.threshold, batch_size=o.batch_size, device=o.device,
+                   name=ctx.label or "prm")
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""

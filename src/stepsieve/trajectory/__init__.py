@@ -1,57 +1,71 @@
-"""The canonical Trajectory record and its streaming readers and writers."""
+"""The canonical Trajectory record, its JSON and Arrow forms, the containers records are
+read from and written to (JSONL, JSON arrays, Parquet), rejects, and ``TaskTree``.
 
-from stepsieve.trajectory._io import (
-    ConvertStats,
-    OnError,
-    Reader,
-    Writer,
-    convert,
-    open_reader,
-    open_writer,
-    read_trajectories,
-    write_trajectories,
-)
-from stepsieve.trajectory._parquet import TRAJECTORY_SCHEMA
+This package is the bottom layer: it imports nothing else of stepsieve but ``_errors``.
+Readers and writers that bind a format to a container are in ``stepsieve.formats``.
+"""
+
+from stepsieve.trajectory._arrow import TRAJECTORY_SCHEMA, arrow_schema, batch_rows, records_to_batch
 from stepsieve.trajectory._record import (
     SCHEMA_VERSION,
     VERDICTS,
+    Action,
+    ActionType,
     Cost,
     GraderRef,
     Label,
     Outcome,
+    Point,
     Step,
     StepKind,
     Trajectory,
     Verdict,
+    decode_json,
+    encode_json,
 )
 from stepsieve.trajectory._rejects import RejectSink, rejects_path
+from stepsieve.trajectory._sinks import JsonArraySink, JsonlSink, ParquetSink, Sink, open_sink, rows_to_table
+from stepsieve.trajectory._sources import CONTAINERS, SourceRecord, container_of, iter_source, source_size
+from stepsieve.trajectory._stats import Summary, summarize
 from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
 
 __all__ = [
+    "CONTAINERS",
     "SCHEMA_VERSION",
     "TRAJECTORY_SCHEMA",
     "VERDICTS",
-    "ConvertStats",
+    "Action",
+    "ActionType",
     "Cost",
     "GraderRef",
+    "JsonArraySink",
+    "JsonlSink",
     "Label",
     "Node",
-    "OnError",
     "Outcome",
-    "Reader",
+    "ParquetSink",
+    "Point",
     "RejectSink",
+    "Sink",
+    "SourceRecord",
     "Step",
     "StepKind",
+    "Summary",
     "TaskTree",
     "Trajectory",
     "Verdict",
-    "Writer",
-    "convert",
+    "arrow_schema",
+    "batch_rows",
+    "container_of",
+    "decode_json",
+    "encode_json",
+    "iter_source",
     "normalize_step",
-    "open_reader",
-    "open_writer",
-    "read_trajectories",
+    "open_sink",
+    "records_to_batch",
     "rejects_path",
+    "rows_to_table",
+    "source_size",
+    "summarize",
     "task_key",
-    "write_trajectories",
 ]

@@ -1,43 +1,59 @@
-"""The canonical record: Trajectory, Step, Label, Outcome, Cost.
+"""The canonical record: Trajectory, Step, Label, Outcome, Cost, GraderRef.
 
 Every stage of stepsieve reads and writes these; adapters in ``stepsieve.formats`` are the
-only code that knows a foreign layout. A record is plain data (slotted dataclasses) with a
-``to_dict``/``from_dict`` pair that defines the on-disk schema (``SCHEMA_VERSION``).
+only code that knows a foreign layout. The record is defined **once**, here, as msgspec
+Structs: msgspec validates a JSON line straight into these types in one C pass, the JSON
+layout is these fields in this order (``Step`` and ``Label`` leave out fields that hold
+their default), and the Arrow schema for Parquet is derived from the same definition
+(``_arrow.arrow_schema``). Adding a field is a change to this file.
 
-``from_dict`` validates: a wrong type or missing field raises ``SchemaError`` naming the
-field (the reader adds file and line).
+A wrong type or missing field raises ``SchemaError`` with the field's path, e.g.
+``Expected `str`, got `int` - at `$.steps[3].text``` (the reader adds file and line).
+Schema version 1 files keep loading: version 1 is the same layout, and the lenient forms
+version 1 accepted (an integer id, a step without index, ``meta: null``, ``outcome: null``) are
+upgraded on read (``_upgrade_v1``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from stepsieve._errors import SchemaError
 
 __all__ = [
     "SCHEMA_VERSION",
     "VERDICTS",
+    "Action",
+    "ActionType",
     "Cost",
     "GraderRef",
     "Label",
     "Outcome",
+    "Point",
     "Step",
     "StepKind",
     "Trajectory",
     "Verdict",
+    "decode_json",
+    "encode_json",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 Verdict = Literal["correct", "incorrect", "neutral"]
 VERDICTS: frozenset[str] = frozenset({"correct", "incorrect", "neutral"})
 StepKind = Literal["reasoning", "action"]
-_KINDS = frozenset({"reasoning", "action"})
+
+# Where a field's value has no fixed Arrow type, the Parquet column holds its JSON text;
+# ``json_column`` names the column a text-or-JSON union keeps its non-text values in.
+_TEXT_OR_MESSAGES = msgspec.Meta(extra={"json_column": "task_messages"})
 
 
-@dataclass(slots=True)
-class Cost:
+class Cost(msgspec.Struct, gc=False):
     """What producing a label cost: model calls, tokens in and out, wall seconds."""
 
     calls: int = 0
@@ -54,52 +70,71 @@ class Cost:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "seconds": self.seconds,
-        }
+        return msgspec.structs.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> Cost:
-        _expect(d, dict, "cost")
-        try:
-            return Cost(
-                int(d.get("calls", 0)),
-                int(d.get("tokens_in", 0)),
-                int(d.get("tokens_out", 0)),
-                float(d.get("seconds", 0.0)),
-            )
-        except (TypeError, ValueError, OverflowError) as e:  # e.g. "calls": "many"
-            raise SchemaError(f"cost fields must be numbers: {e}") from None
+    def from_dict(d: Any) -> Cost:
+        return _convert(d, Cost, "cost")
 
 
-@dataclass(slots=True, frozen=True)
-class GraderRef:
+class GraderRef(msgspec.Struct, frozen=True, gc=False):
     """Which grader wrote a label: its registered name and the hash of its configuration."""
 
     name: str
     hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "hash": self.hash}
+        return msgspec.structs.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> GraderRef:
-        _expect(d, dict, "grader")
-        name = d.get("name")
-        _expect(name, str, "grader.name")
-        return GraderRef(name, str(d.get("hash", "")))
+    def from_dict(d: Any) -> GraderRef:
+        return _convert(d, GraderRef, "grader")
 
 
-@dataclass(slots=True)
-class Label:
+ActionType = Literal[
+    "tool", "click", "double_click", "drag", "keypress", "move", "screenshot", "scroll", "type", "wait", "done"
+]
+
+
+class Point(msgspec.Struct, gc=False):
+    """A screen position in pixels."""
+
+    x: int
+    y: int
+
+
+class Action(msgspec.Struct, omit_defaults=True, gc=False):
+    """The machine form of one thing an action step does, beside the step's text.
+
+    ``type="tool"`` is a tool (function) call: ``name``, ``arguments`` as the JSON text the
+    model wrote (kept exactly, it may not even parse), ``id`` to pair it with its result. Any
+    other type is a computer-use action in the vocabulary of OpenAI's ``computer_call``
+    (click x/y/button, double_click x/y, drag path, keypress keys, move x/y, screenshot,
+    scroll x/y/scroll_x/scroll_y, type text, wait), plus ``done``; ``id`` is the call id there
+    too. A step may hold several (parallel tool calls).
+    """
+
+    type: ActionType
+    name: str | None = None
+    arguments: str | None = None
+    id: str | None = None
+    x: int | None = None
+    y: int | None = None
+    button: str | None = None
+    text: str | None = None
+    keys: list[str] | None = None
+    scroll_x: int | None = None
+    scroll_y: int | None = None
+    path: list[Point] | None = None
+
+
+class Label(msgspec.Struct, omit_defaults=True, gc=False):
     """One grader's judgement of one step.
 
     ``score`` is a probability of correctness, or an advantage where the grader says so
     (``extra["kind"] == "advantage"``). ``verdict`` is None when the grader could not decide
-    (nothing checkable, unparseable judge output, a step after the first error).
+    (nothing checkable, unparseable judge output, a step after the first error). ``extra``
+    is grader-specific payload other stages read by contract (mc: ``{"n", "n_correct"}``).
     """
 
     score: float | None = None
@@ -110,59 +145,14 @@ class Label:
     extra: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"score": self.score, "verdict": self.verdict}
-        if self.rationale is not None:
-            d["rationale"] = self.rationale
-        if self.cost is not None:
-            d["cost"] = self.cost.to_dict()
-        if self.grader is not None:
-            d["grader"] = self.grader.to_dict()
-        if self.extra:
-            d["extra"] = self.extra
-        return d
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
     @staticmethod
-    def from_dict(d: dict[str, Any], where: str = "label") -> Label:
-        # Fast path (the common {"score": float|None, "verdict": ...} label): same checks,
-        # fewer calls; anything else takes the general path, which words the errors.
-        if type(d) is dict and len(d) == 2:
-            score = d.get("score", 0)
-            verdict = d.get("verdict", 0)
-            if (score is None or type(score) is float) and (
-                verdict is None or (type(verdict) is str and verdict in VERDICTS)
-            ):
-                return Label(score, verdict)
-        _expect(d, dict, where)
-        score = d.get("score")
-        if score is not None:
-            if isinstance(score, bool) or not isinstance(score, (int, float)):
-                raise SchemaError(f"{where}.score must be a number or null, got {_tname(score)}")
-            score = float(score)
-        verdict = d.get("verdict")
-        if verdict is not None and (not isinstance(verdict, str) or verdict not in VERDICTS):
-            raise SchemaError(
-                f"{where}.verdict must be one of correct/incorrect/neutral or null, got {verdict!r}"
-            )
-        rationale = d.get("rationale")
-        if rationale is not None:
-            _expect(rationale, str, f"{where}.rationale")
-        cost = d.get("cost")
-        grader = d.get("grader")
-        extra = d.get("extra")
-        if extra is not None:
-            _expect(extra, dict, f"{where}.extra")
-        return Label(
-            score,
-            verdict,
-            rationale,
-            Cost.from_dict(cost) if cost is not None else None,
-            GraderRef.from_dict(grader) if grader is not None else None,
-            extra,
-        )
+    def from_dict(d: Any, where: str = "label") -> Label:
+        return _convert(d, Label, where)
 
 
-@dataclass(slots=True)
-class Step:
+class Step(msgspec.Struct, omit_defaults=True, gc=False):
     """One step: a piece of reasoning, or an action with the observation it produced."""
 
     index: int
@@ -170,109 +160,24 @@ class Step:
     kind: StepKind = "reasoning"
     observation: str | None = None
     thought: str | None = None
-    labels: dict[str, Label] = field(default_factory=dict)
-    # Format-specific extras a round trip must keep (tool call ids, PRM800K alternatives...).
+    labels: dict[str, Label] = {}
+    # Format-specific extras a round trip must keep (PRM800K alternatives, raw message fields...).
     meta: dict[str, Any] | None = None
+    # What an action step does, in machine form (tool calls, computer-use actions).
+    actions: list[Action] = []
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"index": self.index, "text": self.text, "kind": self.kind}
-        if self.observation is not None:
-            d["observation"] = self.observation
-        if self.thought is not None:
-            d["thought"] = self.thought
-        if self.labels:
-            labels = {}
-            for k, v in self.labels.items():
-                if v.rationale is None and v.cost is None and v.grader is None and not v.extra:
-                    labels[k] = {"score": v.score, "verdict": v.verdict}  # Label.to_dict, inlined
-                else:
-                    labels[k] = v.to_dict()
-            d["labels"] = labels
-        if self.meta:
-            d["meta"] = self.meta
-        return d
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
     @staticmethod
-    def from_dict(d: dict[str, Any], position: int) -> Step:
-        # Fast path: one lookup per field and exact type checks; a record that fails any
-        # check falls through to the general path below, which says what is wrong.
-        if type(d) is dict:
-            get = d.get
-            text = get("text")
-            index = get("index", position)
-            kind = get("kind", "reasoning")
-            observation = get("observation")
-            thought = get("thought")
-            raw_labels = get("labels")
-            meta = get("meta")
-            if (
-                type(text) is str
-                and type(index) is int
-                and type(kind) is str
-                and kind in _KINDS
-                and (observation is None or type(observation) is str)
-                and (thought is None or type(thought) is str)
-                and (meta is None or type(meta) is dict)
-                and (not raw_labels or type(raw_labels) is dict)
-            ):
-                labels: dict[str, Label] | None = {}
-                if raw_labels:
-                    for k, v in raw_labels.items():
-                        # the common two-key label inline (Label.from_dict's fast path)
-                        if type(v) is dict and len(v) == 2:
-                            score = v.get("score", 0)
-                            verdict = v.get("verdict", 0)
-                            if (score is None or type(score) is float) and (
-                verdict is None or (type(verdict) is str and verdict in VERDICTS)
-            ):
-                                labels[k] = Label(score, verdict)  # type: ignore[index]
-                                continue
-                        try:
-                            labels[k] = Label.from_dict(v, "")  # type: ignore[index]
-                        except SchemaError:
-                            labels = None  # the general path below re-raises it with context
-                            break
-                if labels is not None:
-                    return Step(index, text, kind, observation, thought, labels, meta)
-        where = f"step {position}"
-        if not isinstance(d, dict):
-            raise SchemaError(f"{where} must be an object, got {_tname(d)}", step=position)
-        text = d.get("text")
-        if text is None:
-            raise SchemaError(f"{where} has no text", step=position)
-        if not isinstance(text, str):
-            raise SchemaError(f"{where}.text must be a string, got {_tname(text)}", step=position)
-        index = d.get("index", position)
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise SchemaError(f"{where}.index must be an integer, got {_tname(index)}", step=position)
-        kind = d.get("kind", "reasoning")
-        if not isinstance(kind, str) or kind not in _KINDS:
-            raise SchemaError(f"{where}.kind must be reasoning or action, got {kind!r}", step=position)
-        observation = d.get("observation")
-        if observation is not None and not isinstance(observation, str):
-            raise SchemaError(
-                f"{where}.observation must be a string, got {_tname(observation)}", step=position
-            )
-        thought = d.get("thought")
-        if thought is not None and not isinstance(thought, str):
-            raise SchemaError(f"{where}.thought must be a string, got {_tname(thought)}", step=position)
-        raw_labels = d.get("labels")
-        labels: dict[str, Label] = {}
-        if raw_labels:
-            if not isinstance(raw_labels, dict):
-                raise SchemaError(f"{where}.labels must be an object, got {_tname(raw_labels)}", step=position)
-            try:
-                labels = {k: Label.from_dict(v, f"{where}.labels.{k}") for k, v in raw_labels.items()}
-            except SchemaError as e:
-                raise SchemaError(e.reason, step=position) from None
-        meta = d.get("meta")
-        if meta is not None and not isinstance(meta, dict):
-            raise SchemaError(f"{where}.meta must be an object, got {_tname(meta)}", step=position)
-        return Step(index, text, kind, observation, thought, labels, meta)
+    def from_dict(d: Any, position: int) -> Step:
+        """A step from its dict form; a missing ``index`` is the step's ``position``."""
+        if isinstance(d, dict) and "index" not in d:
+            d = {**d, "index": position}
+        return _convert(d, Step, f"step {position}")
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, gc=False):
     """How the trajectory ended: its final answer and whether that answer is right."""
 
     answer: str | None = None
@@ -280,27 +185,14 @@ class Outcome:
     reward: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.answer, "correct": self.correct, "reward": self.reward}
+        return msgspec.structs.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> Outcome:
-        _expect(d, dict, "outcome")
-        answer = d.get("answer")
-        if answer is not None and not isinstance(answer, str):
-            raise SchemaError(f"outcome.answer must be a string or null, got {_tname(answer)}")
-        correct = d.get("correct")
-        if correct is not None and not isinstance(correct, bool):
-            raise SchemaError(f"outcome.correct must be true, false or null, got {_tname(correct)}")
-        reward = d.get("reward")
-        if reward is not None:
-            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
-                raise SchemaError(f"outcome.reward must be a number or null, got {_tname(reward)}")
-            reward = float(reward)
-        return Outcome(answer, correct, reward)
+    def from_dict(d: Any) -> Outcome:
+        return _convert(d, Outcome, "outcome")
 
 
-@dataclass(slots=True)
-class Trajectory:
+class Trajectory(msgspec.Struct, gc=False):
     """A multi-step attempt at one task, with per-step labels keyed by grader name.
 
     ``task`` is the problem text, or for agents the list of chat messages (system, user)
@@ -308,12 +200,21 @@ class Trajectory:
     """
 
     id: str
-    task: str | list[dict[str, Any]]
+    task: Annotated[str | list[Any], _TEXT_OR_MESSAGES]
     steps: list[Step]
-    outcome: Outcome = field(default_factory=Outcome)
+    outcome: Outcome = msgspec.field(default_factory=Outcome)
     reference: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = {}
     schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            if self.schema_version not in _READABLE_VERSIONS:
+                raise ValueError(
+                    f"unsupported schema_version {self.schema_version!r} "
+                    f"(this stepsieve reads {', '.join(map(str, _READABLE_VERSIONS))})"
+                )
+            self.schema_version = SCHEMA_VERSION  # read as the current version, written as it
 
     # ---- derived views (never stored) ------------------------------------------------
 
@@ -351,58 +252,102 @@ class Trajectory:
     # ---- serialisation ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "id": self.id,
-            "task": self.task,
-            "steps": [s.to_dict() for s in self.steps],
-            "outcome": self.outcome.to_dict(),
-            "reference": self.reference,
-            "meta": self.meta,
-        }
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
     @staticmethod
     def from_dict(d: Any) -> Trajectory:
         """Build and validate a Trajectory from its dict form (raises SchemaError)."""
-        if not isinstance(d, dict):
-            raise SchemaError(f"a trajectory must be a JSON object, got {_tname(d)}")
-        version = d.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise SchemaError(f"unsupported schema_version {version!r} (this stepsieve reads {SCHEMA_VERSION})")
-        tid = d.get("id")
-        if tid is None:
-            raise SchemaError("missing required field 'id'")
-        if isinstance(tid, bool) or not isinstance(tid, (str, int)):
-            raise SchemaError(f"field 'id' must be a string, got {_tname(tid)}")
-        tid = str(tid)
-        if "task" not in d:
-            raise SchemaError("missing required field 'task'", trajectory=tid)
-        task = d["task"]
-        if not isinstance(task, (str, list)):
-            raise SchemaError(f"field 'task' must be a string or a list of messages, got {_tname(task)}", trajectory=tid)
-        raw_steps = d.get("steps")
-        if raw_steps is None:
-            raise SchemaError("missing required field 'steps'", trajectory=tid)
-        if not isinstance(raw_steps, list):
-            raise SchemaError(f"field 'steps' must be a list, got {_tname(raw_steps)}", trajectory=tid)
-        if not raw_steps:
-            raise SchemaError("empty step list: a trajectory needs at least one step", trajectory=tid)
-        steps = [Step.from_dict(s, i) for i, s in enumerate(raw_steps)]
-        outcome = d.get("outcome")
-        reference = d.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise SchemaError(f"field 'reference' must be a string or null, got {_tname(reference)}", trajectory=tid)
-        meta = d.get("meta") or {}
-        if not isinstance(meta, dict):
-            raise SchemaError(f"field 'meta' must be an object, got {_tname(meta)}", trajectory=tid)
-        return Trajectory(
-            tid,
-            task,
-            steps,
-            Outcome.from_dict(outcome) if outcome is not None else Outcome(),
-            reference,
-            meta,
-        )
+        try:
+            return _nonempty(msgspec.convert(d, Trajectory))
+        except msgspec.ValidationError as e:
+            error = e
+        version = d.get("schema_version") if isinstance(d, dict) else None
+        if version is not None and version not in _READABLE_VERSIONS:  # its layout may be another
+            raise SchemaError(f"unsupported schema_version {version!r} (this stepsieve reads 1, 2)")
+        upgraded = _upgrade_v1(d)  # the lenient forms version 1 accepted
+        if upgraded is not None:
+            try:
+                return _nonempty(msgspec.convert(upgraded, Trajectory))
+            except msgspec.ValidationError as e:
+                error = e  # what is wrong with the record as version 1 reads it
+        raise _schema_error(str(error), d)
+
+
+# ---- JSON -----------------------------------------------------------------------------
+
+_decode = msgspec.json.Decoder(Trajectory).decode
+_encoder = msgspec.json.Encoder()
+
+
+def decode_json(raw: bytes) -> Trajectory | None:
+    """The Trajectory of one canonical JSON text, or None: the caller parses ``raw`` with
+    a general JSON parser and calls ``Trajectory.from_dict``, which upgrades a version 1
+    record or says exactly what is wrong (so the error path is never the fast path)."""
+    try:
+        t = _decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return t if t.steps else None
+
+
+def encode_json(t: Trajectory) -> bytes:
+    """One record as compact JSON text (no newline)."""
+    return _encoder.encode(t)
+
+
+# ---- validation helpers ---------------------------------------------------------------
+
+
+def _nonempty(t: Trajectory) -> Trajectory:
+    if not t.steps:  # a record in a file needs a step; code may build one step by step
+        raise SchemaError("empty step list: a trajectory needs at least one step", trajectory=t.id)
+    return t
+
+
+def _convert(d: Any, typ: type[Any], where: str) -> Any:
+    try:
+        return msgspec.convert(d, typ)
+    except msgspec.ValidationError as e:
+        raise SchemaError(f"{where}: {e}") from None
+
+
+_STEP_AT = re.compile(r"\$\.steps\[(\d+)\]")
+
+
+def _schema_error(message: str, d: Any) -> SchemaError:
+    """A SchemaError from a msgspec message, with the step index and trajectory id it names."""
+    if not isinstance(d, dict):
+        return SchemaError(f"a trajectory must be a JSON object, got {_tname(d)}")
+    m = _STEP_AT.search(message)
+    tid = d.get("id")
+    if message.startswith("Object missing required field") and "- at" not in message:
+        message += " (a record of another layout needs --from FORMAT: see `stepsieve convert --help`)"
+    return SchemaError(
+        message,
+        trajectory=str(tid) if isinstance(tid, (str, int)) and not isinstance(tid, bool) else None,
+        step=int(m.group(1)) if m else None,
+    )
+
+
+def _upgrade_v1(d: Any) -> dict[str, Any] | None:
+    """A version 1 record's lenient forms made canonical, or None when ``d`` is not a
+    version 1 record (an unmarked record counts as one: it was written by hand)."""
+    if not isinstance(d, dict) or d.get("schema_version", 1) != 1:
+        return None
+    out = dict(d)
+    tid = out.get("id")
+    if isinstance(tid, int) and not isinstance(tid, bool):
+        out["id"] = str(tid)
+    if not out.get("meta"):
+        out["meta"] = {}
+    if out.get("outcome") is None:
+        out.pop("outcome", None)
+    steps = out.get("steps")
+    if isinstance(steps, list):
+        out["steps"] = [
+            {**s, "index": i} if isinstance(s, dict) and "index" not in s else s for i, s in enumerate(steps)
+        ]
+    return out
 
 
 def _tname(v: Any) -> str:
@@ -411,9 +356,3 @@ def _tname(v: Any) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object"}.get(
         type(v), type(v).__name__
     )
-
-
-def _expect(v: Any, typ: type, where: str) -> None:
-    if not isinstance(v, typ):
-        want = {dict: "an object", str: "a string", list: "a list"}.get(typ, typ.__name__)
-        raise SchemaError(f"{where} must be {want}, got {_tname(v)}")

@@ -32,6 +32,10 @@ class Sink:
     def write(self, record: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def write_raw(self, raw: bytes) -> None:
+        """Write one record already encoded as JSON text (JSONL and JSON arrays)."""
+        raise DataError(f"{type(self).__name__} takes records, not JSON text", path=str(self.path))
+
     def _finish(self) -> None:
         """Flush and close the partial file."""
 
@@ -55,6 +59,11 @@ class JsonlSink(Sink):
         self._fh.write(orjson.dumps(record, option=_DUMP_OPT))
         self.count += 1
 
+    def write_raw(self, raw: bytes) -> None:
+        self._fh.write(raw)
+        self._fh.write(b"\n")
+        self.count += 1
+
     def _finish(self) -> None:
         self._fh.close()
 
@@ -68,8 +77,11 @@ class JsonArraySink(Sink):
         self._fh.write(b"[")
 
     def write(self, record: Any) -> None:
+        self.write_raw(orjson.dumps(record))
+
+    def write_raw(self, raw: bytes) -> None:
         self._fh.write(b"\n" if self.count == 0 else b",\n")
-        self._fh.write(orjson.dumps(record))
+        self._fh.write(raw)
         self.count += 1
 
     def _finish(self) -> None:

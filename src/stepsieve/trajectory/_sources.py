@@ -20,9 +20,10 @@ import orjson
 
 from stepsieve._errors import DataError
 
-__all__ = ["CONTAINERS", "SourceRecord", "container_of", "iter_source"]
+__all__ = ["CONTAINERS", "SourceRecord", "container_of", "iter_source", "source_size"]
 
 CONTAINERS = ("jsonl", "json", "parquet")
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark (some Windows tools write one)
 
 
 class SourceRecord:
@@ -30,14 +31,17 @@ class SourceRecord:
     ``value`` (the parsed JSON value / row dict) or ``error`` (why it is unreadable).
 
     ``record`` is the decoded record when a source's fast decoder already built it (the
-    canonical JSONL fast path); ``value`` is then parsed from ``raw`` only if asked for."""
+    canonical JSONL fast path); ``value`` is then parsed from ``raw`` only if asked for.
+    ``where()`` says where it is beyond the line: a JSON array's item index and the id."""
 
-    __slots__ = ("_raw", "_value", "error", "line", "record")
+    __slots__ = ("_raw", "_value", "error", "item", "line", "record")
 
     def __init__(
-        self, line: int, value: Any, error: str | None = None, raw: bytes | None = None, record: Any = None
+        self, line: int, value: Any, error: str | None = None, raw: bytes | None = None, record: Any = None,
+        item: int | None = None,
     ) -> None:
         self.line = line
+        self.item = item  # 0-based position in a JSON array (one line may hold them all)
         self._value = value
         self.error = error
         self._raw = raw
@@ -48,6 +52,14 @@ class SourceRecord:
         if self._value is None and self.record is not None and self._raw is not None:
             self._value = orjson.loads(self._raw)
         return self._value
+
+    def where(self) -> str:
+        """``"array item 3 (id 'x'): "`` for an element of a JSON array, else ``""``."""
+        if self.item is None:
+            return ""
+        v = self._value
+        rid = next((v[k] for k in ("id", "idx", "uid") if isinstance(v, dict) and k in v), None)
+        return f"array item {self.item}" + (f" (id {rid!r})" if rid is not None else "") + ": "
 
     @property
     def raw(self) -> bytes:
@@ -65,8 +77,9 @@ def container_of(path: str | Path) -> str:
         return "parquet"
     if suffix == ".json" and p.exists():
         with open(p, "rb") as fh:
-            head = fh.read(4096).lstrip()
-        return "json" if head.startswith(b"[") else "jsonl"
+            head = fh.read(4096).removeprefix(_BOM).lstrip()
+        # an empty .json file is an (invalid) JSON document, not an empty JSONL file
+        return "json" if head.startswith(b"[") or not head else "jsonl"
     if suffix == ".json":
         return "json"
     return "jsonl"
@@ -125,8 +138,8 @@ def _iter_jsonl(
             lineno += 1
             pos += len(raw)
             prog[0] = pos
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a UTF-8 byte-order mark (some Windows tools write one)
+            if lineno == 1:
+                raw = raw.removeprefix(_BOM)
             if fast is not None:
                 rec = fast(raw)
                 if rec is not None:
@@ -166,7 +179,8 @@ def _iter_json_array(
     if os.path.getsize(path) == 0:
         raise DataError("empty file: expected a JSON array", path=path, line=1)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        first = re.compile(rb"\s*").match(mm).end()  # type: ignore[union-attr]
+        bom = len(_BOM) if mm[: len(_BOM)] == _BOM else 0
+        first = re.compile(rb"\s*").match(mm, bom).end()  # type: ignore[union-attr]
         if mm[first : first + 1] != b"[":
             raise DataError("expected a JSON array ('[' at the start of the file)", path=path, line=1)
         line = 1 + mm[:first].count(b"\n")
@@ -175,6 +189,7 @@ def _iter_json_array(
         skip_to = -1  # position after an escaped character inside a string
         start = -1  # start of the element in progress
         start_line = 0
+        item = 0
         prev_end = first + 1  # end of the previous element (or of '[')
         for m in _TOKENS.finditer(mm):  # type: ignore[call-overload]
             i = m.start()
@@ -211,12 +226,16 @@ def _iter_json_array(
                     if fast is not None:
                         rec = fast(raw)
                         if rec is not None:
-                            yield SourceRecord(start_line, None, None, raw, rec)
+                            yield SourceRecord(start_line, None, None, raw, rec, item)
+                            item += 1
                             continue
                     try:
-                        yield SourceRecord(start_line, orjson.loads(raw), None, raw)
+                        value = orjson.loads(raw)
                     except orjson.JSONDecodeError as e:
-                        yield SourceRecord(start_line, None, _json_error(raw + b"\n", e), raw)
+                        yield SourceRecord(start_line, None, _json_error(raw + b"\n", e), raw, item=item)
+                    else:
+                        yield SourceRecord(start_line, value, None, raw, item=item)
+                    item += 1
                 elif depth == 0:
                     prog[0] = len(mm)
                     return

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._registry import Registry
 
-__all__ = ["WORLDS", "AgentWorld", "Task", "World"]
+__all__ = ["WORLDS", "AgentWorld", "StatesAnswer", "Task", "World"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,4 +82,13 @@ class AgentWorld(World, Protocol):
         ...
 
 
-WORLDS: Registry[Any] = Registry("world")
+@runtime_checkable
+class StatesAnswer(Protocol):
+    """A world that tells whether a single step states the final answer (its answer line),
+    where ``parse_answer`` alone would also find numbers inside ordinary steps."""
+
+    def states_answer(self, step: str) -> bool:
+        ...
+
+
+WORLDS: Registry[Any] = Registry("world", group="stepsieve.worlds")

@@ -1,5 +1,9 @@
 """Streaming readers and writers of Trajectory files, in any registered format.
 
+A Reader or Writer binds a format (``stepsieve.formats``) to a container (JSONL, JSON
+array, Parquet: ``stepsieve.trajectory``'s sources and sinks), which is why they live here,
+above both: the record package knows no format.
+
 Every verb (convert, grade, curate, export...) reads through ``open_reader`` and writes
 through ``open_writer``, so they all share one error policy:
 
@@ -14,19 +18,25 @@ never loaded whole: JSONL streams by line, Parquet by batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from stepsieve._errors import ConfigError, DataError
-from stepsieve.trajectory._record import Trajectory
-from stepsieve.trajectory._rejects import RejectSink
-from stepsieve.trajectory._sinks import Sink, open_sink
-from stepsieve.trajectory._sources import SourceRecord, container_of, iter_source, source_size
-
-if TYPE_CHECKING:
-    from stepsieve.formats import Format
+from stepsieve.formats._protocol import BytesCodec, Format
+from stepsieve.formats._registry import FORMATS, get_format
+from stepsieve.trajectory import (
+    RejectSink,
+    Sink,
+    SourceRecord,
+    Trajectory,
+    container_of,
+    iter_source,
+    open_sink,
+    rejects_path,
+    source_size,
+)
 
 __all__ = [
     "ConvertStats",
@@ -44,24 +54,11 @@ OnError = Literal["raise", "skip"]
 
 
 def _resolve_format(fmt: str | Format, options: dict[str, Any] | None) -> Format:
-    from stepsieve.formats import get_format
-
     if isinstance(fmt, str):
         return get_format(fmt, **(options or {}))
     if options:
         raise ConfigError("format options are given with a format name, not a Format instance")
     return fmt
-
-
-def _fast_decoder(fmt: Format) -> Any:
-    """The canonical format's fast line decoder (see ``_fastjson``), or None for any other
-    format (a subclass may decode differently, so only the exact class qualifies)."""
-    from stepsieve.formats.stepsieve import Stepsieve
-    from stepsieve.trajectory import _fastjson
-
-    if type(fmt) is Stepsieve and _fastjson.available():
-        return _fastjson.decode_line
-    return None
 
 
 class Reader:
@@ -88,6 +85,7 @@ class Reader:
         self.accepted = 0
         self.rejected = 0
         self.last: SourceRecord | None = None  # the record behind the last yielded Trajectory
+        self._hint: str | None = None
         self._progress = [0]
 
     @property
@@ -111,30 +109,50 @@ class Reader:
         path = self.path
         raising = self.on_error == "raise"
         batch_rows = self.format.batch_rows if self.container == "parquet" else None
-        fast = _fast_decoder(self.format) if self.container != "parquet" else None
+        fmt = self.format
+        fast = fmt.decode_bytes if self.container != "parquet" and isinstance(fmt, BytesCodec) else None
         for rec in iter_source(path, self.container, self._progress, batch_rows, fast):
             self.read += 1
             t = rec.record
-            if t is not None:  # the fast path built it (canonical JSONL; see _fastjson)
+            if t is not None:  # decoded straight from its bytes (BytesCodec)
                 self.accepted += 1
                 self.last = rec
                 yield t
                 continue
             if rec.error is not None:
                 if raising:
-                    raise DataError(rec.error, path=path, line=rec.line)
-                self._skip(rec, rec.error)
+                    raise DataError(rec.where() + rec.error, path=path, line=rec.line)
+                self._skip(rec, rec.where() + rec.error)
                 continue
             try:
                 t = decode(rec.value)
             except DataError as e:
+                reason = rec.where() + e.reason + self._layout_hint(e, rec.value)
                 if raising:
-                    raise e.located(path=path, line=rec.line) from None
-                self._skip(rec, e.reason)
+                    raise type(e)(reason, path=path, line=rec.line, trajectory=e.trajectory, step=e.step) from None
+                self._skip(rec, reason)
                 continue
             self.accepted += 1
             self.last = rec
             yield t
+
+    def _layout_hint(self, e: DataError, value: Any) -> str:
+        """For a record the canonical format cannot read: which registered formats do read it
+        (asked once per reader, on its first bad record; nothing when none does)."""
+        if self.format.name != "stepsieve" or not isinstance(value, dict):
+            return ""
+        if self._hint is None:
+            fits = []
+            for name in FORMATS:
+                if name == "stepsieve":
+                    continue
+                try:
+                    get_format(name).decode(value)
+                except Exception:  # noqa: BLE001 - any failure means "not this layout"
+                    continue
+                fits.append(name)
+            self._hint = f"; it reads as --from {' or --from '.join(fits)}" if fits else ""
+        return self._hint
 
     def _skip(self, rec: SourceRecord, reason: str) -> None:
         self.rejected += 1
@@ -161,14 +179,21 @@ class Writer:
         parquet = self.container == "parquet"
         schema = self.format.arrow_schema if parquet else None
         to_batch = self.format.rows_to_batch if parquet else None
-        self._encode = self.format.encode_row if parquet else self.format.encode
         self._sink: Sink = open_sink(path, self.container, schema, batch_size, to_batch)
+        sink, fmt = self._sink, self.format
+        self._write: Callable[[Trajectory], None]
+        if parquet:
+            self._write = lambda t: sink.write(fmt.encode_row(t))
+        elif isinstance(fmt, BytesCodec):
+            codec: BytesCodec = fmt
+            self._write = lambda t: sink.write_raw(codec.encode_bytes(t))
+        else:
+            self._write = lambda t: sink.write(fmt.encode(t))
         self.written = 0
 
     def write(self, t: Trajectory) -> None:
         """Encode and write one record (raises DataError when the format cannot express it)."""
-        rec = self._encode(t)
-        self._sink.write(rec)
+        self._write(t)
         self.written += 1
 
     def close(self, ok: bool = True) -> None:
@@ -260,8 +285,6 @@ def convert(
     express both go to ``rejects`` (default ``<dst>.rejected.jsonl``). ``on_record(reader)``
     is called after each record (progress bars).
     """
-    from stepsieve.trajectory._rejects import rejects_path
-
     sink = RejectSink(rejects if rejects is not None else rejects_path(dst)) if on_error == "skip" else None
     reader = Reader(src, src_format, on_error=on_error, rejects=sink, options=src_options)
     try:
