@@ -47,18 +47,16 @@ class Grading:
         """``verdict`` of every step, in one loop (what curation and pairs call per record)."""
         name = self.label
         thr = self.threshold
-        out: list[str | None] = []
-        append = out.append
-        for s in t.steps:
-            lab = s.labels.get(name)
-            if lab is None:
-                append(None)
-            elif thr is None:
-                append(lab.verdict)
-            else:
-                score = lab.score
-                append(None if score is None else "correct" if score >= thr else "incorrect")
-        return out
+        if thr is None:
+            return [None if (lab := s.labels.get(name)) is None else lab.verdict for s in t.steps]
+        return [
+            None
+            if (lab := s.labels.get(name)) is None or (score := lab.score) is None
+            else "correct"
+            if score >= thr
+            else "incorrect"
+            for s in t.steps
+        ]
 
     def first_error(self, t: Trajectory) -> int | None:
         """Index of the first step judged incorrect, or None when no step is.

@@ -224,17 +224,8 @@ def pairs_for_task(
             if depth < len(q) and len(out) < opts.max_per_task:
                 out.append(q[depth])
         depth += 1
-    # candidates hold the source steps; kept pairs get label-free copies (one per source step:
-    # pairs at one fork share their prefix)
-    bare: dict[int, Step] = {}
-    for p in out:
-        prefix = []
-        for s in p.prefix:
-            c = bare.get(id(s))
-            if c is None:
-                c = bare[id(s)] = _bare(s)
-            prefix.append(c)
-        p.prefix = prefix
+    for p in out:  # candidates hold the source steps; kept pairs get label-free copies
+        p.prefix = [_bare(s) for s in p.prefix]
     st.capped += len(seen) - len(out)
     st.pairs += len(out)
     for p in out:
@@ -245,13 +236,13 @@ def pairs_for_task(
 
 
 def _rest(by_id: dict[str, Trajectory], node: Node) -> tuple[list[str], str | None]:
-    tid, i = node.occurrences[0]
+    tid, i = node.first_occurrence
     t = by_id[tid]
     return [s.text for s in t.steps[i + 1 :]], tid
 
 
 def _node_verdict(node: Node, by_id: dict[str, Trajectory], grading: Grading) -> str | None:
-    tid, i = node.occurrences[0]
+    tid, i = node.first_occurrence
     return grading.verdict(by_id[tid].steps[i])
 
 
@@ -283,7 +274,7 @@ def _sibling_pairs(
                         st.inconsistent += 1
                         continue
                 if prefix is None:
-                    tid0, _ = kids[0][1].occurrences[0]
+                    tid0, _ = kids[0][1].first_occurrence
                     prefix = by_id[tid0].steps[: fork.depth]
                 got = rests.get(id(a))
                 if got is None:
@@ -333,8 +324,6 @@ def _first_error_pairs(
         wrong = path[e]
         parent = wrong.parent
         assert parent is not None
-        prefix = t.steps[:e]
-        rejected_rest = [s.text for s in t.steps[e + 1 :]]
         bad_key = wrong.key
         # (text, its key, rest, origin, value, other trajectory id)
         chosen: tuple[str, str, list[str], str, float | None, str | None] | None = None
@@ -361,7 +350,7 @@ def _first_error_pairs(
             for c in parent.children.values():
                 if c is wrong:
                     continue
-                tid, i = c.occurrences[0]
+                tid, i = c.first_occurrence
                 if grading.verdict(by_id[tid].steps[i]) != "correct":
                     continue
                 if best is None or (c.value or 0.0) > (best.value or 0.0):
@@ -372,7 +361,7 @@ def _first_error_pairs(
         # (3) sampled on request
         if chosen is None and sampler is not None:
             if id(wrong) not in sampled:
-                sampled[id(wrong)] = sampler(t, prefix)
+                sampled[id(wrong)] = sampler(t, t.steps[:e])
             got = sampled[id(wrong)]
             if got is not None:
                 key = normalize_step(got[0])
@@ -389,7 +378,7 @@ def _first_error_pairs(
             StepPair(
                 tree.key,
                 t.task,
-                prefix,
+                t.steps[:e],
                 text,
                 t.steps[e].text,
                 "first_error",
@@ -397,7 +386,7 @@ def _first_error_pairs(
                 value,
                 wrong.value,
                 rest,
-                rejected_rest,
+                [s.text for s in t.steps[e + 1 :]],
                 [t.id] + ([other] if other else []),
             ),
         )

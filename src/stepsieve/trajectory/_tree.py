@@ -125,6 +125,12 @@ class Node(msgspec.Struct, eq=False):
     _score_sum: float = 0.0
 
     @property
+    def first_occurrence(self) -> tuple[str, int]:
+        """(trajectory id, step index) of the first step that landed here (not the root)."""
+        occ = self._occ
+        return occ if type(occ) is tuple else occ[0]  # type: ignore[no-any-return]
+
+    @property
     def occurrences(self) -> list[tuple[str, int]]:
         """(trajectory id, step index) of every step that landed here, in insertion order."""
         occ = self._occ
@@ -142,20 +148,6 @@ class Node(msgspec.Struct, eq=False):
         self._mc_correct += k
         self._score_n += sn
         self._score_sum += score
-
-    def _add_evidence(self, lab: Any) -> None:
-        """Add the evidence of a later step's label; a label marked ``shared`` copies a probe
-        already counted here and adds no counts when the node has some."""
-        if self._first is not None:
-            self._settle()
-        n, k, sn, score = _evidence(lab)
-        if n:
-            if not (self._mc_n and lab.extra.get("shared") is True):
-                self._mc_n += n
-                self._mc_correct += k
-        elif sn:
-            self._score_n += 1
-            self._score_sum += score
 
     @property
     def mc_n(self) -> int:
@@ -347,7 +339,17 @@ class TaskTree:
                     node.n_outcomes += 1
                     node.n_outcomes_correct += noc
                 if lab is not None:
-                    node._add_evidence(lab)
+                    if node._first is not None:
+                        node._settle()
+                    n, k, sn, score = _evidence(lab)
+                    if n:
+                        # a "shared" label copies a probe already counted on this node: not twice
+                        if not (node._mc_n and lab.extra.get("shared") is True):
+                            node._mc_n += n
+                            node._mc_correct += k
+                    elif sn:
+                        node._score_n += 1
+                        node._score_sum += score
             append(node)
         self._paths[t.id] = path
         self.n_trajectories += 1
