@@ -312,45 +312,64 @@ class TaskTree:
         forks = self._forks
         no = 0 if correct is None else 1
         noc = correct or 0
-        # Hot loop (every step of every trajectory): a new node created in one call (its
-        # label's evidence read later, when asked for), or an existing node updated.
-        for i, step in enumerate(steps):
+        # Hot loops (every step of every trajectory). First the steps that land on existing
+        # nodes; from the first new node on, every later step is new too (a new node has no
+        # children), so the rest is a chain built without lookups. A new node keeps its
+        # step's label and reads its evidence only when asked for (Node._settle).
+        n_steps = len(steps)
+        i = 0
+        while i < n_steps:
             key = keys[i]
-            lab = step.labels.get(label) if label is not None else None
-            children = node.children
-            child = children.get(key)
+            child = node.children.get(key)
             if child is None:
-                # its label's evidence is read when asked for (Node._settle)
-                child = children[key] = Node(
-                    key, step.text, node.depth + 1, node, 1, no, noc, (tid, i), {}, lab
-                )
-                if len(children) == 2:
-                    forks.append(node)
-                node = child
+                break
+            node = child
+            node.visits += 1
+            occ = node._occ
+            if type(occ) is tuple:
+                node._occ = [occ, (tid, i)]
             else:
-                node = child
-                node.visits += 1
-                occ = node._occ
-                if type(occ) is tuple:
-                    node._occ = [occ, (tid, i)]
-                else:
-                    occ.append((tid, i))
-                if no:
-                    node.n_outcomes += 1
-                    node.n_outcomes_correct += noc
-                if lab is not None:
-                    if node._first is not None:
-                        node._settle()
-                    n, k, sn, score = _evidence(lab)
-                    if n:
-                        # a "shared" label copies a probe already counted on this node: not twice
-                        if not (node._mc_n and lab.extra.get("shared") is True):
-                            node._mc_n += n
-                            node._mc_correct += k
-                    elif sn:
-                        node._score_n += 1
-                        node._score_sum += score
+                occ.append((tid, i))
+            if no:
+                node.n_outcomes += 1
+                node.n_outcomes_correct += noc
+            lab = steps[i].labels.get(label) if label is not None else None
+            if lab is not None:
+                if node._first is not None:
+                    node._settle()
+                n, k, sn, score = _evidence(lab)
+                if n:
+                    # a "shared" label copies a probe already counted on this node: not twice
+                    if not (node._mc_n and lab.extra.get("shared") is True):
+                        node._mc_n += n
+                        node._mc_correct += k
+                elif sn:
+                    node._score_n += 1
+                    node._score_sum += score
             append(node)
+            i += 1
+        if i < n_steps:
+            if len(node.children) == 1:
+                forks.append(node)  # it gains its second child now
+            depth = node.depth
+            for i in range(i, n_steps):
+                step = steps[i]
+                key = keys[i]
+                depth += 1
+                child = node.children[key] = Node(
+                    key,
+                    step.text,
+                    depth,
+                    node,
+                    1,
+                    no,
+                    noc,
+                    (tid, i),
+                    {},
+                    step.labels.get(label) if label is not None else None,
+                )
+                node = child
+                append(node)
         self._paths[t.id] = path
         self.n_trajectories += 1
         return path
