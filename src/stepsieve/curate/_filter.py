@@ -177,12 +177,12 @@ def curate(
         steps = t.steps
         if end < len(steps):
             steps = t.steps = steps[:end]
-        for i in range(min(first_bad, end)):
-            steps[i].labels[wl] = one if status[i] == "good" else zero
+        for x, s in zip(status[: min(first_bad, end)], steps):
+            s.labels[wl] = one if x == "good" else zero
         if first_bad < end:
             steps[first_bad].labels[wl] = err
-            for i in range(first_bad + 1, end):
-                steps[i].labels[wl] = one if grade_after and status[i] == "good" else zero
+            for x, s in zip(status[first_bad + 1 : end], steps[first_bad + 1 :]):
+                s.labels[wl] = one if grade_after and x == "good" else zero
         st.kept += 1
         st.rows += 1
         yield t

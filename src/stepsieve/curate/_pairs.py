@@ -216,14 +216,22 @@ def pairs_for_task(
             buckets[id(node)] = [p]
         else:
             b.append(p)
-    queues = [sorted(b, key=lambda p: -p.gap) for b in buckets.values()]
-    out: list[StepPair] = []
-    depth = 0
-    while len(out) < opts.max_per_task and any(depth < len(q) for q in queues):
-        for q in queues:
-            if depth < len(q) and len(out) < opts.max_per_task:
-                out.append(q[depth])
-        depth += 1
+    queues = [sorted(b, key=_neg_gap) for b in buckets.values()]
+    cap = opts.max_per_task
+    out: list[StepPair]
+    if len(queues) == 1:  # one prefix: the round robin is the queue itself
+        out = queues[0][:cap]
+    else:
+        out = []
+        longest = max(map(len, queues), default=0)
+        for depth in range(longest):
+            for q in queues:
+                if depth < len(q):
+                    out.append(q[depth])
+                    if len(out) == cap:
+                        break
+            if len(out) == cap:
+                break
     for p in out:  # candidates hold the source steps; kept pairs get label-free copies
         p.prefix = [_bare(s) for s in p.prefix]
     st.capped += len(seen) - len(out)
@@ -233,6 +241,10 @@ def pairs_for_task(
     if own_tree:
         tree.clear()  # pairs hold no nodes; free the tree now, not at the next cyclic GC
     return out
+
+
+def _neg_gap(p: StepPair) -> float:
+    return -p.gap
 
 
 def _rest(by_id: dict[str, Trajectory], node: Node) -> tuple[list[str], str | None]:
