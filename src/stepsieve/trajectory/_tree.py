@@ -116,8 +116,9 @@ class Node(msgspec.Struct, eq=False):
     # node visited once holds the bare tuple (see ``occurrences``).
     _occ: Any = []
     children: dict[str, Node] = {}
-    # Label evidence. The first step's label is read only when the evidence is asked for
-    # (``_first``): most nodes of a diverse tree are visited once and never valued.
+    # Label evidence. The labels of the steps that land here are read only when the
+    # evidence is asked for (``_first``: None, one label, or a list, pending in order):
+    # most nodes are never valued (pairs value the children of forks only).
     _first: Any = None
     _mc_n: int = 0  # pooled Monte Carlo rollouts from this prefix
     _mc_correct: int = 0
@@ -141,13 +142,23 @@ class Node(msgspec.Struct, eq=False):
     # ---- evidence --------------------------------------------------------------------
 
     def _settle(self) -> None:
-        """Add the evidence of the first step's label (deferred by ``TaskTree.add``)."""
-        lab, self._first = self._first, None
-        n, k, sn, score = _evidence(lab)
-        self._mc_n += n
-        self._mc_correct += k
-        self._score_n += sn
-        self._score_sum += score
+        """Add the evidence of the labels ``TaskTree.add`` left pending, in insertion order.
+
+        Counts are pooled, scores without counts averaged; a label marked
+        ``extra["shared"]`` (the mc grader's copy of a probe it made once for a shared
+        prefix) adds no counts when the node already has some, so one probe is not counted
+        twice.
+        """
+        pending, self._first = self._first, None
+        for lab in pending if type(pending) is list else (pending,):
+            n, k, sn, score = _evidence(lab)
+            if n:
+                if not (self._mc_n and lab.extra.get("shared") is True):
+                    self._mc_n += n
+                    self._mc_correct += k
+            elif sn:
+                self._score_n += 1
+                self._score_sum += score
 
     @property
     def mc_n(self) -> int:
@@ -179,11 +190,15 @@ class Node(msgspec.Struct, eq=False):
         """Add Monte Carlo evidence: ``n`` rollouts from this prefix, ``n_correct`` succeeded."""
         if n < 0 or not 0 <= n_correct <= n:
             raise ValueError(f"need 0 <= n_correct <= n, got n={n}, n_correct={n_correct}")
+        if self._first is not None:  # pending labels came first (the shared rule sees order)
+            self._settle()
         self._mc_n += n
         self._mc_correct += n_correct
 
     def record_score(self, score: float) -> None:
         """Add one value estimate that has no rollout counts (e.g. a PRM or judge score)."""
+        if self._first is not None:
+            self._settle()
         self._score_n += 1
         self._score_sum += score
 
@@ -315,7 +330,7 @@ class TaskTree:
         # Hot loops (every step of every trajectory). First the steps that land on existing
         # nodes; from the first new node on, every later step is new too (a new node has no
         # children), so the rest is a chain built without lookups. A new node keeps its
-        # step's label and reads its evidence only when asked for (Node._settle).
+        # step's label; labels are read only when the evidence is asked for (Node._settle).
         n_steps = len(steps)
         i = 0
         while i < n_steps:
@@ -334,18 +349,14 @@ class TaskTree:
                 node.n_outcomes += 1
                 node.n_outcomes_correct += noc
             lab = steps[i].labels.get(label) if label is not None else None
-            if lab is not None:
-                if node._first is not None:
-                    node._settle()
-                n, k, sn, score = _evidence(lab)
-                if n:
-                    # a "shared" label copies a probe already counted on this node: not twice
-                    if not (node._mc_n and lab.extra.get("shared") is True):
-                        node._mc_n += n
-                        node._mc_correct += k
-                elif sn:
-                    node._score_n += 1
-                    node._score_sum += score
+            if lab is not None:  # its evidence is read when asked for (Node._settle)
+                pending = node._first
+                if pending is None:
+                    node._first = lab
+                elif type(pending) is list:
+                    pending.append(lab)
+                else:
+                    node._first = [pending, lab]
             append(node)
             i += 1
         if i < n_steps:
