@@ -1,6 +1,7 @@
 """Writing export rows: JSONL or Parquet (chosen by the output suffix), streamed.
 
-Parquet is written in row groups of ``batch_size`` rows with the format's explicit schema,
+JSONL lines are serialised by orjson and written ``batch_size`` at a time. Parquet is
+written in row groups of ``batch_size`` rows with the format's explicit schema,
 so memory holds one batch and ``datasets.load_dataset("parquet", data_files=...)`` sees
 stable column types. Output goes to ``<path>.partial`` and is renamed into place only on
 success, so a failed run never leaves a file that looks complete.
@@ -43,13 +44,19 @@ class RowWriter:
         self._rows: list[dict[str, Any]] = []
         self._pq: Any = None
         self._fh: IO[bytes] | None = None
+        self._lines: list[bytes] | None = None
         if self.container == "jsonl":
             self._fh = open(self.partial, "wb", buffering=1 << 20)
+            self._lines = []
 
     def write(self, row: dict[str, Any]) -> None:
         self.count += 1
-        if self._fh is not None:
-            self._fh.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        if self._lines is not None:  # JSONL: lines written in batches of batch_size
+            lines = self._lines
+            lines.append(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            if len(lines) >= self.batch_size:
+                self._fh.write(b"".join(lines))  # type: ignore[union-attr]
+                lines.clear()
             return
         self._rows.append(row)
         if len(self._rows) >= self.batch_size:
@@ -74,6 +81,8 @@ class RowWriter:
 
     def close(self, ok: bool = True) -> None:
         if self._fh is not None:
+            if ok and self._lines:
+                self._fh.write(b"".join(self._lines))
             self._fh.close()
         elif ok:
             self._flush()

@@ -363,9 +363,9 @@ class TaskTree:
             if len(node.children) == 1:
                 forks.append(node)  # it gains its second child now
             depth = node.depth
-            for i in range(i, n_steps):
-                step = steps[i]
-                key = keys[i]
+            for j in range(i, n_steps):
+                step = steps[j]
+                key = keys[j]
                 depth += 1
                 child = node.children[key] = Node(
                     key,
@@ -375,7 +375,7 @@ class TaskTree:
                     1,
                     no,
                     noc,
-                    (tid, i),
+                    (tid, j),
                     {},
                     step.labels.get(label) if label is not None else None,
                 )
