@@ -112,3 +112,53 @@ def test_clear_breaks_every_parent_link_and_empties_the_tree():
     tree.clear()
     del tree, nodes
     assert gc.collect() == 0
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["a b", "c"],
+        [" a", "b"],
+        ["a ", "b"],
+        ["a  b", "c"],
+        ["a\tb", "c\n"],
+        ["x | y", "z"],  # holds "| ": the one-scan proof fails, each text is normalised
+        ["x |", "| y"],
+        ["", "a"],
+        [],
+        ["\u3000a", "b\u00a0c"],
+    ],
+)
+def test_normalize_steps_is_normalize_step_of_each(texts):
+    from stepsieve.trajectory._tree import normalize_steps
+
+    got = list(normalize_steps(texts))
+    assert got == [" ".join(t.split()) for t in texts] == [normalize_step(t) for t in texts]
+
+
+def test_evidence_read_late_is_the_evidence_read_in_order():
+    """Labels wait on their node until a value is asked for; order (and record()) is kept."""
+
+    def mk(tid, extra, score=None):
+        lab = Label(score, "correct", extra=extra)
+        return Trajectory(tid, "q", [Step(0, "s", labels={"mc": lab})], Outcome(None, None))
+
+    tree = TaskTree.from_trajectories(
+        [mk("a", {"n": 4, "n_correct": 1}), mk("b", {"n": 4, "n_correct": 3, "shared": True}),
+         mk("c", {"n": 2, "n_correct": 2})],
+        label="mc",
+    )  # fmt: skip
+    (node,) = tree.root.children.values()
+    assert (node.mc_n, node.mc_correct) == (6, 3)  # the shared copy is not counted
+    node.record(2, 0)
+    assert node.value == 3 / 8
+    # a shared label first on a node counts; after record() the node has counts, so a later
+    # shared label does not
+    t2 = TaskTree.from_trajectories([mk("a", {"n": 4, "n_correct": 4, "shared": True})], label="mc")
+    (n2,) = t2.root.children.values()
+    assert n2.value == 1.0
+    n2.record(4, 0)
+    t2.add(mk("b", {"n": 4, "n_correct": 4, "shared": True}))
+    assert (n2.mc_n, n2.mc_correct) == (8, 4)
+    t3 = TaskTree.from_trajectories([mk("a", None, 0.25), mk("b", None, 0.75)], label="mc")
+    assert next(iter(t3.root.children.values())).value == 0.5
