@@ -17,7 +17,7 @@ from stepsieve.engine import dropped_path, run_grading
 from stepsieve.trajectory import Step, Trajectory, write_trajectories
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _slow_job import SlowGrader  # noqa: E402
+from _slow_job import SlowGrader
 
 HERE = Path(__file__).parent
 

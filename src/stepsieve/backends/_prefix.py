@@ -58,7 +58,7 @@ def group_by_prefix(seqs: list[list[int]], need_from: list[int], min_shared: int
             head = seqs[members[0]]
             common = _lcp(head, seqs[i], min(shared, need_from[i]))
             if common >= min_shared:
-                groups[-1] = (common, members + [i])
+                groups[-1] = (common, [*members, i])
                 continue
         groups.append((need_from[i], [i]))
     return groups
