@@ -36,8 +36,13 @@ _TRUTH_REF = GraderRef(TRUTH, "exact")
 
 # Optional world capabilities this module uses when a world has them.
 class Diagnosis(Protocol):
-    index: int  # first wrong step, -1 when none
-    kind: str | None  # why it is wrong
+    @property
+    def index(self) -> int:  # first wrong step, -1 when none
+        ...
+
+    @property
+    def kind(self) -> str | None:  # why it is wrong
+        ...
 
 
 @runtime_checkable
