@@ -23,6 +23,7 @@ Usage: python benchmarks/curation.py [--steps 1000000] [--per-task 4] [--steps-p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
 import json
 import os
@@ -189,10 +190,9 @@ def _child(arm: str, src: str, out: str) -> None:
         import stepsieve.curate
         import stepsieve.curate._columnar_jobs  # noqa: F401
 
-        try:  # pyarrow imports pandas on its first array conversion (~0.3 s, once a process)
+        # pyarrow imports pandas on its first array conversion (~0.3 s, once a process)
+        with contextlib.suppress(ImportError):
             import pandas  # noqa: F401
-        except ImportError:
-            pass
 
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()

@@ -186,7 +186,7 @@ def main() -> None:
     world = ArithWorld()
     cache = None
     if a.cache:
-        from stepsieve.backends._cache import RequestCache
+        from stepsieve.backends import RequestCache
 
         cache = RequestCache(a.cache)
     policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows, cache=cache)
