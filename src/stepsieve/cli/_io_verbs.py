@@ -84,7 +84,7 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict[str, str]:
 
 @app.command("convert")
 def convert_cmd(
-    src: Path = typer.Argument(..., help="Input file (.jsonl, .json or .parquet)."),
+    src: Path = typer.Argument(..., help="Input file (.jsonl, .json or .parquet), or a folder for --from formats that read one."),
     dst: Path = typer.Argument(..., help="Output file; its suffix picks the container."),
     from_: str = typer.Option("stepsieve", "--from", help=_FORMAT_HELP),
     to: str = typer.Option("stepsieve", "--to", help=_FORMAT_HELP),
@@ -132,6 +132,8 @@ def inspect_cmd(
       stepsieve inspect traces.jsonl
 
       stepsieve inspect processbench_gsm8k.json --from processbench --json
+
+      stepsieve inspect ~/.claude/projects/myproj/SESSION.jsonl --from claude-code
     """
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be raise or skip, got {on_error!r}")
@@ -170,6 +172,10 @@ def _render(path: Path, d: dict[str, Any]) -> None:
          f"{_fmt(chars['mean'])}, {_fmt(chars['p50'])}, {_fmt(chars['p95'])}, {_fmt(chars['max'])}"),
         ("step kinds", ", ".join(f"{k} {v:,}" for k, v in d["kinds"].items()) or "-"),
         ("outcomes", ", ".join(f"{k} {v:,}" for k, v in d["outcomes"].items()) or "-"),
+        ("actions", f"{sum(d['actions'].values()):,}"),
+        ("actions by tool", ", ".join(f"{k} {v:,}" for k, v in d["actions"].items()) or "-"),
+        ("observations / images", f"{d['observations']:,} / {d['images']:,}"),
+        ("unknown events (kept in meta)", f"{d['unknown_events']:,}"),
     ]
     for k, v in rows:
         over.add_row(k, v)
