@@ -19,10 +19,8 @@ from rich.table import Table
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
-from stepsieve.formats import FORMATS
-from stepsieve.trajectory import rejects_path
-from stepsieve.formats import Reader, convert, open_reader
-from stepsieve.trajectory import Summary
+from stepsieve.formats import FORMATS, Reader, convert, open_reader
+from stepsieve.trajectory import Summary, rejects_path
 
 __all__ = ["ReadProgress", "parse_options"]
 

@@ -31,6 +31,8 @@ __all__ = [
     "anthropic_computer_action",
     "arguments_text",
     "image_summary",
+    "list_of",
+    "obj_of",
     "openai_computer_action",
     "render_action",
     "render_actions",
@@ -38,6 +40,16 @@ __all__ = [
 ]
 
 UNKNOWN_EVENTS = "unknown_events"
+
+
+def obj_of(v: Any) -> dict[str, Any]:
+    """``v`` when it is a JSON object, else an empty one (optional nested fields)."""
+    return v if isinstance(v, dict) else {}
+
+
+def list_of(v: Any) -> list[Any]:
+    """``v`` when it is a JSON list, else an empty one."""
+    return v if isinstance(v, list) else []
 
 
 def arguments_text(arguments: Any) -> str:
@@ -80,7 +92,11 @@ def image_summary(data: Any, mime: str | None) -> dict[str, Any]:
             raw = data.encode()
     else:
         raw = bytes(data or b"")
-    return {"sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw), "mime": mime or "application/octet-stream"}
+    return {
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size": len(raw),
+        "mime": mime or "application/octet-stream",
+    }
 
 
 def _xy(v: Any) -> tuple[int, int] | None:
@@ -130,7 +146,9 @@ def anthropic_computer_action(inp: Any, call_id: str | None) -> Action | None:
     return None
 
 
-_OPENAI_TYPES = frozenset({"click", "double_click", "drag", "keypress", "move", "screenshot", "scroll", "type", "wait"})
+_OPENAI_TYPES = frozenset(
+    {"click", "double_click", "drag", "keypress", "move", "screenshot", "scroll", "type", "wait"}
+)
 
 
 def openai_computer_action(action: Any, call_id: str | None) -> Action | None:
@@ -138,7 +156,11 @@ def openai_computer_action(action: Any, call_id: str | None) -> Action | None:
     if not isinstance(action, dict) or action.get("type") not in _OPENAI_TYPES:
         return None
     path = action.get("path")
-    pts = [Point(int(p["x"]), int(p["y"])) for p in path if isinstance(p, dict)] if isinstance(path, list) else None
+    pts = (
+        [Point(int(p["x"]), int(p["y"])) for p in path if isinstance(p, dict)]
+        if isinstance(path, list)
+        else None
+    )
 
     def num(k: str) -> int | None:
         v = action.get(k)
@@ -147,11 +169,16 @@ def openai_computer_action(action: Any, call_id: str | None) -> Action | None:
     keys = action.get("keys")
     text = action.get("text")
     return Action(
-        action["type"], id=call_id, x=num("x"), y=num("y"),
+        action["type"],
+        id=call_id,
+        x=num("x"),
+        y=num("y"),
         button=action.get("button") if isinstance(action.get("button"), str) else None,
         text=text if isinstance(text, str) else None,
         keys=[str(k) for k in keys] if isinstance(keys, list) else None,
-        scroll_x=num("scroll_x"), scroll_y=num("scroll_y"), path=pts,
+        scroll_x=num("scroll_x"),
+        scroll_y=num("scroll_y"),
+        path=pts,
     )
 
 
@@ -195,6 +222,11 @@ class Turn:
         if any(self.errors.values()):
             meta["is_error"] = True
         return Step(
-            index, render_actions(self.actions), "action", observation="\n".join(given) if given else None,
-            thought=thought, meta=meta or None, actions=list(self.actions),
+            index,
+            render_actions(self.actions),
+            "action",
+            observation="\n".join(given) if given else None,
+            thought=thought,
+            meta=meta or None,
+            actions=list(self.actions),
         )

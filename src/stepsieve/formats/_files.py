@@ -100,7 +100,9 @@ class DocumentFormat(RecordFormat):
         progress[0] = len(data)
         parts = list(self.split(doc))
         for i, value in enumerate(parts):
-            yield SourceRecord(1, value, raw=data if len(parts) == 1 else None, item=i if len(parts) > 1 else None)
+            yield SourceRecord(
+                1, value, raw=data if len(parts) == 1 else None, item=i if len(parts) > 1 else None
+            )
 
 
 def _looks_like_jsonl(path: str) -> bool:

@@ -139,7 +139,9 @@ class Reader:
                 reason = rec.where() + e.reason + self._layout_hint(e, rec.value)
                 line = e.line if e.line is not None else rec.line  # a multi-line record names its line
                 if raising:
-                    raise type(e)(reason, path=path, line=line, trajectory=e.trajectory, step=e.step) from None
+                    raise type(e)(
+                        reason, path=path, line=line, trajectory=e.trajectory, step=e.step
+                    ) from None
                 self._skip(rec, reason if e.line is None else f"line {e.line}: {reason}")
                 continue
             self.accepted += 1
@@ -158,7 +160,7 @@ class Reader:
                     continue
                 try:
                     get_format(name).decode(value)
-                except Exception:  # noqa: BLE001 - any failure means "not this layout"
+                except Exception:
                     continue
                 fits.append(name)
             self._hint = f"; it reads as --from {' or --from '.join(fits)}" if fits else ""

@@ -42,7 +42,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stepsieve._errors import DataError, SchemaError
-from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, anthropic_computer_action, image_summary, tool_action
+from stepsieve.formats._agent import (
+    UNKNOWN_EVENTS,
+    Turn,
+    anthropic_computer_action,
+    image_summary,
+    tool_action,
+)
 from stepsieve.formats._fields import extra_fields, require_object, stable_id, type_name
 from stepsieve.formats._files import DocumentFormat
 from stepsieve.trajectory import Outcome, Step, Trajectory
@@ -53,7 +59,9 @@ _KNOWN = frozenset({"messages", "system", "id"})
 
 
 def read_only(name: str) -> DataError:
-    return DataError(f"{name} is a read-only format: write stepsieve or openai-chat instead (--to openai-chat)")
+    return DataError(
+        f"{name} is a read-only format: write stepsieve or openai-chat instead (--to openai-chat)"
+    )
 
 
 def result_text(content: Any, images: list[dict[str, Any]], unknown: list[Any], where: str) -> str:
@@ -102,7 +110,9 @@ class AnthropicSteps:
             turn.texts.append(blocks)
             return
         if not isinstance(blocks, list):
-            raise SchemaError(f"{where}.content must be a string or a list of blocks, got {type_name(blocks)}")
+            raise SchemaError(
+                f"{where}.content must be a string or a list of blocks, got {type_name(blocks)}"
+            )
         for j, b in enumerate(blocks):
             kind = b.get("type") if isinstance(b, dict) else None
             if kind == "text":
@@ -136,7 +146,8 @@ class AnthropicSteps:
             turn = self.owner.get(call_id) if isinstance(call_id, str) else None
             if turn is None:
                 raise SchemaError(
-                    f"{where}.content[{j}]: tool_result for tool_use id {call_id!r}, which no earlier tool_use made",
+                    f"{where}.content[{j}]: tool_result for tool_use id {call_id!r}, "
+                    "which no earlier tool_use made",
                     line=line,
                 )
             images: list[dict[str, Any]] = []
@@ -155,7 +166,9 @@ class Anthropic(DocumentFormat):
     """Anthropic Messages transcripts -> steps (no options; read-only)."""
 
     name: ClassVar[str] = "anthropic"
-    description: ClassVar[str] = "Anthropic Messages transcripts: tool_use/tool_result blocks, computer use (read-only)"
+    description: ClassVar[str] = (
+        "Anthropic Messages transcripts: tool_use/tool_result blocks, computer use (read-only)"
+    )
 
     def split(self, doc: Any) -> Iterable[Any]:
         if isinstance(doc, list) and doc and all(isinstance(m, dict) and "role" in m for m in doc):
@@ -201,7 +214,11 @@ class Anthropic(DocumentFormat):
             meta["extra_fields"] = ex
         answer = steps[-1].text if steps[-1].kind == "reasoning" else None
         tid = obj.get("id")
-        tid = str(tid) if isinstance(tid, (str, int)) and not isinstance(tid, bool) else stable_id("anthropic", obj)
+        tid = (
+            str(tid)
+            if isinstance(tid, (str, int)) and not isinstance(tid, bool)
+            else stable_id("anthropic", obj)
+        )
         return Trajectory(tid, task, steps, Outcome(answer=answer), meta=meta)
 
     def encode(self, t: Trajectory) -> dict[str, Any]:

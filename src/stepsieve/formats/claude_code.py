@@ -72,7 +72,9 @@ class ClaudeCode(RecordFormat):
     """Claude Code session JSONL: one file (or each file of a folder) -> one trajectory."""
 
     name: ClassVar[str] = "claude-code"
-    description: ClassVar[str] = "Claude Code session transcripts (~/.claude/projects/*/*.jsonl), a file per trajectory"
+    description: ClassVar[str] = (
+        "Claude Code session transcripts (~/.claude/projects/*/*.jsonl), a file per trajectory"
+    )
 
     def iter_records(self, path: str, progress: list[int]) -> Iterator[SourceRecord]:
         p = existing_path(path, folder=True)
@@ -140,7 +142,10 @@ class ClaudeCode(RecordFormat):
                     b.turns[-1].meta.setdefault("result_events", []).append(_envelope(e))
                 if not rest:
                     continue
-                kept = {**_envelope(e), "message": {**msg, "content": rest if isinstance(content, list) else content}}
+                kept = {
+                    **_envelope(e),
+                    "message": {**msg, "content": rest if isinstance(content, list) else content},
+                }
                 if not b.turns:
                     task.append({"role": "user", "content": content})
                     meta.setdefault("task_events", []).append(_envelope(e))

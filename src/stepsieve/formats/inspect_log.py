@@ -41,7 +41,9 @@ from stepsieve.trajectory import Outcome, SourceRecord, Trajectory
 
 __all__ = ["InspectLog"]
 
-INSTALL = "the inspect format reads logs with inspect_ai, which is not installed: pip install 'stepsieve[inspect]'"
+INSTALL = (
+    "the inspect format reads logs with inspect_ai, which is not installed: pip install 'stepsieve[inspect]'"
+)
 
 
 def _assistant_parts(turn: Turn, content: Any) -> None:
@@ -60,7 +62,9 @@ class InspectLog(RecordFormat):
     """Inspect AI ``.eval`` / ``.json`` logs -> one trajectory per sample (read-only)."""
 
     name: ClassVar[str] = "inspect"
-    description: ClassVar[str] = "Inspect AI eval logs (.eval/.json, via inspect_ai; pip install 'stepsieve[inspect]')"
+    description: ClassVar[str] = (
+        "Inspect AI eval logs (.eval/.json, via inspect_ai; pip install 'stepsieve[inspect]')"
+    )
 
     def iter_records(self, path: str, progress: list[int]) -> Iterator[SourceRecord]:
         p = existing_path(path)
@@ -70,9 +74,14 @@ class InspectLog(RecordFormat):
             raise ConfigError(INSTALL) from None
         try:
             log = read_eval_log(p)
-        except Exception as e:  # noqa: BLE001 - inspect_ai raises many kinds for a bad file
+        except Exception as e:
             raise DataError(f"not a readable Inspect log: {type(e).__name__}: {e}", path=p) from None
-        header = {"eval_id": log.eval.eval_id, "task": log.eval.task, "model": log.eval.model, "status": log.status}
+        header = {
+            "eval_id": log.eval.eval_id,
+            "task": log.eval.task,
+            "model": log.eval.model,
+            "status": log.status,
+        }
         progress[0] = os.path.getsize(p)
         for i, sample in enumerate(log.samples or []):
             yield SourceRecord(1, {"eval": header, "sample": sample.model_dump(mode="json")}, item=i)
@@ -87,6 +96,7 @@ class InspectLog(RecordFormat):
         task: list[Any] = []
         turns: list[Turn] = []
         owner: dict[str, Turn] = {}
+        turn: Turn | None
         for i, m in enumerate(messages):
             if not isinstance(m, dict):
                 raise SchemaError(f"messages[{i}] must be an object")
@@ -105,7 +115,9 @@ class InspectLog(RecordFormat):
                 call_id = m.get("tool_call_id")
                 turn = owner.get(call_id) if isinstance(call_id, str) else None
                 if turn is None:
-                    raise SchemaError(f"messages[{i}]: tool result for call id {call_id!r}, which no assistant message made")
+                    raise SchemaError(
+                        f"messages[{i}]: tool result for call id {call_id!r}, which no assistant message made"
+                    )
                 turn.add_result(call_id, message_text(m.get("content")), m.get("error") is not None)  # type: ignore[arg-type]
                 turn.meta.setdefault("results", []).append({k: v for k, v in m.items() if k != "content"})
             elif turns:
@@ -132,7 +144,11 @@ class InspectLog(RecordFormat):
                 outcome.answer = first["answer"]
         eval_id = header.get("eval_id") if header else None
         sid = sample.get("id")
-        tid = f"{eval_id}/{sid}/{sample.get('epoch', 1)}" if eval_id and sid is not None else stable_id("inspect", sample)
+        tid = (
+            f"{eval_id}/{sid}/{sample.get('epoch', 1)}"
+            if eval_id and sid is not None
+            else stable_id("inspect", sample)
+        )
         return Trajectory(tid, task, steps, outcome, meta=meta)
 
     def encode(self, t: Trajectory) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stepsieve._errors import SchemaError
-from stepsieve.formats._agent import Turn, tool_action
+from stepsieve.formats._agent import Turn, obj_of, tool_action
 from stepsieve.formats._fields import extra_fields, stable_id, type_name
 from stepsieve.formats._files import DocumentFormat
 from stepsieve.formats.anthropic import read_only
@@ -63,7 +63,7 @@ def message_text(content: Any) -> str:
 
 
 def _commands(m: dict[str, Any], text: str) -> list[tuple[str, str | None]]:
-    extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+    extra = obj_of(m.get("extra"))
     acts = extra.get("actions")
     if isinstance(acts, list) and acts:
         return [(str(a.get("command", "")), a.get("tool_call_id")) for a in acts if isinstance(a, dict)]
@@ -86,7 +86,9 @@ class MiniSweAgent(DocumentFormat):
     """mini-swe-agent ``*.traj.json`` (current and legacy layouts) -> steps (read-only)."""
 
     name: ClassVar[str] = "mini-swe-agent"
-    description: ClassVar[str] = "mini-swe-agent *.traj.json (info + messages, or a bare message list; read-only)"
+    description: ClassVar[str] = (
+        "mini-swe-agent *.traj.json (info + messages, or a bare message list; read-only)"
+    )
 
     def decode(self, obj: Any) -> Trajectory:
         if isinstance(obj, list):
@@ -94,7 +96,7 @@ class MiniSweAgent(DocumentFormat):
         if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
             raise SchemaError(f"a mini-swe-agent trajectory has a 'messages' list, got {type_name(obj)}")
         messages: list[Any] = obj["messages"]
-        info = obj.get("info") if isinstance(obj.get("info"), dict) else {}
+        info = obj_of(obj.get("info"))
         task: list[Any] = []
         turns: list[Turn] = []
         meta: dict[str, Any] = {"source": "mini-swe-agent"}
@@ -109,7 +111,9 @@ class MiniSweAgent(DocumentFormat):
                 turn = Turn({"message": rest} if rest else None)
                 cmds = _commands(m, text)
                 for cmd, call_id in cmds:
-                    turn.actions.append(tool_action("bash", json.dumps({"command": cmd}, ensure_ascii=False), call_id))
+                    turn.actions.append(
+                        tool_action("bash", json.dumps({"command": cmd}, ensure_ascii=False), call_id)
+                    )
                 if cmds:
                     thought = _BLOCK.sub("", text).strip()
                     if thought:
@@ -119,7 +123,7 @@ class MiniSweAgent(DocumentFormat):
                 turns.append(turn)
             elif role == "exit":
                 meta["exit_message"] = m
-                exit_extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+                exit_extra = obj_of(m.get("extra"))
             elif not turns:
                 task.append(m)
             elif turns[-1].actions and "observed" not in turns[-1].meta:
@@ -148,12 +152,14 @@ class MiniSweAgent(DocumentFormat):
         ex = extra_fields(obj, _KNOWN)
         if ex:
             meta["extra_fields"] = ex
-        return Trajectory(stable_id("mini-swe-agent", obj), task, steps, Outcome(answer=submission or None), meta=meta)
+        return Trajectory(
+            stable_id("mini-swe-agent", obj), task, steps, Outcome(answer=submission or None), meta=meta
+        )
 
     def _observe(self, turn: Turn, m: dict[str, Any], role: str) -> None:
         """A user (or tool) message after an action step: its observation."""
         text = message_text(m.get("content"))
-        extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+        extra = obj_of(m.get("extra"))
         rc = extra.get("returncode")
         if not isinstance(rc, int):
             found = _RETURNCODE.search(text)

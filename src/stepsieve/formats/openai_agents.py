@@ -91,8 +91,12 @@ def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]
             if kind == "message":
                 turn.texts.append(_text(it.get("content")))
             else:
-                turn.thinking.extend(str(s.get("text", "")) for s in it.get("summary") or [] if isinstance(s, dict))
-            turn.meta.setdefault("items", []).append({k: v for k, v in it.items() if k not in ("content", "summary")})
+                turn.thinking.extend(
+                    str(s.get("text", "")) for s in it.get("summary") or [] if isinstance(s, dict)
+                )
+            turn.meta.setdefault("items", []).append(
+                {k: v for k, v in it.items() if k not in ("content", "summary")}
+            )
         elif kind in ("function_call", "computer_call"):
             turn = open_turn
             if turn is None:
@@ -104,16 +108,21 @@ def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]
                 action = tool_action(str(it.get("name")), it.get("arguments") or "", call_id)
             else:
                 action = openai_computer_action(it.get("action"), call_id) or tool_action(
-                    "computer", it.get("action"), call_id)
+                    "computer", it.get("action"), call_id
+                )
             turn.actions.append(action)
             if isinstance(call_id, str):
                 owner[call_id] = turn
-            turn.meta.setdefault("items", []).append({k: v for k, v in it.items() if k not in ("arguments", "action")})
+            turn.meta.setdefault("items", []).append(
+                {k: v for k, v in it.items() if k not in ("arguments", "action")}
+            )
         elif kind in ("function_call_output", "computer_call_output"):
             call_id = it.get("call_id")
             turn = owner.get(call_id) if isinstance(call_id, str) else None
             if turn is None:
-                raise SchemaError(f"item {i} ({kind}): output for call_id {call_id!r}, which no earlier call made")
+                raise SchemaError(
+                    f"item {i} ({kind}): output for call_id {call_id!r}, which no earlier call made"
+                )
             out = it.get("output")
             if kind == "computer_call_output":
                 img = _screenshot(out)
@@ -144,7 +153,9 @@ class OpenAIAgents(DocumentFormat):
     """Responses item lists, Agents SDK run states, recorded Responses exchanges (read-only)."""
 
     name: ClassVar[str] = "openai-agents"
-    description: ClassVar[str] = "OpenAI Responses items / Agents SDK run state (function and computer calls; read-only)"
+    description: ClassVar[str] = (
+        "OpenAI Responses items / Agents SDK run state (function and computer calls; read-only)"
+    )
 
     def iter_records(self, path: str, progress: list[int]) -> Iterator[SourceRecord]:
         if not str(path).lower().endswith((".yaml", ".yml")):
@@ -173,13 +184,17 @@ class OpenAIAgents(DocumentFormat):
         if isinstance(obj, dict) and isinstance(obj.get("interactions"), list):
             obj = self._exchange(obj, meta)
         if isinstance(obj, dict) and ("$schemaVersion" in obj or "generated_items" in obj):
-            meta["run_state"] = {k: v for k, v in obj.items() if k not in ("generated_items", "original_input")}
+            meta["run_state"] = {
+                k: v for k, v in obj.items() if k not in ("generated_items", "original_input")
+            }
             original = obj.get("original_input")
-            task_in = [{"role": "user", "content": original}] if isinstance(original, str) else list(original or [])
+            task_in = (
+                [{"role": "user", "content": original}] if isinstance(original, str) else list(original or [])
+            )
             items = task_in + _run_items(obj)
         elif isinstance(obj, dict) and ("input" in obj or "output" in obj or "items" in obj):
             inp = obj.get("input")
-            items = ([{"role": "user", "content": inp}] if isinstance(inp, str) else list(inp or []))
+            items = [{"role": "user", "content": inp}] if isinstance(inp, str) else list(inp or [])
             items += list(obj.get("output") or []) + list(obj.get("items") or [])
             rest = {k: v for k, v in obj.items() if k not in ("input", "output", "items")}
             if rest:
@@ -190,12 +205,16 @@ class OpenAIAgents(DocumentFormat):
             raise SchemaError(f"expected Responses items, a run state or an exchange, got {type_name(obj)}")
         task, turns, unknown = responses_steps(items)
         if not turns:
-            raise SchemaError("empty step list: no model output items (function calls, messages) to make steps of")
+            raise SchemaError(
+                "empty step list: no model output items (function calls, messages) to make steps of"
+            )
         steps = [t.step(i) for i, t in enumerate(turns)]
         if unknown:
             meta[UNKNOWN_EVENTS] = unknown
         answer = steps[-1].text if steps[-1].kind == "reasoning" else None
-        return Trajectory(stable_id("openai-agents", obj), task, steps, Outcome(answer=answer or None), meta=meta)
+        return Trajectory(
+            stable_id("openai-agents", obj), task, steps, Outcome(answer=answer or None), meta=meta
+        )
 
     def _exchange(self, cassette: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         last = cassette["interactions"][-1] if cassette["interactions"] else {}
@@ -203,7 +222,9 @@ class OpenAIAgents(DocumentFormat):
             request = last["request"]["parsed_body"]
             response = last["response"]["parsed_body"]
         except (KeyError, TypeError):
-            raise SchemaError("a recorded exchange needs interactions[].request/response.parsed_body") from None
+            raise SchemaError(
+                "a recorded exchange needs interactions[].request/response.parsed_body"
+            ) from None
         meta["response"] = {k: v for k, v in response.items() if k != "output"}
         meta["request"] = {k: v for k, v in request.items() if k != "input"}
         return {"input": request.get("input"), "output": response.get("output")}

@@ -170,8 +170,8 @@ class OpenAIChat(RecordFormat):
             msg: dict[str, Any] = {"role": "assistant"}
             if s.kind == "action":
                 msg["content"] = meta["content"] if "content" in meta and native else s.thought
-                msg["tool_calls"] = (meta.get("tool_calls") if native else None) or _calls_from_actions(s) or (
-                    _calls_from_text(s))
+                kept = meta.get("tool_calls") if native else None
+                msg["tool_calls"] = kept or _calls_from_actions(s) or _calls_from_text(s)
                 if native:
                     msg |= meta.get("message", {})
                 messages.append(msg)
@@ -202,7 +202,8 @@ def _calls_from_actions(s: Step) -> list[dict[str, Any]]:
         else:
             fields = {k: v for k, v in msgspec.to_builtins(a).items() if k not in ("id", "name", "arguments")}
             name, args = "computer", json.dumps(fields, ensure_ascii=False)
-        calls.append({"id": a.id or f"call_{s.index}_{j}", "type": "function", "function": {"name": name, "arguments": args}})
+        call_id = a.id or f"call_{s.index}_{j}"
+        calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}})
     return calls
 
 
@@ -212,7 +213,8 @@ def _results_for(s: Step, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     obs = (s.meta or {}).get("observations")
     if not isinstance(obs, list) or len(obs) != len(calls):
         obs = [s.observation] + [None] * (len(calls) - 1)
-    return [{"tool_call_id": c.get("id"), "content": o} for c, o in zip(calls, obs, strict=True) if o is not None]
+    pairs = zip(calls, obs, strict=True)
+    return [{"tool_call_id": c.get("id"), "content": o} for c, o in pairs if o is not None]
 
 
 def _chat_turns(items: Any) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import orjson
 
 from stepsieve._errors import SchemaError
-from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, tool_action
+from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, obj_of, tool_action
 from stepsieve.formats._fields import stable_id, type_name
 from stepsieve.formats._files import DocumentFormat
 from stepsieve.formats.anthropic import read_only
@@ -51,22 +51,36 @@ from stepsieve.trajectory import Outcome, SourceRecord, Trajectory
 
 __all__ = ["OpenHands"]
 
-_V1_OTHER = frozenset({"ConversationStateUpdateEvent", "PauseEvent", "Condensation", "CondensationRequest",
-                       "CondensationSummaryEvent", "UserRejectObservation"})
+_V1_OTHER = frozenset(
+    {
+        "ConversationStateUpdateEvent",
+        "PauseEvent",
+        "Condensation",
+        "CondensationRequest",
+        "CondensationSummaryEvent",
+        "UserRejectObservation",
+    }
+)
 
 
 def _parts_text(parts: Any) -> str:
     if isinstance(parts, str):
         return parts
     if isinstance(parts, list):
-        return "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(
+            str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 
 def _v0_call(e: dict[str, Any]) -> tuple[str, str, str | None]:
     """(name, arguments text, call id) of a v0 agent action."""
-    meta = e.get("tool_call_metadata") if isinstance(e.get("tool_call_metadata"), dict) else {}
-    args = {k: v for k, v in (e.get("args") or {}).items() if k != "thought"} if isinstance(e.get("args"), dict) else {}
+    meta = obj_of(e.get("tool_call_metadata"))
+    args = (
+        {k: v for k, v in (e.get("args") or {}).items() if k != "thought"}
+        if isinstance(e.get("args"), dict)
+        else {}
+    )
     name = meta.get("function_name") or e.get("action")
     call_id = meta.get("tool_call_id")
     try:
@@ -83,7 +97,9 @@ class OpenHands(DocumentFormat):
     """OpenHands v0 event lists and v1 conversation folders -> steps (read-only)."""
 
     name: ClassVar[str] = "openhands"
-    description: ClassVar[str] = "OpenHands event streams: v0 JSON event lists, v1 SDK conversation folders (read-only)"
+    description: ClassVar[str] = (
+        "OpenHands event streams: v0 JSON event lists, v1 SDK conversation folders (read-only)"
+    )
 
     def split(self, doc: Any) -> Any:
         if isinstance(doc, list) and doc and all(isinstance(x, list) for x in doc):
@@ -92,9 +108,15 @@ class OpenHands(DocumentFormat):
 
     def iter_folder(self, path: str, progress: list[int]) -> Iterator[SourceRecord]:
         root = Path(path)
-        convs = [root] if (root / "events").is_dir() else sorted(p.parent for p in root.rglob("events") if p.is_dir())
+        convs = (
+            [root]
+            if (root / "events").is_dir()
+            else sorted(p.parent for p in root.rglob("events") if p.is_dir())
+        )
         if not convs:
-            yield SourceRecord(1, None, f"no conversation here: {path} has no events/ folder (OpenHands v1 layout)")
+            yield SourceRecord(
+                1, None, f"no conversation here: {path} has no events/ folder (OpenHands v1 layout)"
+            )
             return
         for conv in convs:
             events = []
@@ -117,7 +139,9 @@ class OpenHands(DocumentFormat):
             return self._v1(obj, {})
         if isinstance(obj, list):
             return self._v0(obj)
-        raise SchemaError(f"an OpenHands trajectory is a list of events or a conversation folder, got {type_name(obj)}")
+        raise SchemaError(
+            f"an OpenHands trajectory is a list of events or a conversation folder, got {type_name(obj)}"
+        )
 
     # ---- v0 ------------------------------------------------------------------------------
 
@@ -125,6 +149,7 @@ class OpenHands(DocumentFormat):
         task: list[Any] = []
         turns: list[Turn] = []
         by_id: dict[Any, Turn] = {}
+        turn: Turn | None
         other: list[Any] = []
         unknown: list[Any] = []
         answer = None
@@ -136,7 +161,12 @@ class OpenHands(DocumentFormat):
                 if turns:
                     turns[-1].meta.setdefault("after", []).append(e)
                 else:
-                    task.append({"role": "user", "content": e.get("message") or (e.get("args") or {}).get("content", "")})
+                    task.append(
+                        {
+                            "role": "user",
+                            "content": e.get("message") or (e.get("args") or {}).get("content", ""),
+                        }
+                    )
             elif action == "message" and src == "agent":
                 turn = Turn({"event": {k: v for k, v in e.items() if k != "message"}})
                 turn.texts.append(str(e.get("message") or (e.get("args") or {}).get("content", "")))
@@ -165,8 +195,8 @@ class OpenHands(DocumentFormat):
         return self._finish("openhands-v0", task, turns, other, unknown, answer, events)
 
     def _v0_observe(self, turn: Turn, e: dict[str, Any]) -> None:
-        extras = e.get("extras") if isinstance(e.get("extras"), dict) else {}
-        md = extras.get("metadata") if isinstance(extras.get("metadata"), dict) else {}
+        extras = obj_of(e.get("extras"))
+        md = obj_of(extras.get("metadata"))
         rc = md.get("exit_code", extras.get("exit_code"))
         is_error = e.get("observation") == "error" or (isinstance(rc, int) and rc != 0)
         a = turn.actions[0]
@@ -182,6 +212,7 @@ class OpenHands(DocumentFormat):
         turns: list[Turn] = []
         by_call: dict[str, Turn] = {}
         by_response: dict[str, Turn] = {}
+        turn: Turn | None
         other: list[Any] = []
         unknown: list[Any] = []
         answer = None
@@ -192,7 +223,7 @@ class OpenHands(DocumentFormat):
             if kind == "SystemPromptEvent":
                 task.append({"role": "system", "content": _parts_text([e.get("system_prompt")])})
             elif kind == "MessageEvent":
-                msg = e.get("llm_message") if isinstance(e.get("llm_message"), dict) else {}
+                msg = obj_of(e.get("llm_message"))
                 text = _parts_text(msg.get("content"))
                 if e.get("source") == "agent":
                     turn = Turn({"event": e})
@@ -215,7 +246,7 @@ class OpenHands(DocumentFormat):
                         turn.thinking.append(str(e["reasoning_content"]))
                     if thought:
                         turn.texts.append(thought)
-                call = e.get("tool_call") if isinstance(e.get("tool_call"), dict) else {}
+                call = obj_of(e.get("tool_call"))
                 call_id = call.get("id") or e.get("tool_call_id")
                 name = call.get("name") or e.get("tool_name") or "unknown"
                 args = call.get("arguments")
@@ -225,24 +256,31 @@ class OpenHands(DocumentFormat):
                 turn.meta.setdefault("events", []).append({k: v for k, v in e.items() if k != "thought"})
                 if isinstance(call_id, str):
                     by_call[call_id] = turn
-                act = e.get("action") if isinstance(e.get("action"), dict) else {}
+                act = obj_of(e.get("action"))
                 if act.get("kind") == "FinishAction":
                     answer = act.get("message")
             elif kind in ("ObservationEvent", "AgentErrorEvent"):
                 call_id = e.get("tool_call_id")
                 turn = by_call.get(call_id) if isinstance(call_id, str) else None
                 if turn is None:
-                    raise SchemaError(f"event {i} ({kind}): observation for tool_call_id {call_id!r}, which no action made")
-                obs = e.get("observation") if isinstance(e.get("observation"), dict) else {}
+                    raise SchemaError(
+                        f"event {i} ({kind}): observation for tool_call_id {call_id!r}, which no action made"
+                    )
+                obs = obj_of(e.get("observation"))
                 rc = obs.get("exit_code")
-                err = kind == "AgentErrorEvent" or bool(obs.get("is_error")) or (isinstance(rc, int) and rc != 0)
+                err = (
+                    kind == "AgentErrorEvent"
+                    or bool(obs.get("is_error"))
+                    or (isinstance(rc, int) and rc != 0)
+                )
                 text = _parts_text(obs.get("content")) if obs else str(e.get("error", ""))
                 turn.add_result(call_id, text, err)  # type: ignore[arg-type]
                 if isinstance(rc, int):
                     turn.meta["returncode"] = rc
                 turn.meta.setdefault("results", []).append(
-                    {k: v for k, v in e.items() if k != "observation"} | {"observation": {
-                        k: v for k, v in obs.items() if k != "content"}})
+                    {k: v for k, v in e.items() if k != "observation"}
+                    | {"observation": {k: v for k, v in obs.items() if k != "content"}}
+                )
             elif kind in _V1_OTHER:
                 other.append(e)
             else:
@@ -255,8 +293,14 @@ class OpenHands(DocumentFormat):
         return t
 
     def _finish(
-        self, source: str, task: list[Any], turns: list[Turn], other: list[Any], unknown: list[Any],
-        answer: Any, events: list[Any],
+        self,
+        source: str,
+        task: list[Any],
+        turns: list[Turn],
+        other: list[Any],
+        unknown: list[Any],
+        answer: Any,
+        events: list[Any],
     ) -> Trajectory:
         if not turns:
             raise SchemaError("empty step list: no agent event")
@@ -268,7 +312,9 @@ class OpenHands(DocumentFormat):
         steps = [t.step(i) for i, t in enumerate(turns)]
         if answer is None and steps[-1].kind == "reasoning":
             answer = steps[-1].text
-        return Trajectory(stable_id("openhands", events), task, steps, Outcome(answer=answer or None), meta=meta)
+        return Trajectory(
+            stable_id("openhands", events), task, steps, Outcome(answer=answer or None), meta=meta
+        )
 
     def encode(self, t: Trajectory) -> dict[str, Any]:
         raise read_only(self.name)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stepsieve._errors import SchemaError
-from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, tool_action
+from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, list_of, obj_of, tool_action
 from stepsieve.formats._fields import type_name
 from stepsieve.formats._files import DocumentFormat
 from stepsieve.formats.anthropic import read_only
@@ -41,7 +41,9 @@ from stepsieve.trajectory import Outcome, Trajectory
 __all__ = ["OtelGenAI"]
 
 _CHAT_OPS = frozenset({"chat", "text_completion", "generate_content"})
-_LANGFUSE_OTHER = frozenset({"SPAN", "EVENT", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "GUARDRAIL", "EVALUATOR"})
+_LANGFUSE_OTHER = frozenset(
+    {"SPAN", "EVENT", "AGENT", "CHAIN", "RETRIEVER", "EMBEDDING", "GUARDRAIL", "EVALUATOR"}
+)
 
 
 def _otlp_value(v: Any) -> Any:
@@ -73,31 +75,51 @@ def _spans_otlp(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for rs in doc.get("resourceSpans") or []:
         for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
             for sp in ss.get("spans") or []:
-                attrs = {a["key"]: _otlp_value(a.get("value")) for a in sp.get("attributes") or [] if "key" in a}
+                attrs = {
+                    a["key"]: _otlp_value(a.get("value")) for a in sp.get("attributes") or [] if "key" in a
+                }
                 op = attrs.get("gen_ai.operation.name")
                 kind = "GENERATION" if op in _CHAT_OPS else "TOOL" if op == "execute_tool" else "SPAN"
-                spans.append({
-                    "id": sp.get("spanId"), "trace": sp.get("traceId"), "parent": sp.get("parentSpanId") or None,
-                    "name": sp.get("name"), "start": str(sp.get("startTimeUnixNano", "")).zfill(24), "type": kind,
-                    "attributes": attrs,
-                    "input": _json(attrs.get("gen_ai.input.messages", attrs.get("gen_ai.tool.call.arguments"))),
-                    "output": _json(attrs.get("gen_ai.output.messages", attrs.get("gen_ai.tool.call.result"))),
-                    "raw": {k: v for k, v in sp.items() if k != "attributes"},
-                })
+                spans.append(
+                    {
+                        "id": sp.get("spanId"),
+                        "trace": sp.get("traceId"),
+                        "parent": sp.get("parentSpanId") or None,
+                        "name": sp.get("name"),
+                        "start": str(sp.get("startTimeUnixNano", "")).zfill(24),
+                        "type": kind,
+                        "attributes": attrs,
+                        "input": _json(
+                            attrs.get("gen_ai.input.messages", attrs.get("gen_ai.tool.call.arguments"))
+                        ),
+                        "output": _json(
+                            attrs.get("gen_ai.output.messages", attrs.get("gen_ai.tool.call.result"))
+                        ),
+                        "raw": {k: v for k, v in sp.items() if k != "attributes"},
+                    }
+                )
     return spans
 
 
 def _spans_langfuse(doc: dict[str, Any]) -> list[dict[str, Any]]:
     spans = []
     for o in doc.get("observations") or []:
-        md = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
-        attrs = md.get("attributes") if isinstance(md.get("attributes"), dict) else {}
-        spans.append({
-            "id": o.get("id"), "trace": o.get("traceId"), "parent": o.get("parentObservationId"),
-            "name": o.get("name"), "start": str(o.get("startTime", "")), "type": o.get("type"), "attributes": attrs,
-            "input": _json(o.get("input")), "output": _json(o.get("output")),
-            "raw": {k: v for k, v in o.items() if k not in ("input", "output", "metadata")},
-        })
+        md = obj_of(o.get("metadata"))
+        attrs = obj_of(md.get("attributes"))
+        spans.append(
+            {
+                "id": o.get("id"),
+                "trace": o.get("traceId"),
+                "parent": o.get("parentObservationId"),
+                "name": o.get("name"),
+                "start": str(o.get("startTime", "")),
+                "type": o.get("type"),
+                "attributes": attrs,
+                "input": _json(o.get("input")),
+                "output": _json(o.get("output")),
+                "raw": {k: v for k, v in o.items() if k not in ("input", "output", "metadata")},
+            }
+        )
     return spans
 
 
@@ -111,7 +133,9 @@ class OtelGenAI(DocumentFormat):
     """OTel GenAI spans (OTLP JSON, Langfuse export) -> one trajectory per trace (read-only)."""
 
     name: ClassVar[str] = "otel-genai"
-    description: ClassVar[str] = "OpenTelemetry GenAI spans (OTLP JSON or Langfuse export), a trajectory per trace (read-only)"
+    description: ClassVar[str] = (
+        "OpenTelemetry GenAI spans (OTLP JSON or Langfuse export), a trajectory per trace (read-only)"
+    )
 
     def split(self, doc: Any) -> Iterable[Any]:
         if isinstance(doc, dict) and "resourceSpans" in doc:
@@ -119,7 +143,7 @@ class OtelGenAI(DocumentFormat):
             header: dict[str, Any] = {}
         elif isinstance(doc, dict) and "observations" in doc:
             spans = _spans_langfuse(doc)
-            header = doc.get("trace") if isinstance(doc.get("trace"), dict) else {}
+            header = obj_of(doc.get("trace"))
         else:
             return (doc,)  # decode says what is wrong
         traces: dict[Any, list[dict[str, Any]]] = {}
@@ -131,10 +155,15 @@ class OtelGenAI(DocumentFormat):
         if isinstance(obj, dict) and ("resourceSpans" in obj or "observations" in obj):
             parts = list(self.split(obj))
             if len(parts) != 1:
-                raise SchemaError(f"the document holds {len(parts)} traces: read the file to get one trajectory each")
+                raise SchemaError(
+                    f"the document holds {len(parts)} traces: read the file to get one trajectory each"
+                )
             obj = parts[0]
         if not isinstance(obj, dict) or not isinstance(obj.get("spans"), list):
-            raise SchemaError(f"expected OTLP JSON (resourceSpans) or a Langfuse export (observations), got {type_name(obj)}")
+            raise SchemaError(
+                "expected OTLP JSON (resourceSpans) or a Langfuse export (observations), "
+                f"got {type_name(obj)}"
+            )
         spans = sorted(obj["spans"], key=lambda s: s["start"])
         by_id = {s["id"]: s for s in spans}
         tool_results = {s["attributes"].get("gen_ai.tool.call.id"): s for s in spans if s["type"] == "TOOL"}
@@ -183,8 +212,18 @@ class OtelGenAI(DocumentFormat):
         while p is not None and agent is None:
             agent = p["attributes"].get("gen_ai.agent.name")
             p = by_id.get(p["parent"])
-        turn = Turn({"span": {"id": sp["id"], "name": sp["name"], "parent": sp["parent"], "agent": agent,
-                              "attributes": sp["attributes"], **sp["raw"]}})
+        turn = Turn(
+            {
+                "span": {
+                    "id": sp["id"],
+                    "name": sp["name"],
+                    "parent": sp["parent"],
+                    "agent": agent,
+                    "attributes": sp["attributes"],
+                    **sp["raw"],
+                }
+            }
+        )
         out = sp["output"]
         msgs = out if isinstance(out, list) else [out] if isinstance(out, dict) else []
         for m in msgs:
@@ -208,14 +247,17 @@ class OtelGenAI(DocumentFormat):
         return turn
 
     def _responses(self, inp: Any, owner: dict[str, Turn], tool_spans: dict[Any, Any]) -> None:
-        for m in inp if isinstance(inp, list) else []:
+        for m in list_of(inp):
             for part in (m.get("parts") or []) if isinstance(m, dict) else []:
                 if isinstance(part, dict) and part.get("type") == "tool_call_response":
                     call_id = part.get("id")
                     turn = owner.get(call_id) if isinstance(call_id, str) else None
                     if turn is not None and call_id not in tool_spans and call_id not in turn.results:
+                        assert isinstance(call_id, str)
                         res = part.get("response", part.get("result"))
-                        turn.add_result(call_id, res if isinstance(res, str) else json.dumps(res, ensure_ascii=False))
+                        turn.add_result(
+                            call_id, res if isinstance(res, str) else json.dumps(res, ensure_ascii=False)
+                        )
 
     def encode(self, t: Trajectory) -> dict[str, Any]:
         raise read_only(self.name)

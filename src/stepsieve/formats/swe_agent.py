@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stepsieve._errors import SchemaError
-from stepsieve.formats._agent import Turn, tool_action
+from stepsieve.formats._agent import Turn, list_of, obj_of, tool_action
 from stepsieve.formats._fields import extra_fields, stable_id, type_name
 from stepsieve.formats._files import DocumentFormat
 from stepsieve.formats.anthropic import read_only
@@ -60,10 +60,14 @@ class SweAgent(DocumentFormat):
 
     def decode(self, obj: Any) -> Trajectory:
         if not isinstance(obj, dict) or not ("trajectory" in obj or "history" in obj):
-            raise SchemaError(f"a SWE-agent .traj is an object with 'trajectory' or 'history', got {type_name(obj)}")
-        history = obj.get("history") if isinstance(obj.get("history"), list) else []
-        entries = obj.get("trajectory") if isinstance(obj.get("trajectory"), list) else []
-        first = next((i for i, m in enumerate(history) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+            raise SchemaError(
+                f"a SWE-agent .traj is an object with 'trajectory' or 'history', got {type_name(obj)}"
+            )
+        history = list_of(obj.get("history"))
+        entries = list_of(obj.get("trajectory"))
+        first = next(
+            (i for i, m in enumerate(history) if isinstance(m, dict) and m.get("role") == "assistant"), None
+        )
         task: list[Any] = history[: first if first is not None else len(history)]
         assistant = [m for m in history if isinstance(m, dict) and m.get("role") == "assistant"]
         turns: list[Turn] = []
@@ -86,10 +90,15 @@ class SweAgent(DocumentFormat):
                 m = history[i]
                 if not isinstance(m, dict):
                     raise SchemaError(f"history[{i}] must be an object, got {type_name(m)}")
-                rest = {k: v for k, v in m.items() if k not in ("role", "content", "thought", "action", "tool_calls")}
+                rest = {
+                    k: v
+                    for k, v in m.items()
+                    if k not in ("role", "content", "thought", "action", "tool_calls")
+                }
                 if m.get("role") == "assistant":
                     turn = Turn({"message": rest} if rest else None)
-                    thought = m.get("thought") if isinstance(m.get("thought"), str) else message_text(m.get("content"))
+                    given = m.get("thought")
+                    thought = given if isinstance(given, str) else message_text(m.get("content"))
                     if thought.strip():
                         turn.texts.append(thought)
                     _actions(turn, m.get("action"), m.get("tool_calls"))
@@ -99,16 +108,21 @@ class SweAgent(DocumentFormat):
                 elif turns and turns[-1].actions and "results" not in turns[-1].meta:
                     ids = turns[-1].call_ids()
                     call_ids = m.get("tool_call_ids")
-                    key = call_ids[0] if isinstance(call_ids, list) and call_ids and call_ids[0] in ids else (
-                        ids[0] if ids else "")
+                    key = (
+                        call_ids[0]
+                        if isinstance(call_ids, list) and call_ids and call_ids[0] in ids
+                        else (ids[0] if ids else "")
+                    )
                     turns[-1].add_result(key, message_text(m.get("content")))
                     turns[-1].meta["results"] = [{k: v for k, v in m.items() if k != "content"}]
                 elif turns:
                     turns[-1].meta.setdefault("after", []).append(m)
         if not turns:
-            raise SchemaError("empty step list: the .traj has no trajectory entries and no assistant messages")
+            raise SchemaError(
+                "empty step list: the .traj has no trajectory entries and no assistant messages"
+            )
         steps = [t.step(i) for i, t in enumerate(turns)]
-        info = obj.get("info") if isinstance(obj.get("info"), dict) else {}
+        info = obj_of(obj.get("info"))
         meta: dict[str, Any] = {"source": "swe-agent"}
         if info:
             meta["info"] = info

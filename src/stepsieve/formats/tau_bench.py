@@ -36,7 +36,9 @@ class TauBench(RecordFormat):
     """tau-bench result entries <-> trajectories (no options)."""
 
     name: ClassVar[str] = "tau-bench"
-    description: ClassVar[str] = "tau-bench results: reward, info and the traj chat messages of each task trial"
+    description: ClassVar[str] = (
+        "tau-bench results: reward, info and the traj chat messages of each task trial"
+    )
     nullable: ClassVar[frozenset[str]] = frozenset({"content"})
 
     def decode(self, obj: Any) -> Trajectory:
