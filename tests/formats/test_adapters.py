@@ -31,7 +31,9 @@ def _records(name: str) -> list[dict]:
 
 
 def test_every_registered_format_is_tested():
-    assert set(FORMATS.names()) == set(FIXTURES) | {"stepsieve", "responses"}
+    importers = {"anthropic", "claude-code", "mini-swe-agent", "swe-agent", "openhands", "openai-agents",
+                 "otel-genai", "tau-bench", "inspect"}  # tests/formats/test_agent_importers.py
+    assert set(FORMATS.names()) == set(FIXTURES) | {"stepsieve", "responses"} | importers
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
