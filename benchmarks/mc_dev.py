@@ -44,9 +44,9 @@ from stepsieve.backends import RequestCache
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.embedded import model_dir
 from stepsieve.evaluate import evaluate, predicted_first_error
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders._rollout import Rollouts, claims_hold
 from stepsieve.graders.mc import MCGrader
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

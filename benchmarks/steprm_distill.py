@@ -26,11 +26,11 @@ from pathlib import Path
 
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.evaluate import evaluate
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders.mc import MCGrader
 from stepsieve.prm import PRMGrader, TrainOptions, default_model_dir, train_prm
 from stepsieve.prm._render import DEFAULT_TEMPLATE
 from stepsieve.sampling import sample
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds import Task, get_world
 
 ROOT = Path(__file__).resolve().parent.parent

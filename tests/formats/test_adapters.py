@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from stepsieve import DataError, Label, Outcome, SchemaError, Step, Trajectory
-from stepsieve.formats import FORMATS, TRUTH, get_format
-from stepsieve.formats import convert
+from stepsieve.formats import FORMATS, TRUTH, convert, get_format
 
 FIX = Path(__file__).parent.parent / "fixtures"
 
