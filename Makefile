@@ -1,11 +1,12 @@
 # Two commands do all set-up on a fresh clone:
 #   make demo   creates .venv, installs stepsieve, runs the main job on the embedded default
-#   make test   creates .venv (and the test model server's own venv), runs the whole suite
+#   make test   creates .venv (and the test model server's own venv), runs `make check`, then the whole suite
+#   make check  lint (ruff), type-check (mypy) and the import-layer contract (import-linter)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test clean
+.PHONY: venv demo check test clean
 
 $(BIN)/stepsieve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,7 +21,13 @@ venv: $(BIN)/stepsieve
 demo: venv
 	$(BIN)/python scripts/demo.py
 
-test: venv
+# Config for all three lives in pyproject.toml ([tool.ruff], [tool.mypy], [tool.importlinter]).
+check: venv
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: venv check
 	bash scripts/setup_test_server.sh
 	$(BIN)/python -m pytest -q tests
 

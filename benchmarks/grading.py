@@ -39,13 +39,13 @@ from rich.progress import Progress
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.embedded import VERIFIER_DIR, model_dir
 from stepsieve.evaluate import evaluate
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders.consensus import ConsensusGrader
 from stepsieve.graders.judge import JudgeGrader
 from stepsieve.graders.mc import MCGrader
 from stepsieve.graders.progress import ProgressGrader
 from stepsieve.graders.rules import RulesGrader
 from stepsieve.trajectory import Label, Outcome, Step, Trajectory
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld, task_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def main() -> None:
     world = ArithWorld()
     cache = None
     if a.cache:
-        from stepsieve.backends._cache import RequestCache
+        from stepsieve.backends import RequestCache
 
         cache = RequestCache(a.cache)
     policy = TransformersBackend(a.model or model_dir("policy"), max_batch_rows=a.batch_rows, cache=cache)

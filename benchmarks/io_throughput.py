@@ -88,7 +88,10 @@ def _run_path(name: str, src: str, dst: str) -> dict[str, float]:
         try:
             from stepsieve.formats import read_trajectories, write_trajectories
         except ImportError:  # a --baseline-src tree from before readers moved to formats
-            from stepsieve.trajectory import read_trajectories, write_trajectories  # type: ignore[attr-defined,no-redef]
+            from stepsieve.trajectory import (  # type: ignore[attr-defined,no-redef]
+                read_trajectories,
+                write_trajectories,
+            )
 
         if name.endswith("_read"):
             for _ in read_trajectories(src):

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from grading import sample  # the same held-out sampler as the grading benchmark (this folder)
 
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.embedded import VERIFIER_DIR
@@ -31,8 +32,6 @@ from stepsieve.evaluate import evaluate
 from stepsieve.graders.judge import JudgeGrader
 from stepsieve.trajectory import Trajectory
 from stepsieve.worlds.arith import ArithWorld
-
-from grading import sample  # the same held-out sampler as the grading benchmark (this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 _FILES = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]

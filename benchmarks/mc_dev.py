@@ -40,17 +40,17 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from stepsieve.backends._cache import RequestCache
+from stepsieve.backends import RequestCache
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.embedded import model_dir
 from stepsieve.evaluate import evaluate, predicted_first_error
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders._rollout import Rollouts, claims_hold
 from stepsieve.graders.mc import MCGrader
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds.arith import ArithWorld
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grading import sample  # noqa: E402  (the benchmark's own sampler: same procedure, other seed)
+from grading import sample  # the benchmark's own sampler: same procedure, other seed
 
 # Options every configuration shares unless it sets them (the last session's screened search).
 BASE = {"temperature": 1.0, "threshold": 0.0, "extend": 0, "confirm": True, "rollout_check": "rules", "recheck": 0}
@@ -138,7 +138,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--batch-rows", type=int, default=256)
-    ap.add_argument("--config", action="append", default=None, help="mc options, e.g. 'temperature=0.5,extend=16'; 'none': no search runs")
+    ap.add_argument("--config", action="append", default=None,
+                    help="mc options, e.g. 'temperature=0.5,extend=16'; 'none': no search runs")
     ap.add_argument("--sampled", default=None, help="dev trajectories: read if the file exists, else written")
     ap.add_argument("--bound", default=None, help="temperatures for the last-correct-prefix diagnosis, e.g. 1.0,1.5")
     ap.add_argument("--cache", default=".stepsieve-cache/mc_dev.sqlite", help="seeded rollout cache (sqlite)")
@@ -159,7 +160,8 @@ def main() -> None:
     n_err = sum(1 for t in ts if t.first_error("truth") not in (-1, None))
     result: dict = {
         "seed": a.seed, "n": a.n, "trajectories": len(ts), "with_error": n_err,
-        "with_error_and_right_answer": sum(1 for t in ts if t.first_error("truth") not in (-1, None) and t.outcome.correct),
+        "with_error_and_right_answer": sum(
+            1 for t in ts if t.first_error("truth") not in (-1, None) and t.outcome.correct),
         "every_step_calls_per_trajectory": every_step_calls / len(ts),
         "configs": {},
     }

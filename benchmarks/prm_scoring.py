@@ -51,7 +51,8 @@ def load_model(device: str) -> tuple[StepRM, str]:
         return StepRM.load(default_model_dir(), device=device), "embedded StepRM"
     policy = Path(__file__).resolve().parent.parent / "src/stepsieve/embedded/policy"
     if (policy / "model.safetensors").is_file():
-        return StepRM.from_base(policy, StepRMConfig()).to(device).eval(), "StepRM on the embedded policy (untrained head)"
+        rm = StepRM.from_base(policy, StepRMConfig()).to(device).eval()
+        return rm, "StepRM on the embedded policy (untrained head)"
     base = _random_base(Path(tempfile.mkdtemp()))
     return StepRM.from_base(base, StepRMConfig()).to(device).eval(), "random Llama 4x128 (no embedded model yet)"
 

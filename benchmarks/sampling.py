@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stepsieve.backends import BACKENDS  # noqa: E402
-from stepsieve.sampling import sample, summarize  # noqa: E402
-from stepsieve.worlds import get_world  # noqa: E402
+from stepsieve.backends import BACKENDS
+from stepsieve.sampling import sample, summarize
+from stepsieve.worlds import get_world
 
 
 def run(world, backend, n: int, seed: int, knobs: dict, batch_size: int, temperature: float) -> dict:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.evaluate import evaluate
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders.mc import MCGrader
 from stepsieve.prm import PRMGrader, TrainOptions, default_model_dir, train_prm
-from stepsieve.sampling import sample
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.prm._render import DEFAULT_TEMPLATE
+from stepsieve.sampling import sample
 from stepsieve.worlds import Task, get_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,8 @@ def _shape(model) -> dict:
     c = base.config
     heads = c.num_attention_heads
     return {"non_embedding_params": sum(p.numel() for p in base.parameters() if p is not emb),
-            "layers": c.num_hidden_layers, "attn_width": heads * (getattr(c, "head_dim", None) or c.hidden_size // heads),
+            "layers": c.num_hidden_layers,
+            "attn_width": heads * (getattr(c, "head_dim", None) or c.hidden_size // heads),
             "lm_head_params": emb.shape[0] * emb.shape[1]}
 
 
@@ -239,7 +240,8 @@ def _side_by_side(world, backend, test: list, steprm: Path, args) -> dict:
     rows["ratio_wall_seconds"] = rows["mc"]["wall_seconds_per_trajectory"] / best
     rows["ratio_calls"] = rows["mc"]["calls_per_trajectory"] / rows["prm"]["calls_per_trajectory"]
     rows["ratio_tokens"] = rows["mc"]["tokens_per_trajectory"] / rows["prm"]["tokens_per_trajectory"]
-    rows["ratio_forward_tokens"] = rows["mc"]["forward_tokens_per_trajectory"] / rows["prm"]["forward_tokens_per_trajectory"]
+    rows["ratio_forward_tokens"] = (rows["mc"]["forward_tokens_per_trajectory"]
+                                    / rows["prm"]["forward_tokens_per_trajectory"])
     # [mc without its prefill attention, mc with every prompt's prefill attention] / prm
     rows["ratio_flops"] = [f / rows["prm"]["flops_per_trajectory"][0] for f in rows["mc"]["flops_per_trajectory"]]
     rows["ratio_flops_linear_only"] = (rows["mc"]["flops_linear_only_per_trajectory"]
@@ -381,7 +383,8 @@ def main() -> None:
         "prm": {"trained_on": "mc", "soft": args.soft, "threshold": model.config.threshold, "head": args.head,
                 "freeze_backbone": args.freeze_backbone, "template": template, "epochs": args.epochs,
                 "lr": args.lr, "error_weight": args.error_weight,
-                "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr, "score_batch": args.score_batch,
+                "finetune_epochs": args.finetune_epochs, "finetune_lr": args.finetune_lr,
+                "score_batch": args.score_batch,
                 "dev_f1_vs_mc": model.config.training.get("dev_f1_vs_label"),
                 "f1_vs_truth": f1["prm"], "cost_per_trajectory": cost["prm"]},
         "extra_data": {"train_from": [str(d) for d in args.extra_data], "f1_vs_truth_on_their_test": extra_f1},

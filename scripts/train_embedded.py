@@ -65,7 +65,7 @@ def _corrupt(rng: random.Random, task, kind: str, pos: int) -> list[str]:
 
     def apply(a, op, b):
         r = {"+": a + b, "-": a - b, "*": a * b, "/": Fraction(a, b) if b else Fraction(0)}[op]
-        return int(r) if Fraction(r).denominator == 1 else int(r)
+        return int(r)
 
     i = 0
     while i < n:
@@ -133,7 +133,8 @@ def synthetic_solution(rng: random.Random, knobs: dict):
 def verifier_segments(task, steps: list[str]) -> list[tuple[str, bool]]:
     """One training example; the checker, not the corruption, is the label."""
     fe = ARITH.first_error(task, steps)
-    return [(verifier_prompt(task.problem, steps), False), (verifier_reply(fe, len(steps), ARITH.reference(task)), True)]
+    return [(verifier_prompt(task.problem, steps), False),
+            (verifier_reply(fe, len(steps), ARITH.reference(task)), True)]
 
 
 def verifier_example(rng: random.Random, knobs: dict) -> list[tuple[str, bool]]:
@@ -338,7 +339,8 @@ def train(name, make_example, knobs, args, width, layers, minutes, steps, lr, ou
             "final_loss": ema, "init": getattr(args, "verifier_init", "random") if name == "verifier" else "random"}
     if name == "verifier":
         # a run cut by --hard-stop-minutes is reproduced by --verifier-steps SCHEDULE --stop-at-step STEPS
-        meta |= {"mark_weight": getattr(args, "mark_weight", 1.0), "schedule_steps": total, "format": VERIFIER_FORMAT, "policy_samples": str(args.verifier_data) if args.verifier_data else None,
+        meta |= {"mark_weight": getattr(args, "mark_weight", 1.0), "schedule_steps": total, "format": VERIFIER_FORMAT,
+                 "policy_samples": str(args.verifier_data) if args.verifier_data else None,
                  "policy_share": args.verifier_policy_share if args.verifier_data else 0.0,
                  "policy_sample_seeds": f"{VERIFIER_SEED_BASE}+" if args.verifier_data else None}
     if previous is not None:
@@ -358,8 +360,10 @@ def generate(model, tok, prompts: list[str], max_new: int, temperature: float, s
     tok.padding_side = "left"
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     torch.manual_seed(seed)
-    kw = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
-    out = model.generate(**enc, max_new_tokens=max_new, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **kw)
+    kw = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0
+          else {"do_sample": False})
+    out = model.generate(**enc, max_new_tokens=max_new, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id, **kw)
     return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
@@ -368,7 +372,7 @@ def eval_policy(model, tok, n: int, seed: int = 12345, temperature: float = 1.0)
     texts = []
     for i in range(0, n, 50):
         texts += generate(model, tok, [ARITH.prompt(t) for t in tasks[i:i + 50]], 160, temperature, seed + i)
-    correct, hist, wrong_steps, total_steps = 0, {}, 0, 0
+    correct, hist = 0, {}
     for t, c in zip(tasks, texts):
         steps = ARITH.split_steps(c)
         correct += ARITH.check_answer(t, ARITH.parse_answer(c))
@@ -413,7 +417,7 @@ def eval_saved(args) -> dict:
     texts = []
     for i in range(0, len(tasks), 50):
         texts += generate(pm, pt, [ARITH.prompt(t) for t in tasks[i:i + 50]], 160, 1.0, 12345 + i)
-    kinds, hist, correct, wrong_steps, n_steps, sols = {}, {}, 0, 0, 0, []
+    kinds, hist, correct, sols = {}, {}, 0, []
     for t, c in zip(tasks, texts):
         steps = ARITH.split_steps(c)
         d = ARITH.diagnose(t, steps)

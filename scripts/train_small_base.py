@@ -212,13 +212,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policy", type=Path, default=ROOT / "src/stepsieve/embedded/policy")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--samples", type=Path, default=None, help="cache of policy samples (default OUT/../small-samples.jsonl)")
+    ap.add_argument("--samples", type=Path, default=None,
+                    help="cache of policy samples (default OUT/../small-samples.jsonl)")
     ap.add_argument("--tasks", type=int, default=1500)
     ap.add_argument("--per-task", type=int, default=2)
     ap.add_argument("--ops", default="3-8")
     ap.add_argument("--task-seed", type=int, default=SEED_BASE, help=f">= {SEED_BASE}: disjoint from all splits")
     ap.add_argument("--template", choices=["plain", "policy"], default="plain",
-                    help="the StepRM layout the small LM reads: plain '{task}\\n' (fewer tokens) or the policy's prompt")
+                    help="the StepRM layout the small LM reads: plain '{task}\\n' (fewer tokens) "
+                         "or the policy's prompt")
     ap.add_argument("--width", type=int, default=SmallConfig.width)
     ap.add_argument("--layers", type=int, default=SmallConfig.layers)
     ap.add_argument("--heads", type=int, default=SmallConfig.heads)
@@ -235,7 +237,7 @@ def main() -> None:
         sys.exit(f"--task-seed must be >= {SEED_BASE} so the samples never coincide with a test or search task")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     lo, _, hi = args.ops.partition("-")
     ops = (int(lo), int(hi or lo))
@@ -284,7 +286,8 @@ def main() -> None:
             ema = st["kl"] if ema is None else 0.95 * ema + 0.05 * st["kl"]
             bar.update(job, advance=1, description=f"train small LM kl {ema:.3f}")
             if (step + 1) % max(1, len(plan) // args.epochs) == 0:
-                curve.append({"step": step + 1, "train_kl_ema": round(ema, 4), **evaluate(model, seqs, targets, held, 64)})
+                curve.append({"step": step + 1, "train_kl_ema": round(ema, 4),
+                              **evaluate(model, seqs, targets, held, 64)})
     t_train = time.perf_counter() - t0
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ class DataError(StepsieveError):
             where = f"line {self.line}: "
         return where + self.reason
 
-    def located(self, *, path: str | None = None, line: int | None = None) -> "DataError":
+    def located(self, *, path: str | None = None, line: int | None = None) -> DataError:
         """The same error with its location filled in (keeps what is already known)."""
         err = type(self)(
             self.reason,

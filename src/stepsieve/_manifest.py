@@ -27,11 +27,18 @@ SUFFIX = ".manifest.json"
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in chunks (inputs can be larger than memory)."""
+    """sha256 of a file's bytes, read in chunks (inputs can be larger than memory). A folder
+    (an input some formats read whole, e.g. one JSON file per event) hashes each file's
+    relative path and bytes, in sorted order."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
     return h.hexdigest()
 
 

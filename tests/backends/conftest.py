@@ -16,6 +16,7 @@ import pytest
 
 from stepsieve.backends._server import CHAT_TEMPLATE, VLLMServer, vllm_python
 from stepsieve.backends._tiny_model import build_tiny_llama, embedded_policy_dir
+
 from ._fault_server import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             "(`make test` does it); these tests need a real OpenAI-compatible server",
             pytrace=False,
         )
-    probe = subprocess.run([str(python), "-c", "import vllm"], capture_output=True, text=True)
+    probe = subprocess.run([str(python), "-c", "import vllm"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         pytest.fail(f"{python} cannot import vllm:\n{probe.stderr[-2000:]}", pytrace=False)
     # 20-60 s on an idle 2-core machine; minutes when it shares the cores with a training run.
@@ -79,7 +80,7 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         server.stop()
 
 
-@pytest.fixture()
+@pytest.fixture
 def fault_server() -> Iterator[FaultServer]:
     with FaultServer() as srv:
         yield srv

@@ -242,3 +242,24 @@ def test_stop_check_table_keeps_leading_spaces():
     pieces = token_pieces(fast, 7)  # one id beyond the tokenizer: unknown
     assert pieces[2] == " a" and pieces[3] == "b!" and pieces[6] is None
     assert stop_candidates(pieces, ["x ", "!"]) == [True, False, True, True, True, False, True]
+
+
+@pytest.mark.parametrize("decoder", ["lean", "hf"])
+def test_generate_and_score_raise_no_future_warning(model_dir, decoder):
+    """Our calls into transformers use its current API (the KV cache passed as ``cache``, not
+    the deprecated ``past_key_values``). Scoped to our calls: warnings that third-party
+    modules raise while being imported do not count, so the backend is built first."""
+    import warnings
+
+    from stepsieve.backends._prefix import cache_arg
+
+    backend = TransformersBackend(model_dir, decoder=decoder)
+    assert cache_arg(backend.lm) in ("cache", "past_key_values")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        got = backend.generate(PROMPTS, n=3, max_tokens=12, seed=4, logprobs=True)
+        backend.generate(PROMPTS[:2], n=4, max_tokens=8, temperature=0.0, stop=["\n"])
+        scores = backend.score(PROMPTS[:2], [" 7", " 3+4=7"])
+    assert backend.decoder_used == decoder
+    assert [len(r) for r in got] == [3] * len(PROMPTS) and len(scores) == 2

@@ -11,8 +11,8 @@ from stepsieve import DataError, __version__
 from stepsieve._manifest import read_manifest
 from stepsieve.cli import app
 from stepsieve.curate import CurateOptions, Grading, curate_file
-from stepsieve.trajectory import Label
 from stepsieve.formats import read_trajectories
+from stepsieve.trajectory import Label
 
 runner = CliRunner()
 

@@ -3,8 +3,8 @@
 import math
 
 import pytest
-
 from helpers_curate import traj
+
 from stepsieve import ConfigError
 from stepsieve.curate import CreditOptions, credit_task
 

@@ -2,8 +2,8 @@
 
 import orjson
 import pytest
-
 from helpers_curate import traj
+
 from stepsieve.curate import (
     CurateOptions,
     ExportOptions,

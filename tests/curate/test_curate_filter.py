@@ -1,8 +1,8 @@
 """Which steps are kept, truncated or masked, on hand-built trajectories."""
 
 import pytest
-
 from helpers_curate import traj
+
 from stepsieve import ConfigError
 from stepsieve.curate import CurateOptions, CurateStats, Grading, curate, weights_of
 from stepsieve.trajectory import Label

@@ -1,8 +1,8 @@
 """Which step-level pairs must appear, on hand-built task trees."""
 
 import pytest
-
 from helpers_curate import traj
+
 from stepsieve.backends._protocol import Generation
 from stepsieve.curate import BackendSampler, Grading, PairOptions, PairStats, StepPair, pairs_for_task
 from stepsieve.trajectory import Label

@@ -10,7 +10,7 @@ import sys
 import time
 
 from stepsieve.engine import run_grading
-from stepsieve.graders._protocol import grader_ref
+from stepsieve.graders import grader_ref
 from stepsieve.trajectory import Label
 
 

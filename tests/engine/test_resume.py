@@ -18,7 +18,7 @@ from stepsieve.trajectory import Step, Trajectory
 from stepsieve.formats import write_trajectories
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _slow_job import SlowGrader  # noqa: E402
+from _slow_job import SlowGrader
 
 HERE = Path(__file__).parent
 

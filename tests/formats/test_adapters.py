@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from stepsieve import DataError, Label, Outcome, SchemaError, Step, Trajectory
-from stepsieve.formats import FORMATS, TRUTH, get_format
-from stepsieve.formats import convert
+from stepsieve.formats import FORMATS, TRUTH, convert, get_format
 
 FIX = Path(__file__).parent.parent / "fixtures"
 
@@ -31,7 +30,9 @@ def _records(name: str) -> list[dict]:
 
 
 def test_every_registered_format_is_tested():
-    assert set(FORMATS.names()) == set(FIXTURES) | {"stepsieve", "responses"}
+    importers = {"anthropic", "claude-code", "mini-swe-agent", "swe-agent", "openhands", "openai-agents",
+                 "otel-genai", "tau-bench", "inspect"}  # tests/formats/test_agent_importers.py
+    assert set(FORMATS.names()) == set(FIXTURES) | {"stepsieve", "responses"} | importers
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))

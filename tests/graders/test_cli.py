@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stepsieve.cli import app
-from stepsieve.trajectory import Label, Step, Trajectory
 from stepsieve.formats import read_trajectories, write_trajectories
+from stepsieve.trajectory import Label, Step, Trajectory
 
 runner = CliRunner()
 

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stepsieve.cli import app
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders import (
     ConsensusGrader,
     GradeContext,
@@ -21,7 +22,6 @@ from stepsieve.graders import (
     build_grader,
 )
 from stepsieve.trajectory import Cost, Label, Step, Trajectory
-from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.worlds import get_world
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,7 +13,7 @@ from stepsieve.graders.judge import JudgeGrader, parse_boxed_index, parse_boxed_
 from stepsieve.trajectory import Cost
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fakes import toy  # noqa: E402
+from _fakes import toy
 
 
 class Replies:

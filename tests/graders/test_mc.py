@@ -13,7 +13,7 @@ from stepsieve.graders.mc import MCGrader, extend_seed
 from stepsieve.trajectory import Cost
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fakes import ScriptedBackend, ToyWorld, probed_steps, toy  # noqa: E402
+from _fakes import ScriptedBackend, ToyWorld, probed_steps, toy
 
 WRONG = ["a", "b", "c", "BAD", "d", "e", "f", "Answer: wrong"]  # first error at 3
 

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from stepsieve import ConfigError
 from stepsieve._registry import describe_options, parse_options
 from stepsieve.cli import app
+from stepsieve.formats import read_trajectories, write_trajectories
 from stepsieve.graders import GradeContext, MCOptions, build_grader, config_hash
 from stepsieve.trajectory import Label, Step, Trajectory
-from stepsieve.formats import read_trajectories, write_trajectories
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _fakes import ScriptedBackend

@@ -20,7 +20,7 @@ def _traj(i: int) -> Trajectory:
     mc_fe = truth_fe if i % 5 else -1
     steps = []
     for j in range(4):
-        def verdict(fe):
+        def verdict(fe, j=j):
             return "correct" if fe == -1 or j < fe else ("incorrect" if j == fe else None)
         p = 0.9 if truth_fe == -1 or j < truth_fe else 0.2
         steps.append(Step(j, f"step {j}", labels={
@@ -40,7 +40,8 @@ def run_dir(tmp_path):
     (d / "graded.jsonl").write_bytes(b"".join(orjson.dumps(_traj(i).to_dict()) + b"\n" for i in range(40)))
     (d / "search.json").write_text(json.dumps({
         "tasks": 10, "ns": [1, 4, 16], "policy_accuracy": 0.4, "tokens_per_sample": 60.0,
-        "curves": {"majority": {"1": 0.4, "4": 0.5, "16": 0.55}, "weighted_majority:min": {"1": 0.4, "4": 0.6, "16": 0.7},
+        "curves": {"majority": {"1": 0.4, "4": 0.5, "16": 0.55},
+                   "weighted_majority:min": {"1": 0.4, "4": 0.6, "16": 0.7},
                    "oracle": {"1": 0.4, "4": 0.8, "16": 0.95}},
         "step_search": {"beam_4x4": {"accuracy": 0.66, "tokens_per_task": 900.0, "equal_token_n": 15.0, "nearest_n": 16,
                                      "at_nearest_n": {"majority": 0.55, "weighted_majority:min": 0.7}}},

@@ -101,5 +101,39 @@ def test_models_ship_as_package_data_and_load_offline() -> None:
         "print('ok')\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": "/nonexistent"}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd="/")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd="/", check=False)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_world_capabilities_are_protocols() -> None:
+    """Optional world capabilities are checked by runtime protocols, not attribute names:
+    an agent world must implement the whole AgentWorld protocol, not just two names."""
+    from stepsieve.sampling._sample import ChatTasks, Diagnoses, ToolCalls
+    from stepsieve.worlds import AgentWorld, World
+
+    arith, toolcalc = get_world("arith"), get_world("toolcalc")
+    assert isinstance(arith, World) and not isinstance(arith, AgentWorld)
+    assert isinstance(toolcalc, AgentWorld)
+    assert isinstance(arith, Diagnoses) and isinstance(toolcalc, Diagnoses)
+    assert isinstance(toolcalc, ChatTasks) and isinstance(toolcalc, ToolCalls)
+    assert not isinstance(arith, ChatTasks) and not isinstance(arith, ToolCalls)
+
+    class HalfAgent:  # replay and done, but none of the World methods
+        name = "half"
+
+        def replay(self, task, actions):
+            return []
+
+        def done(self, actions):
+            return True
+
+    assert not isinstance(HalfAgent(), AgentWorld)
+
+
+def test_dry_run_backend_is_a_backend_with_a_summary() -> None:
+    from stepsieve.backends import Backend, HasSummary
+    from stepsieve.backends._dryrun import DryRunBackend
+
+    dry = DryRunBackend("openai", "m", lambda ts: [len(t) for t in ts], False)
+    assert isinstance(dry, Backend) and isinstance(dry, HasSummary)
+    assert not isinstance(object(), HasSummary)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stepsieve.backends._protocol import Generation
+from stepsieve.backends import Generation
 from stepsieve.trajectory import Cost
-from stepsieve.worlds._protocol import Task
+from stepsieve.worlds import Task
 
 
 class ScriptedWorld:

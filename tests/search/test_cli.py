@@ -18,7 +18,8 @@ def test_search_cli_writes_every_strategy(tmp_path):
     StepRM.from_base(policy, StepRMConfig(label="mc")).save(tmp_path / "rm")
     out = tmp_path / "run" / "search.json"
     res = CliRunner().invoke(app, [
-        "search", "--tasks", "2", "--max-tokens", "24", "--max-steps", "3", "--max-step-tokens", "12", "--knob", "ops=2-3", "--model", str(policy), "--prm", str(tmp_path / "rm"),
+        "search", "--tasks", "2", "--max-tokens", "24", "--max-steps", "3", "--max-step-tokens", "12",
+        "--knob", "ops=2-3", "--model", str(policy), "--prm", str(tmp_path / "rm"),
         "--n", "1,2", "--beam", "1x2", "--greedy-expand", "2", "--repeats", "2", "--out", str(out),
     ])
     assert res.exit_code == 0, res.output

@@ -17,7 +17,7 @@ from stepsieve.search import (
     sample_candidates,
     weighted_majority,
 )
-from stepsieve.worlds._protocol import Task
+from stepsieve.worlds import Task
 
 from .conftest import ScriptedBackend, ScriptedScorer, ScriptedWorld
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stepsieve import Cost, DataError, GraderRef, Label, Outcome, SchemaError, Step, Trajectory
-from stepsieve.trajectory import RejectSink
 from stepsieve.formats import convert, open_reader, open_writer, read_trajectories, write_trajectories
+from stepsieve.trajectory import RejectSink
 
 
 def _full(i: int) -> Trajectory:
@@ -77,10 +77,9 @@ def test_jsonl_reader_streams(tmp_path):
 
 def test_a_failed_write_leaves_no_file(tmp_path):
     path = tmp_path / "out.jsonl"
-    with pytest.raises(RuntimeError):
-        with open_writer(path) as w:
-            w.write(_full(0))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), open_writer(path) as w:
+        w.write(_full(0))
+        raise RuntimeError("boom")
     assert not path.exists() and not list(tmp_path.iterdir())
 
 

@@ -7,7 +7,7 @@ package does not import torch.
 
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable, default_cache_path
-from stepsieve.backends._protocol import BACKENDS, Backend, ChatBackend, Generation, Score
+from stepsieve.backends._protocol import BACKENDS, Backend, ChatBackend, Generation, HasSummary, Score
 
 __all__ = [
     "BACKENDS",
@@ -15,6 +15,7 @@ __all__ = [
     "Budget",
     "ChatBackend",
     "Generation",
+    "HasSummary",
     "RequestCache",
     "Score",
     "cache_key",

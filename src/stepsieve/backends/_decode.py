@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from stepsieve.backends._prefix import cache_arg
 from stepsieve.backends._sampler import GumbelNoise, pick_with
 
 __all__ = ["HFStepper", "Row", "Slots", "decode"]
@@ -78,6 +79,7 @@ class HFStepper:
         idx = torch.arange(prompt_mask.shape[0], device=prompt_mask.device).repeat_interleave(width)
         cache.batch_select_indices(idx)  # one physical copy of the prompt's KV per slot
         self.lm, self.cache = lm, cache
+        self._cache_arg = cache_arg(lm)
         self.mask, self.pos = prompt_mask[idx], next_pos[idx]
 
     def select(self, slots: torch.Tensor, prompts: torch.Tensor | None, width: int) -> None:
@@ -87,8 +89,8 @@ class HFStepper:
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
         out = self.lm(input_ids=tokens[:, None].to(self.mask.device), attention_mask=self.mask,
-                      position_ids=self.pos[:, None], past_key_values=self.cache, use_cache=True)
-        self.cache, self.pos = out.past_key_values, self.pos + 1
+                      position_ids=self.pos[:, None], use_cache=True, **{self._cache_arg: self.cache})
+        self.pos = self.pos + 1  # the cache grew in place
         return out.logits[:, -1].float()
 
 

@@ -46,7 +46,8 @@ class DryRunBackend:
         return self.generate(texts, **kw)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
-        self.cost = self.cost + Cost(len(prompts), sum(self._count([p + c for p, c in zip(prompts, continuations)])), 0, 0.0)
+        tokens = sum(self._count([p + c for p, c in zip(prompts, continuations)]))
+        self.cost = self.cost + Cost(len(prompts), tokens, 0, 0.0)
         return [Score(0.0, [], 0) for _ in prompts]
 
     def summary(self) -> dict[str, Any]:

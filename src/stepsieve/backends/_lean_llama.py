@@ -90,7 +90,8 @@ class LeanLlama:
                     m.down_proj.weight.t().contiguous(), m.down_proj.bias,
                 ))
             self.head = (base.norm.weight[:, None] * lm.lm_head.weight.t()).contiguous()
-        self._cos = self._sin = None
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
 
     def rope(self, positions: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sign-folded sin tables [positions, head_dim], from the model's rotary module.
@@ -108,6 +109,7 @@ class LeanLlama:
             half = self.head_dim // 2
             self._cos = cos[0]
             self._sin = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
+        assert self._sin is not None  # set together with _cos
         return self._cos, self._sin
 
 

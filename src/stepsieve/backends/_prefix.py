@@ -15,11 +15,12 @@ real tokens only, so a row computes exactly what it would have computed alone.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Prefilled", "group_by_prefix", "prefill"]
+__all__ = ["Prefilled", "cache_arg", "group_by_prefix", "prefill"]
 
 
 @dataclass
@@ -57,22 +58,41 @@ def group_by_prefix(seqs: list[list[int]], need_from: list[int], min_shared: int
             head = seqs[members[0]]
             common = _lcp(head, seqs[i], min(shared, need_from[i]))
             if common >= min_shared:
-                groups[-1] = (common, members + [i])
+                groups[-1] = (common, [*members, i])
                 continue
         groups.append((need_from[i], [i]))
     return groups
 
 
-def _forward(model, ids, mask, positions, cache, logits_to_keep):
+_CACHE_ARG: dict[type, str] = {}
+
+
+def cache_arg(model) -> str:
+    """The name under which ``model``'s forward takes its KV cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns and will be
+    removed); older releases only know ``past_key_values``, and would put an unknown ``cache=``
+    into ``**kwargs`` and silently ignore it, so the name is read from the signature.
+    """
+    kind = type(model)
+    if kind not in _CACHE_ARG:
+        params = inspect.signature(model.forward).parameters
+        _CACHE_ARG[kind] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_ARG[kind]
+
+
+def _forward(model, ids, mask, positions, cache, logits_to_keep) -> torch.Tensor:
+    # The cache is filled in place (``Cache.update``), so the caller keeps its own object and
+    # never reads it back from the output.
     out = model(
         input_ids=ids,
         attention_mask=mask,
         position_ids=positions,
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=logits_to_keep,
+        **{cache_arg(model): cache},
     )
-    return out.logits, out.past_key_values
+    return out.logits
 
 
 @torch.inference_mode()
@@ -120,7 +140,7 @@ def prefill(
                 pre_ids[g, pmax - shared :] = torch.tensor(seqs[members[0]][:shared])
                 pre_mask[g, pmax - shared :] = 1
         pos = (pre_mask.cumsum(1) - 1).clamp(min=0)
-        _, cache = _forward(model, pre_ids.to(device), pre_mask.to(device), pos.to(device), cache, 1)
+        _forward(model, pre_ids.to(device), pre_mask.to(device), pos.to(device), cache, 1)
         fwd_tokens += sum(s for s, _ in groups)
         fwd_positions += len(groups) * pmax
         cache.batch_select_indices(torch.tensor(group_of, device=device))
@@ -142,7 +162,7 @@ def prefill(
             suf_pos[i, smax - k :] = torch.arange(shared_len[i], shared_len[i] + k)
     mask = torch.cat([mask_pre, suf_mask], dim=1)
     keep = 1 if last_only else smax
-    logits, cache = _forward(model, suf_ids.to(device), mask.to(device), suf_pos.to(device), cache, keep)
+    logits = _forward(model, suf_ids.to(device), mask.to(device), suf_pos.to(device), cache, keep)
     fwd_tokens += sum(len(s) for s in suffix)
     fwd_positions += rows * smax
 

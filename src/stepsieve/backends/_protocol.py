@@ -12,14 +12,14 @@ resumed job reproduces the interrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._registry import Registry
 from stepsieve.trajectory import Cost
 
-__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "Score"]
+__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "HasSummary", "Score"]
 
 
 @dataclass(slots=True)
@@ -94,6 +94,16 @@ class ChatBackend(Backend, Protocol):
         ...
 
 
-BACKENDS: Registry[Any] = Registry("backend")
+@runtime_checkable
+class HasSummary(Protocol):
+    """An optional capability: a backend that reports its own usage summary (a dry run's
+    estimate, or what a job spent) as one JSON-ready dict. Never contains an API key."""
+
+    def summary(self) -> dict[str, Any]:
+        ...
+
+
+# Entries are backend classes; callers build them with backend-specific arguments.
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
 BACKENDS.register("transformers", "stepsieve.backends.transformers:TransformersBackend")
 BACKENDS.register("openai", "stepsieve.backends.openai:OpenAIBackend")

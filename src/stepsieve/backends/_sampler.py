@@ -91,7 +91,8 @@ class GumbelNoise:
         self.seeds, self.vocab, self.steps = seeds, vocab, steps
         # at most 16 steps ahead: rows often stop long before max_tokens
         self.block = max(1, min(steps, 16, budget // max(1, len(seeds) * vocab)))
-        self.start, self.noise = 0, None
+        self.start = 0
+        self.noise: torch.Tensor | None = None
 
     def at(self, step: int) -> torch.Tensor:
         """Noise of ``step`` for the current rows, [rows, vocab]."""

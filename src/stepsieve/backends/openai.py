@@ -16,8 +16,8 @@ import asyncio
 import concurrent.futures
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -31,7 +31,10 @@ from stepsieve.trajectory import Cost
 __all__ = ["OpenAIBackend"]
 
 
-def _run_sync(coro: Awaitable[Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` to completion, also when called from inside a running event loop."""
     try:
         asyncio.get_running_loop()
@@ -40,7 +43,7 @@ def _run_sync(coro: Awaitable[Any]) -> Any:
     else:
         running = True
     if not running:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
 
@@ -99,7 +102,7 @@ class OpenAIBackend:
     ) -> list[list[Generation]]:
         """Completions. With a seed, vLLM seeds sample j with ``seed + j``, which keeps sample j
         the same whatever ``n`` is; other servers may not promise that."""
-        body = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
+        body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
         if stop:
             body["stop"] = list(stop)
         if seed is not None:

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -96,7 +96,7 @@ class TransformersBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.lm = AutoModelForCausalLM.from_pretrained(
             str(path), dtype=getattr(torch, dtype), use_safetensors=True
-        ).to(device)
+        ).to(device)  # type: ignore[arg-type]  # transformers wraps .to(): mypy takes device for self
         self.lm.eval()
         self.device = device
         self.max_batch_rows = max_batch_rows
@@ -130,7 +130,7 @@ class TransformersBackend:
         return [len(self.tokenizer(t)["input_ids"]) for t in texts]
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return cast(str, self.tokenizer.decode(ids, skip_special_tokens=True))  # one sequence in, one str out
 
     # ---------------------------------------------------------------- generate
 
@@ -150,19 +150,20 @@ class TransformersBackend:
 
     def _generate(self, prompts, special, n, max_tokens, stop, temperature, seed, logprobs):
         if n < 1 or max_tokens < 0 or temperature < 0:
-            raise ConfigError(f"generate: need n >= 1, max_tokens >= 0, temperature >= 0 (got {n}, {max_tokens}, {temperature})")
+            raise ConfigError("generate: need n >= 1, max_tokens >= 0, temperature >= 0 "
+                              f"(got {n}, {max_tokens}, {temperature})")
         t0 = time.perf_counter()
         stop = tuple(s for s in stop if s)
         request = {"max_tokens": max_tokens, "stop": list(stop), "temperature": temperature,
                    "logprobs": logprobs, "special": special}
-        use_cache = self.cache is not None and cacheable(temperature, seed)
+        cache = self.cache if cacheable(temperature, seed) else None
         out: list[list[Generation | None]] = [[None] * n for _ in prompts]
         keys: dict[tuple[int, int], str] = {}
-        if use_cache:
+        if cache is not None:
             for i, p in enumerate(prompts):
                 for j in range(n):
                     keys[i, j] = cache_key(self.model_id, "generate", {**request, "prompt": p}, seed, j)
-            found = self.cache.get_many(list(keys.values()))
+            found = cache.get_many(list(keys.values()))
             for (i, j), v in zip(keys, found):
                 if v is not None:
                     out[i][j] = Generation(**v)
@@ -185,16 +186,17 @@ class TransformersBackend:
                 )
                 for (i, j), g in zip(chunk, gens):
                     out[i][j] = g
-                if use_cache:
-                    self.cache.put_many([(keys[i, j], _gen_dict(g)) for (i, j), g in zip(chunk, gens)])
+                if cache is not None:
+                    cache.put_many([(keys[i, j], _gen_dict(g)) for (i, j), g in zip(chunk, gens)])
                 chunk = []
-        produced = sum(g.tokens for i, j in todo for g in [out[i][j]])
+        done = cast(list[list[Generation]], out)  # every slot is filled: from the cache or generated
+        produced = sum(done[i][j].tokens for i, j in todo)
         if self.budget is not None and todo:
             self.budget.refund(len(todo) * max_tokens - produced)
         self.cost = self.cost + Cost(
             len(ids), sum(len(v) for v in ids.values()), produced, time.perf_counter() - t0
         )
-        return out  # type: ignore[return-value]
+        return done
 
     @torch.inference_mode()
     def _generate_rows(
@@ -323,15 +325,18 @@ class TransformersBackend:
                 )
             self.forward_tokens += pre.forward_tokens
             self.forward_positions += pre.forward_positions
+            fresh: list[tuple[str, dict[str, Any]]] = []
             for k, i in enumerate(chunk):
                 lp = torch.log_softmax(pre.logits[k][:-1], dim=-1)  # predicts each continuation token
                 target = torch.tensor(c_ids[i], device=lp.device)
                 tl = lp.gather(1, target[:, None])[:, 0].tolist()
-                out[i] = Score(float(sum(tl)), tl, len(tl))
+                out[i] = s = Score(float(sum(tl)), tl, len(tl))
+                if self.cache is not None:
+                    fresh.append((keys[i], _score_dict(s)))
             if self.cache is not None:
-                self.cache.put_many([(keys[i], _score_dict(out[i])) for i in chunk])
+                self.cache.put_many(fresh)
         self.cost = self.cost + Cost(len(todo), tokens_in, 0, time.perf_counter() - t0)
-        return out  # type: ignore[return-value]
+        return cast(list[Score], out)  # every slot is filled: from the cache, empty, or scored
 
     def summary(self) -> dict[str, Any]:
         """Run summary: what this backend spent (cache hits cost nothing)."""

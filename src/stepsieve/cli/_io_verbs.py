@@ -20,10 +20,8 @@ from rich.table import Table
 from stepsieve._errors import ConfigError
 from stepsieve._manifest import write_manifest
 from stepsieve.cli._app import app
-from stepsieve.formats import FORMATS
-from stepsieve.trajectory import rejects_path
-from stepsieve.formats import Reader, convert, open_reader
-from stepsieve.trajectory import Summary
+from stepsieve.formats import FORMATS, Reader, convert, open_reader
+from stepsieve.trajectory import Summary, rejects_path
 
 __all__ = ["ReadProgress", "parse_options"]
 
@@ -85,7 +83,7 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict[str, str]:
 
 @app.command("convert")
 def convert_cmd(
-    src: Path = typer.Argument(..., help="Input file (.jsonl, .json or .parquet)."),
+    src: Path = typer.Argument(..., help="Input file (.jsonl, .json or .parquet), or a folder for --from formats that read one."),
     dst: Path = typer.Argument(..., help="Output file; its suffix picks the container."),
     from_: str = typer.Option("stepsieve", "--from", help=_FORMAT_HELP),
     to: str = typer.Option("stepsieve", "--to", help=_FORMAT_HELP),
@@ -139,6 +137,8 @@ def inspect_cmd(
       stepsieve inspect traces.jsonl
 
       stepsieve inspect processbench_gsm8k.json --from processbench --json
+
+      stepsieve inspect ~/.claude/projects/myproj/SESSION.jsonl --from claude-code
     """
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be raise or skip, got {on_error!r}")
@@ -177,6 +177,10 @@ def _render(path: Path, d: dict[str, Any]) -> None:
          f"{_fmt(chars['mean'])}, {_fmt(chars['p50'])}, {_fmt(chars['p95'])}, {_fmt(chars['max'])}"),
         ("step kinds", ", ".join(f"{k} {v:,}" for k, v in d["kinds"].items()) or "-"),
         ("outcomes", ", ".join(f"{k} {v:,}" for k, v in d["outcomes"].items()) or "-"),
+        ("actions", f"{sum(d['actions'].values()):,}"),
+        ("actions by tool", ", ".join(f"{k} {v:,}" for k, v in d["actions"].items()) or "-"),
+        ("observations / images", f"{d['observations']:,} / {d['images']:,}"),
+        ("unknown events (kept in meta)", f"{d['unknown_events']:,}"),
     ]
     for k, v in rows:
         over.add_row(k, v)

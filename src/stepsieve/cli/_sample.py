@@ -53,8 +53,8 @@ def sample_cmd(
     from rich.progress import Progress
 
     from stepsieve.backends import BACKENDS
-    from stepsieve.sampling import sample, summarize
     from stepsieve.formats import write_trajectories
+    from stepsieve.sampling import sample, summarize
     from stepsieve.worlds import get_world
 
     if n < 1 or samples_per_task < 1:

@@ -32,7 +32,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.trajectory import Label, Node, TaskTree, Trajectory
 
-__all__ = ["CreditOptions", "credit_task", "credit"]
+__all__ = ["CreditOptions", "credit", "credit_task"]
 
 
 @dataclass(frozen=True, slots=True)

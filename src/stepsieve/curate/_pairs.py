@@ -29,7 +29,7 @@ from stepsieve._errors import ConfigError, SchemaError
 from stepsieve.curate._grading import Grading
 from stepsieve.trajectory import Node, Step, TaskTree, Trajectory, normalize_step
 
-__all__ = ["PairOptions", "PairStats", "StepPair", "first_line_split", "pairs_for_task", "make_pairs"]
+__all__ = ["PairOptions", "PairStats", "StepPair", "first_line_split", "make_pairs", "pairs_for_task"]
 
 Sampler = Callable[[Trajectory, list[Step]], "tuple[str, list[str]] | None"]
 

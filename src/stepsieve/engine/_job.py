@@ -25,7 +25,7 @@ import orjson
 
 from stepsieve._errors import ConfigError
 from stepsieve.engine._resume import dropped_path, scan_done
-from stepsieve.graders._protocol import Grader, config_hash
+from stepsieve.graders import Grader, config_hash
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["JobStats", "run_grading"]
@@ -47,14 +47,18 @@ class JobStats:
 
 
 def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
-    from stepsieve.formats import open_reader
+    from stepsieve.formats import OnError, open_reader
     from stepsieve.trajectory import RejectSink, rejects_path
+
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    mode: OnError = "skip" if on_error == "skip" else "raise"
 
     # Resume re-reads the input from the start, so the rejects side file is rebuilt whole.
     sink = RejectSink(rejects_path(out)) if on_error == "skip" else None
     if sink is not None and sink.path.exists():
         sink.path.unlink()
-    return open_reader(src, fmt, on_error=on_error, rejects=sink), sink
+    return open_reader(src, fmt, on_error=mode, rejects=sink), sink
 
 
 def _write_batch(fh: IO[bytes], records: list[bytes]) -> None:
@@ -105,7 +109,8 @@ def run_grading(
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
                 if missing:
                     if drop_fh is None:
-                        drop_fh = open(dropped_path(out), "ab")
+                        # opened on the first dropped record only; closed in the finally below
+                        drop_fh = open(dropped_path(out), "ab")  # noqa: SIM115
                     _write_batch(
                         drop_fh,
                         [orjson.dumps({"id": i, "hash": h}, option=orjson.OPT_APPEND_NEWLINE) for i in missing],
@@ -128,9 +133,7 @@ def _batches(
     reader: Any, done: Counter[str], stats: JobStats, size: int, limit: int | None
 ) -> Iterator[list[Trajectory]]:
     batch: list[Trajectory] = []
-    seen = 0
-    for t in reader:
-        seen += 1
+    for seen, t in enumerate(reader, 1):
         if done[t.id] > 0:
             done[t.id] -= 1
             stats.already_done += 1

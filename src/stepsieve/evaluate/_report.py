@@ -87,7 +87,7 @@ def _select_threshold(dev: list[_Item], none_as: NoneAs) -> tuple[float, float |
         raise ConfigError("threshold selection: the dev split has no scores")
     if len(values) > 200:  # quantiles keep selection linear in the data
         values = [values[round(i * (len(values) - 1) / 199)] for i in range(200)]
-    cands = values + [values[-1] + 1e-9]
+    cands = [*values, values[-1] + 1e-9]
     best_t, best_f = cands[0], -1.0
     for c in cands:
         f = _pb(dev, c, none_as)["average_f1"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stepsieve._errors import ConfigError, DataError
+from stepsieve.formats._files import FileFormat, path_size
 from stepsieve.formats._protocol import BytesCodec, Format
 from stepsieve.formats._registry import FORMATS, get_format
 from stepsieve.trajectory import (
@@ -78,7 +79,9 @@ class Reader:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.path = str(path)
         self.format = _resolve_format(fmt, options)
-        self.container = container or container_of(path)
+        # A FileFormat splits its files into records itself (a session file, a folder of events).
+        self._file_format = isinstance(self.format, FileFormat) and container is None
+        self.container = container or ("file" if self._file_format else container_of(path))
         self.on_error = on_error
         self.rejects = rejects
         self.read = 0
@@ -94,6 +97,8 @@ class Reader:
         return self._progress[0]
 
     def size(self) -> int:
+        if self._file_format:
+            return path_size(self.path)
         return source_size(self.path, self.container)
 
     def reject(self, rec: SourceRecord, reason: str) -> None:
@@ -111,7 +116,11 @@ class Reader:
         batch_rows = self.format.batch_rows if self.container == "parquet" else None
         fmt = self.format
         fast = fmt.decode_bytes if self.container != "parquet" and isinstance(fmt, BytesCodec) else None
-        for rec in iter_source(path, self.container, self._progress, batch_rows, fast):
+        if self._file_format:
+            source = self.format.iter_records(path, self._progress)  # type: ignore[attr-defined]
+        else:
+            source = iter_source(path, self.container, self._progress, batch_rows, fast)
+        for rec in source:
             self.read += 1
             t = rec.record
             if t is not None:  # decoded straight from its bytes (BytesCodec)
@@ -128,9 +137,12 @@ class Reader:
                 t = decode(rec.value)
             except DataError as e:
                 reason = rec.where() + e.reason + self._layout_hint(e, rec.value)
+                line = e.line if e.line is not None else rec.line  # a multi-line record names its line
                 if raising:
-                    raise type(e)(reason, path=path, line=rec.line, trajectory=e.trajectory, step=e.step) from None
-                self._skip(rec, reason)
+                    raise type(e)(
+                        reason, path=path, line=line, trajectory=e.trajectory, step=e.step
+                    ) from None
+                self._skip(rec, reason if e.line is None else f"line {e.line}: {reason}")
                 continue
             self.accepted += 1
             self.last = rec
@@ -148,7 +160,7 @@ class Reader:
                     continue
                 try:
                     get_format(name).decode(value)
-                except Exception:  # noqa: BLE001 - any failure means "not this layout"
+                except Exception:
                     continue
                 fits.append(name)
             self._hint = f"; it reads as --from {' or --from '.join(fits)}" if fits else ""

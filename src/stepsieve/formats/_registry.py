@@ -20,6 +20,15 @@ FORMATS.register("math-shepherd", "stepsieve.formats.math_shepherd:MathShepherd"
 FORMATS.register("trl", "stepsieve.formats.trl:TRLStepwise")
 FORMATS.register("openai-chat", "stepsieve.formats.openai_chat:OpenAIChat")
 FORMATS.register("responses", "stepsieve.formats.responses:Responses")
+FORMATS.register("anthropic", "stepsieve.formats.anthropic:Anthropic")
+FORMATS.register("claude-code", "stepsieve.formats.claude_code:ClaudeCode")
+FORMATS.register("mini-swe-agent", "stepsieve.formats.mini_swe_agent:MiniSweAgent")
+FORMATS.register("swe-agent", "stepsieve.formats.swe_agent:SweAgent")
+FORMATS.register("openhands", "stepsieve.formats.openhands:OpenHands")
+FORMATS.register("openai-agents", "stepsieve.formats.openai_agents:OpenAIAgents")
+FORMATS.register("otel-genai", "stepsieve.formats.otel_genai:OtelGenAI")
+FORMATS.register("tau-bench", "stepsieve.formats.tau_bench:TauBench")
+FORMATS.register("inspect", "stepsieve.formats.inspect_log:InspectLog")
 
 
 def format_options(name: str) -> dict[str, tuple[Any, Any]]:

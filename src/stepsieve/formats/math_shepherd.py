@@ -120,6 +120,6 @@ class MathShepherd(RecordFormat):
 
 def _same_steps(kept: str, texts: list[str]) -> bool:
     """Whether a kept verbatim input still holds exactly these step texts."""
-    first = kept.split(TAG)[0]
+    first = kept.split(TAG, maxsplit=1)[0]
     m = _FIRST_STEP.search(first)
     return _strip_markers(_SEG.split(kept[m.start() :] if m else kept)) == texts

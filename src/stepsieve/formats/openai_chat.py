@@ -14,13 +14,21 @@ the content of the ``tool`` messages that answer it (joined by newlines when sev
 without tool calls it is a ``reasoning`` step whose text is the content. The last assistant
 turn without tool calls gives ``outcome.answer``. Exact call ids, argument strings, tool
 message fields and any later user turns are kept in ``step.meta`` and written back; other
-top-level keys (``tools``, ``id``, ...) go to ``meta["extra_fields"]``.
+top-level keys (``tools``, ``id``, ...) go to ``meta["extra_fields"]``. Each call is also
+an Action in ``step.actions``.
+
+Writing a trajectory another importer made: its ``step.actions`` become real ``tool_calls``
+(a computer-use action a call of ``computer``), with one ``tool`` message per call that has a
+result (per-call results from ``meta["observations"]``), so the run reads as the same run.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import msgspec
 
 from stepsieve._errors import SchemaError
 from stepsieve.formats._fields import (
@@ -32,7 +40,7 @@ from stepsieve.formats._fields import (
     type_name,
 )
 from stepsieve.formats._protocol import RecordFormat
-from stepsieve.trajectory import Outcome, Step, Trajectory
+from stepsieve.trajectory import Action, Outcome, Step, Trajectory
 
 __all__ = ["OpenAIChat"]
 
@@ -120,7 +128,12 @@ class OpenAIChat(RecordFormat):
                 meta["content"] = content  # keep "" or a parts list exactly
             meta["tool_calls"] = calls
             meta["tool_results"] = []
-            return Step(index, text, "action", thought=thought, meta=meta)
+            actions = [
+                Action("tool", name=c["function"]["name"], arguments=c["function"].get("arguments", ""),
+                       id=c.get("id") if isinstance(c.get("id"), str) else None)
+                for c in calls
+            ]
+            return Step(index, text, "action", thought=thought, meta=meta, actions=actions)
         content = m.get("content")
         if not isinstance(content, str):
             meta["content"] = content
@@ -150,28 +163,67 @@ class OpenAIChat(RecordFormat):
 
     def encode(self, t: Trajectory) -> dict[str, Any]:
         messages: list[dict[str, Any]] = list(t.task) if isinstance(t.task, list) else [{"role": "user", "content": t.task}]
+        # Step meta of another importer (its raw message fields, later turns) is not chat layout.
+        native = t.meta.get("source") in (None, "openai-chat", "tau-bench")
         for s in t.steps:
             meta = s.meta or {}
             msg: dict[str, Any] = {"role": "assistant"}
             if s.kind == "action":
-                msg["content"] = meta["content"] if "content" in meta else s.thought
-                msg["tool_calls"] = meta.get("tool_calls") or _calls_from_text(s)
-                msg |= meta.get("message", {})
+                msg["content"] = meta["content"] if "content" in meta and native else s.thought
+                kept = meta.get("tool_calls") if native else None
+                msg["tool_calls"] = kept or _calls_from_actions(s) or _calls_from_text(s)
+                if native:
+                    msg |= meta.get("message", {})
                 messages.append(msg)
-                results = meta.get("tool_results")
-                if results is None:  # an action built elsewhere: its observation answers call 0
-                    has_obs = s.observation is not None
-                    results = [{"tool_call_id": msg["tool_calls"][0].get("id")}] if has_obs else []
+                results = meta.get("tool_results") if native else None
+                if results is None:
+                    results = _results_for(s, msg["tool_calls"])
                 if len(results) == 1 and "content" not in results[0]:
                     messages.append({"role": "tool", **results[0], "content": s.observation})
                 else:
                     messages.extend({"role": "tool", **r} if "role" not in r else r for r in results)
             else:
-                msg["content"] = meta["content"] if "content" in meta else s.text
-                msg |= meta.get("message", {})
+                msg["content"] = meta["content"] if "content" in meta and native else s.text
+                if native:
+                    msg |= meta.get("message", {})
                 messages.append(msg)
-            messages.extend(meta.get("after", ()))
+            after = meta.get("after", ())
+            messages.extend(after if native else _chat_turns(after))
         return put_extra_fields({"messages": messages}, t)
+
+
+def _calls_from_actions(s: Step) -> list[dict[str, Any]]:
+    """Real tool calls from the step's machine form (a computer-use action is a call of
+    ``computer`` whose arguments are the action)."""
+    calls = []
+    for j, a in enumerate(s.actions):
+        if a.type == "tool":
+            name, args = a.name or "", a.arguments or ""
+        else:
+            fields = {k: v for k, v in msgspec.to_builtins(a).items() if k not in ("id", "name", "arguments")}
+            name, args = "computer", json.dumps(fields, ensure_ascii=False)
+        call_id = a.id or f"call_{s.index}_{j}"
+        calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}})
+    return calls
+
+
+def _results_for(s: Step, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``tool`` message per call that has a result: the per-call observations an importer
+    kept (``meta["observations"]``), else the step's observation answering the first call."""
+    obs = (s.meta or {}).get("observations")
+    if not isinstance(obs, list) or len(obs) != len(calls):
+        obs = [s.observation] + [None] * (len(calls) - 1)
+    pairs = zip(calls, obs, strict=True)
+    return [{"tool_call_id": c.get("id"), "content": o} for c, o in pairs if o is not None]
+
+
+def _chat_turns(items: Any) -> list[dict[str, Any]]:
+    """Later user turns another importer kept, as chat messages (text only)."""
+    out = []
+    for m in items:
+        if isinstance(m, dict) and m.get("role") in ("user", "system") and isinstance(m.get("content"), str):
+            out.append({"role": m["role"], "content": m["content"]})
+    return out
 
 
 def _calls_from_text(s: Step) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from stepsieve.graders.rules import RulesGrader, RulesOptions, tool_error
 
 # One line per grader: its name and the class carrying ``Options`` and ``from_options``.
 GRADERS.register("rules", "stepsieve.graders.rules:RulesGrader")
+GRADERS.register("agent-rules", "stepsieve.graders.agent_rules:AgentRulesGrader")
 GRADERS.register("mc", "stepsieve.graders.mc:MCGrader")
 GRADERS.register("judge", "stepsieve.graders.judge:JudgeGrader")
 GRADERS.register("consensus", "stepsieve.graders.consensus:ConsensusGrader")

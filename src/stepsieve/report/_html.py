@@ -59,7 +59,8 @@ def _overview(run: RunData) -> str:
     if run.summary:
         stages = run.summary["stages"]
         keys = sorted({k for s in stages for k in s if k != "name"})
-        out += "<h3>Stages</h3>" + _table(["stage", *keys], [[s.get("name"), *(s.get(k) for k in keys)] for s in stages])
+        rows = [[s.get("name"), *(s.get(k) for k in keys)] for s in stages]
+        out += "<h3>Stages</h3>" + _table(["stage", *keys], rows)
     return out
 
 

@@ -82,7 +82,7 @@ def load_run(root: str | Path) -> RunData:
         evals = _json(d / "eval.json")
         if not isinstance(evals, dict):
             raise DataError("expected an object {label: evaluation report}", path=str(d / "eval.json"), line=1)
-        for label, rep in evals.items():
+        for rep in evals.values():
             _expect_keys(rep, d / "eval.json", ("processbench", "cost"))
         run.evals = evals
     elif trajs and "truth" in run.first_errors:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._errors import ConfigError
+from stepsieve.backends import Backend, Generation
 from stepsieve.trajectory import GraderRef, Label, Outcome, Step, Trajectory
-from stepsieve.worlds import Task
+from stepsieve.worlds import AgentWorld, Task, World
 
 __all__ = ["TRUTH", "label_truth", "rollout", "sample", "to_trajectory"]
 
@@ -33,8 +34,39 @@ TRUTH = "truth"
 _TRUTH_REF = GraderRef(TRUTH, "exact")
 
 
-def _is_agent(world: Any) -> bool:
-    return hasattr(world, "replay") and hasattr(world, "done")
+# Optional world capabilities this module uses when a world has them.
+class Diagnosis(Protocol):
+    @property
+    def index(self) -> int:  # first wrong step, -1 when none
+        ...
+
+    @property
+    def kind(self) -> str | None:  # why it is wrong
+        ...
+
+
+@runtime_checkable
+class Diagnoses(Protocol):
+    """A world that says where a solution first goes wrong *and why*."""
+
+    def diagnose(self, task: Task, steps: Sequence[str]) -> Diagnosis:
+        ...
+
+
+@runtime_checkable
+class ChatTasks(Protocol):
+    """A world whose tasks open as chat messages (an agent's system + user turns)."""
+
+    def messages(self, task: Task) -> list[dict[str, Any]]:
+        ...
+
+
+@runtime_checkable
+class ToolCalls(Protocol):
+    """An agent world whose actions also have a machine form (an OpenAI tool call)."""
+
+    def to_tool_call(self, action: str, call_id: str) -> dict[str, Any]:
+        ...
 
 
 def _turn_seed(seed: int, j: int, turn: int) -> int:
@@ -43,8 +75,8 @@ def _turn_seed(seed: int, j: int, turn: int) -> int:
 
 
 def rollout(
-    world: Any,
-    backend: Any,
+    world: World,
+    backend: Backend,
     items: Sequence[tuple[Task, Sequence[str]]],
     *,
     n: int = 1,
@@ -61,17 +93,17 @@ def rollout(
     """
     if n < 1:
         raise ConfigError(f"rollout needs n >= 1, got {n}")
-    if not _is_agent(world):
+    if not isinstance(world, AgentWorld):
         prompts = [world.prompt(t, list(p)) for t, p in items]
         gens = backend.generate(prompts, n=n, max_tokens=max_tokens, temperature=temperature, seed=seed)
         return [[(world.split_steps(g.text), g.tokens) for g in row] for row in gens]
-    acts = [[[] for _ in range(n)] for _ in items]
+    acts: list[list[list[str]]] = [[[] for _ in range(n)] for _ in items]
     toks = [[0] * n for _ in items]
     live = {(i, j) for i in range(len(items)) for j in range(n) if not world.done(list(items[i][1]))}
     for turn in range(max_turns):
         if not live:
             break
-        results = {}
+        results: dict[tuple[int, int], Generation] = {}
         if turn == 0:  # all samples of an item share its prompt: one call with n samples
             rows = sorted({i for i, _ in live})
             prompts = [world.prompt(items[i][0], list(items[i][1])) for i in rows]
@@ -99,9 +131,9 @@ def rollout(
     return [[(acts[i][j], toks[i][j]) for j in range(n)] for i in range(len(items))]
 
 
-def label_truth(world: Any, task: Task, steps: Sequence[str]) -> list[Label]:
+def label_truth(world: World, task: Task, steps: Sequence[str]) -> list[Label]:
     """The ``truth`` label of every step (see the module docstring)."""
-    if hasattr(world, "diagnose"):
+    if isinstance(world, Diagnoses):
         d = world.diagnose(task, steps)
         first, kind = d.index, d.kind
     else:
@@ -121,15 +153,17 @@ def _task_dict(task: Task) -> dict[str, Any]:
     return {"id": task.id, "problem": task.problem, "answer": task.answer, "data": task.data}
 
 
-def to_trajectory(world: Any, task: Task, steps: list[str], *, traj_id: str, meta: dict[str, Any]) -> Trajectory:
+def to_trajectory(world: World, task: Task, steps: list[str], *, traj_id: str, meta: dict[str, Any]) -> Trajectory:
     """A Trajectory of ``steps`` on ``task`` with ``truth`` labels and the outcome."""
-    agent = _is_agent(world)
+    agent = isinstance(world, AgentWorld)
+    if agent and not isinstance(world, ToolCalls):
+        raise ConfigError(f"agent world {world.name!r} has no to_tool_call(action, call_id)")
     labels = label_truth(world, task, steps)
-    obs = world.replay(task, steps) if agent else [None] * len(steps)
+    obs: Sequence[str | None] = world.replay(task, steps) if isinstance(world, AgentWorld) else [None] * len(steps)
     out_steps = []
     for i, (s, lab, o) in enumerate(zip(steps, labels, obs)):
         st = Step(i, s, "action" if agent else "reasoning", observation=o, labels={TRUTH: lab})
-        if agent:
+        if isinstance(world, ToolCalls) and agent:
             st.meta = {"tool_call": world.to_tool_call(s, f"call_{i}")}
         out_steps.append(st)
     if not out_steps:  # the policy wrote nothing: keep the record, one empty wrong step
@@ -140,7 +174,7 @@ def to_trajectory(world: Any, task: Task, steps: list[str], *, traj_id: str, met
     correct = bool(world.check_answer(task, answer))
     return Trajectory(
         traj_id,
-        world.messages(task) if agent and hasattr(world, "messages") else task.problem,
+        world.messages(task) if agent and isinstance(world, ChatTasks) else task.problem,
         out_steps,
         Outcome(answer, correct, 1.0 if correct else 0.0),
         reference=task.answer,
@@ -149,8 +183,8 @@ def to_trajectory(world: Any, task: Task, steps: list[str], *, traj_id: str, met
 
 
 def sample(
-    world: Any,
-    backend: Any,
+    world: World,
+    backend: Backend,
     n: int,
     seed: int = 0,
     *,
@@ -168,7 +202,7 @@ def sample(
     """
     if tasks is None:
         tasks = world.sample_tasks(n, seed, **(knobs or {}))
-    agent = _is_agent(world)
+    agent = isinstance(world, AgentWorld)
     mt = max_tokens if max_tokens is not None else (48 if agent else 200)
     base_meta = {"seed": seed, "temperature": temperature, "sampler": getattr(backend, "model", "?")}
     for start in range(0, len(tasks), batch_size):

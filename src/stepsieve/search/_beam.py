@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepsieve._errors import ConfigError
-from stepsieve.backends._protocol import Backend
-from stepsieve.prm._score import StepScorer
+from stepsieve.backends import Backend
+from stepsieve.prm import StepScorer
 from stepsieve.search._aggregate import AGGREGATIONS, aggregate
 from stepsieve.search._sample import solution_trajectory
-from stepsieve.worlds._protocol import Task, World
+from stepsieve.worlds import Task, World
 
 __all__ = ["BeamConfig", "SearchResult", "beam_search", "greedy_search"]
 
@@ -108,11 +108,12 @@ def beam_search(
                 if not text or text in seen:  # an empty step ends nothing; duplicates add nothing
                     continue
                 seen.add(text)
-                steps = parent.steps + [text]
+                steps = [*parent.steps, text]
                 child = _Beam(steps, [], _finished(world, tasks[ti], steps) or depth + 1 == config.max_steps)
                 fresh.append((ti, child))
         if fresh:
-            trajs = [solution_trajectory(world, tasks[ti], c.steps, f"{tasks[ti].id}@{k}") for k, (ti, c) in enumerate(fresh)]
+            trajs = [solution_trajectory(world, tasks[ti], c.steps, f"{tasks[ti].id}@{k}")
+                     for k, (ti, c) in enumerate(fresh)]
             for (ti, c), s in zip(fresh, scorer.score_steps(trajs)):
                 c.scores = list(s)
                 pool[ti].append(c)

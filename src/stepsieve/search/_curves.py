@@ -51,7 +51,7 @@ def accuracy_vs_n(
     curves["oracle"] = {}
     rng = random.Random(seed)
     for n in ns:
-        hits = {name: 0 for name in curves}
+        hits = dict.fromkeys(curves, 0)
         reps = 1 if n == smallest else repeats
         for _ in range(reps):
             for pool in pools:
@@ -59,6 +59,6 @@ def accuracy_vs_n(
                 for name, m, agg in names:
                     hits[name] += answer_correct(pool, select(m, sub, agg))
                 hits["oracle"] += any(c.correct for c in sub)
-        for name in curves:
-            curves[name][n] = hits[name] / (reps * len(pools))
+        for name, curve in curves.items():
+            curve[n] = hits[name] / (reps * len(pools))
     return curves

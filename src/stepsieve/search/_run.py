@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from stepsieve._errors import ConfigError
-from stepsieve.backends._protocol import Backend
-from stepsieve.prm._score import StepScorer
+from stepsieve.backends import Backend
+from stepsieve.prm import StepScorer
 from stepsieve.search._aggregate import AGGREGATIONS
 from stepsieve.search._beam import BeamConfig, beam_search
 from stepsieve.search._curves import accuracy_vs_n
 from stepsieve.search._sample import sample_candidates, score_candidates
 from stepsieve.search._select import Candidate
-from stepsieve.worlds._protocol import Task, World
+from stepsieve.worlds import Task, World
 
 __all__ = ["run_search"]
 

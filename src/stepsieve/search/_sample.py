@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from stepsieve.backends._protocol import Backend
-from stepsieve.prm._score import StepScorer
+from stepsieve.backends import Backend
+from stepsieve.prm import StepScorer
 from stepsieve.search._select import Candidate
 from stepsieve.trajectory import Step, Trajectory
-from stepsieve.worlds._protocol import Task, World
+from stepsieve.worlds import Task, World
 
 __all__ = ["sample_candidates", "score_candidates", "solution_trajectory"]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import ClassVar, Protocol, runtime_checkable
 
 from stepsieve._errors import ConfigError
@@ -97,7 +98,7 @@ class StepMarker:
         if not starts:
             return _clean([text])
         bounds = [0, *starts, len(text)] if starts[0] > 0 else [*starts, len(text)]
-        return _clean([text[a:b] for a, b in zip(bounds, bounds[1:])])
+        return _clean([text[a:b] for a, b in pairwise(bounds)])
 
     def join(self, steps: list[str]) -> str:
         return "\n".join(steps)

@@ -42,6 +42,12 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=Counter)  # correct/incorrect/unknown
     step_chars: Counter[int] = field(default_factory=Counter)
     labels: dict[str, LabelStats] = field(default_factory=dict)
+    # Agent logs: calls by tool name (computer-use actions by type), results, images, and the
+    # events an importer kept without knowing them (meta["unknown_events"]).
+    actions: Counter[str] = field(default_factory=Counter)
+    observations: int = 0
+    images: int = 0
+    unknown_events: int = 0
 
     def add(self, t: Trajectory) -> None:
         n = len(t.steps)
@@ -53,9 +59,20 @@ class Summary:
         self.outcomes["unknown" if c is None else "correct" if c else "incorrect"] += 1
         kinds = self.kinds
         chars = self.step_chars
+        unknown = t.meta.get("unknown_events")
+        if isinstance(unknown, list):
+            self.unknown_events += len(unknown)
         for s in t.steps:
             kinds[s.kind] += 1
             chars[len(s.text)] += 1
+            for a in s.actions:
+                self.actions[(a.name or "?") if a.type == "tool" else a.type] += 1
+            if s.observation is not None:
+                self.observations += 1
+            if s.meta:
+                images = s.meta.get("images")
+                if isinstance(images, list):
+                    self.images += len(images)
             for name, lab in s.labels.items():
                 st = self.labels.get(name)
                 if st is None:
@@ -104,6 +121,10 @@ class Summary:
             },
             "kinds": dict(self.kinds),
             "outcomes": dict(self.outcomes),
+            "actions": dict(self.actions.most_common()),
+            "observations": self.observations,
+            "images": self.images,
+            "unknown_events": self.unknown_events,
             "labels": {
                 name: {
                     "steps": st.steps,

@@ -316,9 +316,13 @@ class TaskTree:
         label = self.label
         if label is not None and not node.mc_n and t.meta:
             rec = t.meta.get(self._root_meta)
-            if isinstance(rec, dict) and type(rec.get("n")) is int and type(rec.get("n_correct")) is int:
-                if 0 <= rec["n_correct"] <= rec["n"]:
-                    node.record(rec["n"], rec["n_correct"])
+            if (
+                isinstance(rec, dict)
+                and type(rec.get("n")) is int
+                and type(rec.get("n_correct")) is int
+                and 0 <= rec["n_correct"] <= rec["n"]
+            ):
+                node.record(rec["n"], rec["n_correct"])
         steps = t.steps
         keys = normalize_steps([s.text for s in steps])
         path: list[Node] = []
