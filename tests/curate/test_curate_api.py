@@ -1,7 +1,6 @@
 """The public surface of stepsieve.curate changes only on purpose."""
 
-import stepsieve.curate as curate
-import stepsieve.trajectory as trajectory
+from stepsieve import curate, trajectory
 
 
 def test_curate_public_names():

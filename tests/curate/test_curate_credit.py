@@ -47,7 +47,7 @@ def test_single_child_has_zero_fork_advantage():
 
 def test_mixed_normalisation_by_hand():
     alpha = 0.25
-    t1, t2, t3 = credit_task(_task(), CreditOptions(method="mixed", alpha=alpha))
+    t1, t2, _t3 = credit_task(_task(), CreditOptions(method="mixed", alpha=alpha))
     root = 2 / 3
     progress = [0.5 - root, 0.5, 0.5 - root, -0.5, 1.0 - root]
     rms = math.sqrt(sum(p * p for p in progress) / len(progress))

@@ -68,16 +68,14 @@ def curate_cmd(
     quiet: bool = _QUIET,
 ) -> None:
     """Filter, truncate or mask steps for SFT (WebSTAR step filtering, STeP partial masking)."""
+    from stepsieve._registry import parse_options
     from stepsieve.curate import CurateOptions, Grading, curate_file
 
-    opts = CurateOptions(
-        mode=mode,
-        neutral=neutral,
-        unscored=unscored,
-        after_error=after_error,  # type: ignore[arg-type]
-        error_weight=error_weight,
-        min_steps=min_steps,
-    )
+    # the choice flags arrive as text: the shared option parser checks them against the Literals
+    opts = parse_options(CurateOptions, {
+        "mode": mode, "neutral": neutral, "unscored": unscored, "after_error": after_error,
+        "error_weight": error_weight, "min_steps": min_steps,
+    }, "curate")
     counts = curate_file(input, out, Grading(label, threshold), opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)
 

@@ -177,12 +177,12 @@ def curate(
         steps = t.steps
         if end < len(steps):
             steps = t.steps = steps[:end]
-        for x, s in zip(status[: min(first_bad, end)], steps):
-            s.labels[wl] = one if x == "good" else zero
+        for x, step in zip(status[: min(first_bad, end)], steps, strict=False):
+            step.labels[wl] = one if x == "good" else zero
         if first_bad < end:
             steps[first_bad].labels[wl] = err
-            for x, s in zip(status[first_bad + 1 : end], steps[first_bad + 1 :]):
-                s.labels[wl] = one if grade_after and x == "good" else zero
+            for x, step in zip(status[first_bad + 1 : end], steps[first_bad + 1 :], strict=False):
+                step.labels[wl] = one if grade_after and x == "good" else zero
         st.kept += 1
         st.rows += 1
         yield t

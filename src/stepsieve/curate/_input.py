@@ -36,7 +36,7 @@ class InputReader:
             from stepsieve.trajectory import RejectSink
 
             self._sink = RejectSink(rejects_to)
-        self._reader = open_reader(path, on_error=on_error, rejects=self._sink)
+        self._reader = open_reader(path, on_error="skip" if on_error == "skip" else "raise", rejects=self._sink)
 
     def __iter__(self) -> Iterator[Trajectory]:
         if self._reader is None:  # pragma: no cover

@@ -368,8 +368,8 @@ def _first_error_pairs(
                 if best is None or (c.value or 0.0) > (best.value or 0.0):
                     best = c
             if best is not None:
-                rest, tid = _rest(by_id, best)
-                chosen = (best.text, best.key, rest, "tree", best.value, tid)
+                rest, rest_tid = _rest(by_id, best)
+                chosen = (best.text, best.key, rest, "tree", best.value, rest_tid)
         # (3) sampled on request
         if chosen is None and sampler is not None:
             if id(wrong) not in sampled:

@@ -46,7 +46,8 @@ class RowWriter:
         self._fh: IO[bytes] | None = None
         self._lines: list[bytes] | None = None
         if self.container == "jsonl":
-            self._fh = open(self.partial, "wb", buffering=1 << 20)
+            # open across write() calls until close(): a context manager cannot hold it
+            self._fh = open(self.partial, "wb", buffering=1 << 20)  # noqa: SIM115
             self._lines = []
 
     def write(self, row: dict[str, Any]) -> None:

@@ -129,7 +129,7 @@ class Node(msgspec.Struct, eq=False):
     def first_occurrence(self) -> tuple[str, int]:
         """(trajectory id, step index) of the first step that landed here (not the root)."""
         occ = self._occ
-        return occ if type(occ) is tuple else occ[0]  # type: ignore[no-any-return]
+        return occ if type(occ) is tuple else occ[0]
 
     @property
     def occurrences(self) -> list[tuple[str, int]]:
@@ -137,7 +137,7 @@ class Node(msgspec.Struct, eq=False):
         occ = self._occ
         if type(occ) is tuple:
             occ = self._occ = [occ]
-        return occ  # type: ignore[no-any-return]
+        return occ
 
     # ---- evidence --------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ class TaskTree:
             node.n_outcomes += 1
             node.n_outcomes_correct += correct
         label = self.label
-        if label is not None and not node.mc_n and t.meta:
+        if self._root_meta is not None and not node.mc_n and t.meta:
             rec = t.meta.get(self._root_meta)
             if (
                 isinstance(rec, dict)
