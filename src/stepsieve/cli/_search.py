@@ -86,11 +86,11 @@ def search_cmd(
         if not x:
             raise ConfigError(f"--beam expects WIDTHxEXPAND like 4x4, got {spec!r}")
         beams.append((int(w), int(k)))
-    w = get_world(world)
-    task_list = w.sample_tasks(tasks, task_seed, **_knobs(knob))
+    world_obj = get_world(world)
+    task_list = world_obj.sample_tasks(tasks, task_seed, **_knobs(knob))
     policy = make_backend(backend, model, base_url)
     scorer = StepRMScorer(StepRM.load(prm or default_model_dir()))
-    result = run_search(task_list, w, policy, scorer, ns=_ints(n, "--n"), beams=beams,
+    result = run_search(task_list, world_obj, policy, scorer, ns=_ints(n, "--n"), beams=beams,
                         greedy_expand=greedy_expand or None, temperature=temperature, seed=seed,
                         max_tokens=max_tokens, max_steps=max_steps, max_step_tokens=max_step_tokens,
                         repeats=repeats, progress=True)

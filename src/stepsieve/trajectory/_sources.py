@@ -191,7 +191,7 @@ def _iter_json_array(
         start_line = 0
         item = 0
         prev_end = first + 1  # end of the previous element (or of '[')
-        for m in _TOKENS.finditer(mm):  # type: ignore[call-overload]
+        for m in _TOKENS.finditer(mm):
             i = m.start()
             if i < skip_to:
                 continue
