@@ -83,7 +83,7 @@ def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]
                 turns[-1].meta.setdefault("after", []).append(it)
             else:
                 task.append(it)
-        elif kind == "message" or kind == "reasoning":
+        elif kind in ("message", "reasoning"):  # a tuple, not a set: `type` may be any JSON value
             turn = open_turn if open_turn is not None and not open_turn.actions else None
             if turn is None:
                 turn = Turn()

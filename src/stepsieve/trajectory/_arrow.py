@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -220,9 +221,9 @@ def _objects(c: _Col, arr: Any) -> list[Any]:
         bounds = [o - base for o in offs]
         if kind == "keyed":
             names = flat.field("name").to_pylist()
-            vals = [dict(zip(names[a:b], items[a:b], strict=True)) for a, b in zip(bounds, bounds[1:], strict=False)]
+            vals = [dict(zip(names[a:b], items[a:b], strict=True)) for a, b in pairwise(bounds)]
         else:
-            vals = [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+            vals = [items[a:b] for a, b in pairwise(bounds)]
         if arr.null_count:
             vals = [v if ok else None for v, ok in zip(vals, arr.is_valid().to_pylist(), strict=True)]
     if None in vals and not c.optional:
