@@ -120,7 +120,8 @@ class ConsensusGrader:
             yield t
 
     def _score(self, t: Trajectory, i: int, a: str, b: str) -> float | None:
-        xs = [lab.score for lab in (t.steps[i].labels.get(a), t.steps[i].labels.get(b)) if lab and lab.score is not None]
+        labs = (t.steps[i].labels.get(a), t.steps[i].labels.get(b))
+        xs = [lab.score for lab in labs if lab and lab.score is not None]
         return sum(xs) / len(xs) if xs else None
 
     def _label_agreed(self, t: Trajectory, fe: int | None, a: str, b: str) -> None:

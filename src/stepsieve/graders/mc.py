@@ -297,7 +297,9 @@ class MCGrader:
         if self.keep_rollouts and res.rollouts:
             extra["rollouts"] = res.rollouts
         verdict: Verdict = "incorrect" if self._dead(res) else "correct"
-        if verdict == "incorrect" and ((it.fe is not None and i < it.fe) or (it.fe is None and self.confirm and alive[i])):
+        if verdict == "incorrect" and (
+            (it.fe is not None and i < it.fe) or (it.fe is None and self.confirm and alive[i])
+        ):
             verdict = "correct"  # refuted: a longer prefix of this trajectory is recoverable
             extra["refuted"] = True
         return Label(res.value, verdict, None, res.cost if i in it.owned else Cost(), self._ref, extra)
