@@ -79,7 +79,7 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, case):
     data, line, reason = BAD[case]
     src = tmp_path / "in.jsonl"
     src.write_bytes(data)
-    code, out, err = run(["convert", src, tmp_path / "out.jsonl"], capsys)
+    code, _out, err = run(["convert", src, tmp_path / "out.jsonl"], capsys)
     assert code == 2
     assert err.startswith(f"error: {src}:{line}: ") and reason in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -108,5 +108,5 @@ def test_console_script_prints_no_traceback(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_bytes(GOOD + b"\n{oops\n")
     exe = Path(sys.executable).with_name("stepsieve")
-    r = subprocess.run([str(exe), "inspect", str(src)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([str(exe), "inspect", str(src)], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and r.stderr.startswith(f"error: {src}:2: malformed JSON") and "Traceback" not in r.stderr

@@ -14,8 +14,8 @@ import pytest
 
 from stepsieve import ConfigError, DataError
 from stepsieve.engine import dropped_path, run_grading
-from stepsieve.trajectory import Step, Trajectory
 from stepsieve.formats import write_trajectories
+from stepsieve.trajectory import Step, Trajectory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _slow_job import SlowGrader

@@ -153,7 +153,8 @@ def test_prmbench_error_steps_are_one_based():
 
 
 @pytest.mark.parametrize(
-    "neutral, verdict, score", [("neutral", "neutral", 0.5), ("correct", "correct", 1.0), ("incorrect", "incorrect", 0.0)]
+    "neutral, verdict, score",
+    [("neutral", "neutral", 0.5), ("correct", "correct", 1.0), ("incorrect", "incorrect", 0.0)],
 )
 def test_prm800k_neutral_option(neutral, verdict, score):
     rec = _records("prm800k")[0]
@@ -231,7 +232,8 @@ def test_openai_chat_assistant_turns_are_steps_with_observations():
         ("trl", {"prompt": "q", "completions": ["a", "b"], "labels": [True]}, "1 items for 2 completions"),
         ("trl", {"prompt": "q", "completions": ["a"], "labels": ["yes"]}, "must be a boolean or a number"),
         ("openai-chat", {"messages": [{"role": "user", "content": "hi"}]}, "no assistant message"),
-        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]}, "Expected `str`, got `int` - at `\\$.steps\\[0\\].text`"),
+        ("stepsieve", {"id": "x", "task": "q", "steps": [{"text": 3}]},
+         "Expected `str`, got `int` - at `\\$.steps\\[0\\].text`"),
     ],
 )
 def test_bad_records_name_the_field(name, rec, msg):
@@ -279,6 +281,10 @@ def test_a_foreign_file_read_without_from_says_which_format_reads_it(tmp_path):
     from stepsieve.formats import read_trajectories
 
     path = tmp_path / "pb.json"
-    path.write_text('[{"id": "gsm8k-1", "problem": "q", "steps": ["a", "b"], "label": 1, "final_answer_correct": false}]')
-    with pytest.raises(SchemaError, match=r"pb.json:1: array item 0 \(id 'gsm8k-1'\): .*; it reads as --from processbench$"):
+    path.write_text(
+        '[{"id": "gsm8k-1", "problem": "q", "steps": ["a", "b"], "label": 1, "final_answer_correct": false}]'
+    )
+    with pytest.raises(
+        SchemaError, match=r"pb.json:1: array item 0 \(id 'gsm8k-1'\): .*; it reads as --from processbench$"
+    ):
         list(read_trajectories(path))

@@ -50,7 +50,10 @@ class ScriptedBackend:
         out = []
         for p in prompts:
             ok = "BAD" not in p
-            row = [Generation("more\nAnswer: " + ("right" if ok and j >= self.fail_first else "wrong"), 3) for j in range(n)]
+            row = [
+                Generation("more\nAnswer: " + ("right" if ok and j >= self.fail_first else "wrong"), 3)
+                for j in range(n)
+            ]
             out.append(row)
         self.cost = self.cost + Cost(len(prompts), sum(len(p) for p in prompts), 3 * n * len(prompts), 0.01)
         return out

@@ -56,7 +56,7 @@ class JudgeBackend:
 def build(case: str):
     be = ScriptedBackend()
     return {
-        "rules": lambda: RulesGrader(),
+        "rules": RulesGrader,
         "rules_noclaims": lambda: RulesGrader(name="r2", claims=False),
         "mc_toy": lambda: MCGrader(be, ToyWorld(), n=4, mode="first-error"),
         "mc_math_default": lambda: MCGrader(be),
@@ -67,10 +67,10 @@ def build(case: str):
         "judge_default": lambda: JudgeGrader(JudgeBackend()),
         "judge_votes": lambda: JudgeGrader(JudgeBackend(), votes=5, max_tokens=256, seed=2),
         "judge_perstep": lambda: JudgeGrader(JudgeBackend(), mode="per-step", temperature=0.3, name="j2"),
-        "consensus": lambda: ConsensusGrader(),
+        "consensus": ConsensusGrader,
         "consensus_label": lambda: ConsensusGrader("mc", "judge", mode="label", name="c2"),
         "consensus_rules": lambda: ConsensusGrader(RulesGrader(), "truth"),
-        "progress": lambda: ProgressGrader(),
+        "progress": ProgressGrader,
         "progress_root": lambda: ProgressGrader(source="mcx", name="p2", root=0.5, margin=0.1),
     }[case]()
 
@@ -91,7 +91,8 @@ def test_options_built_from_strings_keep_the_hashes():
     assert build_grader("mc", {}, ctx)._ref.hash == PINNED["mc_math_default"]  # no records: the math world
     assert build_grader("rules", {"claims": "off"}, GradeContext("r2"))._ref.hash == PINNED["rules_noclaims"]
     judge = GradeContext(backend=JudgeBackend, default_model=False)
-    assert build_grader("judge", {"votes": "5", "max_tokens": "256", "seed": "2"}, judge)._ref.hash == PINNED["judge_votes"]
+    votes = build_grader("judge", {"votes": "5", "max_tokens": "256", "seed": "2"}, judge)
+    assert votes._ref.hash == PINNED["judge_votes"]
     assert build_grader("consensus", {"mode": "label"}, GradeContext("c2"))._ref.hash == PINNED["consensus_label"]
 
 
@@ -104,7 +105,10 @@ def test_a_new_option_enters_the_hash_only_when_set():
 
 def test_the_cli_writes_the_pinned_hashes(tmp_path):
     src = tmp_path / "in.jsonl"
-    steps = [Step(0, "2 + 2 = 4", labels={"mcx": Label(0.5, "correct")}), Step(1, "4 * 3 = 12", labels={"mcx": Label(1.0)})]
+    steps = [
+        Step(0, "2 + 2 = 4", labels={"mcx": Label(0.5, "correct")}),
+        Step(1, "4 * 3 = 12", labels={"mcx": Label(1.0)}),
+    ]
     write_trajectories([Trajectory("t", "q", steps)], src)
     runner = CliRunner()
     r = runner.invoke(app, ["grade", str(src), str(tmp_path / "r.jsonl"), "--grader", "rules", "-q"])

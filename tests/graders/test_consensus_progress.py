@@ -58,8 +58,9 @@ def test_consensus_runs_inner_graders():
 def test_consensus_errors():
     with pytest.raises(ConfigError):
         ConsensusGrader("mc", "mc")
+    t = Trajectory("t", "x", [Step(0, "a", labels={"mc": Label(1.0, "correct")})])
     with pytest.raises(GraderError, match="judge"):
-        list(ConsensusGrader("mc", "judge").grade([Trajectory("t", "x", [Step(0, "a", labels={"mc": Label(1.0, "correct")})])]))
+        list(ConsensusGrader("mc", "judge").grade([t]))
 
 
 def test_progress_advantages_with_and_without_root():

@@ -25,7 +25,7 @@ def trajectories(world, n=3):
         steps = world.reference(task)
         if i % 2 == 0:  # corrupt one step's arithmetic: a known first error, a wrong answer
             a, _, _ = steps[1].partition(" = ")
-            steps = steps[:1] + [f"{a} = 1"] + ["1 + 1 = 2", f"Answer: {int(task.answer) + 1}"]
+            steps = [*steps[:1], f"{a} = 1", "1 + 1 = 2", f"Answer: {int(task.answer) + 1}"]
         out.append(
             Trajectory(f"r{i}", task.problem, [Step(k, s) for k, s in enumerate(steps)],
                        meta={"world": "arith", "task": task_to_dict(task)})

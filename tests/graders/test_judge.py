@@ -118,7 +118,9 @@ def test_embedded_verdict_format_is_strict():
     assert parse_verdict(reply, 3) == 1
     assert parse_verdict(verifier_reply(-1, 3, ref), 3) == -1
     assert verifier_reply(-1, 2, ref).endswith("15 * 3 = 45 +\nVerdict: none\n")  # stopped before its answer
-    assert verifier_prompt("P", ["1 + 1 = 2", "Answer: 2"]) == "Problem: P\nSolution:\n1. 1 + 1 = 2\n2. Answer: 2\nCheck:\n"
+    assert verifier_prompt("P", ["1 + 1 = 2", "Answer: 2"]) == (
+        "Problem: P\nSolution:\n1. 1 + 1 = 2\n2. Answer: 2\nCheck:\n"
+    )
     assert parse_verdict("7 + 8 = 15 +\n15 * 3 = 45 -", 3) is None  # cut before the verdict
     assert parse_verdict("Verdict: 4", 3) is None  # no such step
     assert parse_verdict("Verdict: 2 or 3", 3) is None  # the verdict is a whole line

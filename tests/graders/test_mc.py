@@ -85,7 +85,11 @@ def test_soft_values_keep_rollouts_and_hard_verdicts():
 
 def test_shared_prefixes_are_probed_once_per_batch():
     be = ScriptedBackend()
-    ts = [toy("x", ["a", "b", "Answer: right"]), toy("y", ["a", "c", "Answer: right"]), toy("z", ["a", "b", "Answer: wrong"], task="other")]
+    ts = [
+        toy("x", ["a", "b", "Answer: right"]),
+        toy("y", ["a", "c", "Answer: right"]),
+        toy("z", ["a", "b", "Answer: wrong"], task="other"),
+    ]
     out = list(MCGrader(be, ToyWorld(), n=2).grade(ts))
     # task q: prefixes "a", "a b", "a c" (3 probes); task "other": "a", "a b" (2 probes)
     assert len(be.prompts) == 5
@@ -252,6 +256,7 @@ def test_recheck_without_confirm_and_never_on_an_answer_line():
 
 def test_recheck_options_are_checked_and_hashed_only_when_set():
     assert "recheck" not in MCGrader(ScriptedBackend(), ToyWorld(), mode="first-error").config
-    for bad in ({"recheck": -1}, {"recheck": 4, "mode": "every-step"}, {"recheck": 4, "extend": 4, "mode": "first-error"}):
+    bads = ({"recheck": -1}, {"recheck": 4, "mode": "every-step"}, {"recheck": 4, "extend": 4, "mode": "first-error"})
+    for bad in bads:
         with pytest.raises(ConfigError):
             MCGrader(ScriptedBackend(), ToyWorld(), **bad)

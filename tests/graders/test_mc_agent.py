@@ -42,7 +42,7 @@ def test_agent_first_error_from_replayed_prefixes():
     w = ToolCalcWorld()
     (task,) = w.sample_tasks(1, seed=3, ops=3)
     ref = w.reference(task)
-    tool, arg = parse_action(ref[1])
+    _tool, arg = parse_action(ref[1])
     wrong = f"calculator {arg.split(' ')[0]} + 1"  # a wrong operation at action 1
     actions = [ref[0], wrong, f"answer {w.execute(wrong)}"]
     obs = w.replay(task, actions)

@@ -149,4 +149,6 @@ def test_structured_actions_round_trip_in_jsonl_and_parquet(tmp_path):
     d = orjson.loads(encode_json(ts[0]))
     assert d["steps"][0]["actions"][1] == {"type": "click", "id": "cu_1", "x": 120, "y": 48, "button": "left"}
     with pytest.raises(SchemaError, match=r"Invalid enum value 'tap' - at `\$.steps\[0\].actions\[0\].type`"):
-        Trajectory.from_dict({"id": "a", "task": "q", "steps": [{"index": 0, "text": "t", "actions": [{"type": "tap"}]}]})
+        Trajectory.from_dict(
+            {"id": "a", "task": "q", "steps": [{"index": 0, "text": "t", "actions": [{"type": "tap"}]}]}
+        )

@@ -22,7 +22,9 @@ def _full(i: int) -> Trajectory:
         [
             Step(0, "2+2 = 4", labels={
                 "truth": Label(1.0, "correct"),
-                "mc": Label(0.75, "correct", "3 of 4 rollouts", Cost(4, 100, 50, 0.5), GraderRef("mc", "abc123"), {"n": 4}),
+                "mc": Label(
+                    0.75, "correct", "3 of 4 rollouts", Cost(4, 100, 50, 0.5), GraderRef("mc", "abc123"), {"n": 4}
+                ),
             }),
             Step(1, 'calc({"e": "2+2"})', "action", observation="4", thought="check it", meta={"tool_call_id": "c1"},
                  labels={"judge": Label(None, None, "unparseable reply", extra={"raw": "???"})}),
@@ -77,9 +79,14 @@ def test_jsonl_reader_streams(tmp_path):
 
 def test_a_failed_write_leaves_no_file(tmp_path):
     path = tmp_path / "out.jsonl"
-    with pytest.raises(RuntimeError), open_writer(path) as w:
-        w.write(_full(0))
-        raise RuntimeError("boom")
+
+    def write_then_fail() -> None:
+        with open_writer(path) as w:
+            w.write(_full(0))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
     assert not path.exists() and not list(tmp_path.iterdir())
 
 
@@ -90,7 +97,10 @@ GOOD = orjson.dumps(_full(1).to_dict())
 BAD_LINES = {
     "malformed JSON": (b'{"id": "x", "task": ', "malformed JSON"),
     "missing field": (b'{"task": "q", "steps": [{"text": "a"}]}', "missing required field `id`"),
-    "wrong type": (b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}', "Expected `int`, got `str` - at `$.steps[0].index`"),
+    "wrong type": (
+        b'{"id": "x", "task": "q", "steps": [{"text": "a", "index": "0"}]}',
+        "Expected `int`, got `str` - at `$.steps[0].index`",
+    ),
     "empty step list": (b'{"id": "x", "task": "q", "steps": []}', "empty step list"),
     "non-UTF-8": (b'{"id": "x", "task": "caf\xe9", "steps": [{"text": "a"}]}', "invalid UTF-8"),
 }
@@ -160,7 +170,9 @@ def test_reader_counts_and_custom_reject_sink(tmp_path):
         assert len(list(reader)) == 2
     assert (reader.read, reader.accepted, reader.rejected, sink.count) == (3, 2, 1, 1)
     rec = json.loads((tmp_path / "side.jsonl").read_text())
-    assert rec == {"file": str(src), "line": 2, "reason": "a trajectory must be a JSON object, got list", "raw": "[1, 2]"}
+    assert rec == {
+        "file": str(src), "line": 2, "reason": "a trajectory must be a JSON object, got list", "raw": "[1, 2]"
+    }
 
 
 def test_records_the_target_format_cannot_hold_are_rejected_too(tmp_path):
@@ -248,7 +260,7 @@ def test_json_array_with_byte_order_mark_is_read_as_an_array(tmp_path):
 def test_empty_json_file_is_an_error_not_an_empty_dataset(tmp_path):
     path = tmp_path / "empty.json"
     path.write_bytes(b"")
-    with pytest.raises(DataError, match="empty.json:1: empty file"):
+    with pytest.raises(DataError, match=r"empty\.json:1: empty file"):
         list(read_trajectories(path))
 
 

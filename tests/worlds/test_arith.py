@@ -31,7 +31,7 @@ def test_generator_is_seeded_and_respects_knobs() -> None:
         assert W.check_answer(t, W.parse_answer("\n".join(ref)))
         values = [int(s.split("= ")[1]) for s in ref[:-1]]
         assert all(1 <= v <= 60 for v in values)
-        for op, b in t.data["ops"]:
+        for _op, b in t.data["ops"]:
             assert str(b) in t.problem
     templates = {t.problem.split(".")[1] for t in W.sample_tasks(200, 0)}
     assert len(templates) > 6  # several phrasings, not one
@@ -57,7 +57,7 @@ def test_correct_solutions_in_several_formats(steps: list[str]) -> None:
 
 
 def _with(i: int, line: str, base: list[str] = GOOD) -> list[str]:
-    return base[:i] + [line] + base[i + 1 :]
+    return [*base[:i], line, *base[i + 1 :]]
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_task_from_trajectory() -> None:
     meta = {"world": "arith", "task": {"id": "t", "problem": "p", "answer": "9", "data": TASK.data}}
     t = Trajectory("x", "p", [], meta=meta)
     assert W.task_from_trajectory(t).data == TASK.data
-    with pytest.raises(DataError, match="meta.task"):
+    with pytest.raises(DataError, match=r"meta\.task"):
         W.task_from_trajectory(Trajectory("x", "p", [], meta={"world": "arith"}))
     with pytest.raises(DataError, match="toolcalc"):
         W.task_from_trajectory(Trajectory("x", "p", [], meta={**meta, "world": "toolcalc"}))

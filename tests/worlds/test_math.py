@@ -36,4 +36,5 @@ def test_protocols_are_runtime_checkable():
     arith, tool, math = get_world("arith"), get_world("toolcalc"), get_world("math")
     assert all(isinstance(w, World) for w in (arith, tool, math))
     assert isinstance(tool, AgentWorld) and not isinstance(arith, AgentWorld) and not isinstance(math, AgentWorld)
-    assert isinstance(math, StatesAnswer) and math.states_answer("so \\boxed{4}") and not math.states_answer("2 + 2 = 4")
+    assert isinstance(math, StatesAnswer)
+    assert math.states_answer("so \\boxed{4}") and not math.states_answer("2 + 2 = 4")

@@ -37,7 +37,7 @@ _EXAMPLES = """Examples:
 
 
 def _f(x: object) -> str:
-    return "n/a" if x is None else f"{x:.3f}"  # type: ignore[str-format]
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _pb_rows(name: str, pb: dict[str, Any]) -> None:

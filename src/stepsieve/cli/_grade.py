@@ -99,8 +99,12 @@ def grade_cmd(
     ctx: typer.Context,
     src: Path = typer.Argument(None, help="Trajectories to grade (.jsonl, .json, .parquet)."),
     out: Path = typer.Argument(None, help="Graded output, append-only JSONL (re-run to resume)."),
-    grader: str = typer.Option(..., "--grader", "-g", help="rules | mc | judge | consensus | progress | prm, or a plug-in."),
-    option: list[str] = typer.Option([], "--option", "-o", help="A grader option KEY=VALUE (repeatable; also --KEY VALUE)."),
+    grader: str = typer.Option(
+        ..., "--grader", "-g", help="rules | mc | judge | consensus | progress | prm, or a plug-in."
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="A grader option KEY=VALUE (repeatable; also --KEY VALUE)."
+    ),
     help_options: bool = typer.Option(False, "--help-options", help="List the grader's options and exit."),
     label: str = typer.Option(None, "--label", help="Name of the label written (default: the grader's name)."),
     backend: BackendOpt = "transformers",

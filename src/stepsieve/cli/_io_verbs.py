@@ -83,11 +83,15 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict[str, str]:
 
 @app.command("convert")
 def convert_cmd(
-    src: Path = typer.Argument(..., help="Input file (.jsonl, .json or .parquet), or a folder for --from formats that read one."),
+    src: Path = typer.Argument(
+        ..., help="Input file (.jsonl, .json or .parquet), or a folder for --from formats that read one."
+    ),
     dst: Path = typer.Argument(..., help="Output file; its suffix picks the container."),
     from_: str = typer.Option("stepsieve", "--from", help=_FORMAT_HELP),
     to: str = typer.Option("stepsieve", "--to", help=_FORMAT_HELP),
-    on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: quarantine it."),
+    on_error: str = typer.Option(
+        "raise", "--on-error", help="raise: stop at the first bad record; skip: quarantine it."
+    ),
     rejects: Path | None = typer.Option(None, "--rejects", help="Reject file (default OUT.rejected.jsonl)."),
     in_opt: list[str] | None = typer.Option(None, "--in-opt", help="Input format option KEY=VALUE (repeatable)."),
     out_opt: list[str] | None = typer.Option(None, "--out-opt", help="Output format option KEY=VALUE (repeatable)."),
@@ -193,8 +197,8 @@ def _render(path: Path, d: dict[str, Any]) -> None:
         labs.add_column(col, justify="left" if col == "grader" else "right")
     for name, st in d["labels"].items():
         v = st["verdicts"]
-        labs.add_row(name, _fmt(st["steps"]), *(_fmt(v.get(k, 0)) for k in ("correct", "incorrect", "neutral", "undecided")),
-                     _fmt(st["mean_score"]))
+        counts = (_fmt(v.get(k, 0)) for k in ("correct", "incorrect", "neutral", "undecided"))
+        labs.add_row(name, _fmt(st["steps"]), *counts, _fmt(st["mean_score"]))
     console.print(labs)
     for name, st in d["labels"].items():
         hist = Table(title=f"first error ({name}): step index, -1 = none")

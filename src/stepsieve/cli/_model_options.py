@@ -40,13 +40,40 @@ __all__ = [
     "report_backend",
 ]
 
-BackendOpt = Annotated[str, typer.Option("--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server).")]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="transformers: a model directory (default: the embedded policy); openai: the served model name.")]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY).")]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server)."
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="transformers: a model directory (default: the embedded policy); openai: the served model name.",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY)."
+    ),
+]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight at once.")]
-MaxCostOpt = Annotated[str | None, typer.Option("--max-cost", help="Stop before exceeding a budget: 'tokens=200000', 'requests=500' or both, comma-separated.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many calls and tokens the job would take; spend nothing.")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Bypass the persistent request cache ($STEPSIEVE_CACHE_DIR or .stepsieve-cache/).")]
+MaxCostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-cost",
+        help="Stop before exceeding a budget: 'tokens=200000', 'requests=500' or both, comma-separated.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print how many calls and tokens the job would take; spend nothing.")
+]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Bypass the persistent request cache ($STEPSIEVE_CACHE_DIR or .stepsieve-cache/)."),
+]
 
 
 @dataclass(frozen=True)

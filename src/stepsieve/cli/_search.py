@@ -58,7 +58,9 @@ def search_cmd(
     prm: Path = typer.Option(None, "--prm", help="StepRM directory (default: the embedded StepRM)."),
     n: str = typer.Option("1,2,4,8,16", "--n", help="Sample counts for the accuracy-vs-N curves."),
     beam: str = typer.Option("4x4", "--beam", help="Beam configs WIDTHxEXPAND, comma-separated ('' for none)."),
-    greedy_expand: int = typer.Option(4, "--greedy-expand", help="Candidates per step for reward-guided greedy (0: skip)."),
+    greedy_expand: int = typer.Option(
+        4, "--greedy-expand", help="Candidates per step for reward-guided greedy (0: skip)."
+    ),
     temperature: float = typer.Option(1.0, "--temperature"),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Generation limit of one full sampled solution."),
     max_steps: int = typer.Option(12, "--max-steps", help="Depth limit of beam search and greedy."),
@@ -74,7 +76,7 @@ def search_cmd(
 
       stepsieve search --tasks 100 --knob ops=6-8 --out run/search.json
 
-      stepsieve search --backend openai --model Qwen2.5-Math-7B --base-url http://127.0.0.1:8000/v1 --prm my_prm --n 1,4,16
+      stepsieve search --backend openai --model Qwen2.5-Math-7B --prm my_prm --n 1,4,16 --base-url http://127.0.0.1:8000/v1
     """
     from stepsieve.prm import StepRM, StepRMScorer, default_model_dir
     from stepsieve.search import run_search
@@ -86,11 +88,11 @@ def search_cmd(
         if not x:
             raise ConfigError(f"--beam expects WIDTHxEXPAND like 4x4, got {spec!r}")
         beams.append((int(w), int(k)))
-    w = get_world(world)
-    task_list = w.sample_tasks(tasks, task_seed, **_knobs(knob))
+    world_obj = get_world(world)
+    task_list = world_obj.sample_tasks(tasks, task_seed, **_knobs(knob))
     policy = make_backend(backend, model, base_url)
     scorer = StepRMScorer(StepRM.load(prm or default_model_dir()))
-    result = run_search(task_list, w, policy, scorer, ns=_ints(n, "--n"), beams=beams,
+    result = run_search(task_list, world_obj, policy, scorer, ns=_ints(n, "--n"), beams=beams,
                         greedy_expand=greedy_expand or None, temperature=temperature, seed=seed,
                         max_tokens=max_tokens, max_steps=max_steps, max_step_tokens=max_step_tokens,
                         repeats=repeats, progress=True)

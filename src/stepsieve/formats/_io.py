@@ -160,7 +160,7 @@ class Reader:
                     continue
                 try:
                     get_format(name).decode(value)
-                except Exception:
+                except Exception:  # noqa: BLE001 - any failure of a format's decoder means "not this layout"
                     continue
                 fits.append(name)
             self._hint = f"; it reads as --from {' or --from '.join(fits)}" if fits else ""

@@ -41,4 +41,4 @@ def get_format(name: str, **options: Any) -> Format:
     """An adapter instance: ``get_format("prm800k", neutral="correct")``. Option strings are
     parsed to the field types; unknown options are errors with a did-you-mean (a misspelt
     option must not silently fall back to a default). The same parser serves graders."""
-    return parse_options(FORMATS.get(name), options, f"format {name!r}")  # type: ignore[no-any-return]
+    return parse_options(FORMATS.get(name), options, f"format {name!r}")

@@ -74,7 +74,7 @@ class InspectLog(RecordFormat):
             raise ConfigError(INSTALL) from None
         try:
             log = read_eval_log(p)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - JSON, zip, pydantic, OS errors: all mean unreadable
             raise DataError(f"not a readable Inspect log: {type(e).__name__}: {e}", path=p) from None
         header = {
             "eval_id": log.eval.eval_id,

@@ -83,7 +83,7 @@ def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]
                 turns[-1].meta.setdefault("after", []).append(it)
             else:
                 task.append(it)
-        elif kind == "message" or kind == "reasoning":
+        elif kind in ("message", "reasoning"):  # a tuple, not a set: `type` may be any JSON value
             turn = open_turn if open_turn is not None and not open_turn.actions else None
             if turn is None:
                 turn = Turn()
@@ -161,7 +161,9 @@ class OpenAIAgents(DocumentFormat):
         if not str(path).lower().endswith((".yaml", ".yml")):
             yield from super().iter_records(path, progress)
             return
-        import yaml  # a cassette only; PyYAML comes with transformers
+        # a cassette only; PyYAML comes with transformers. It ships no type information and its
+        # stubs (types-PyYAML) are not in the dev extra: only this import is untyped.
+        import yaml  # type: ignore[import-untyped]
 
         p = existing_path(path)
         with open(p, "rb") as fh:

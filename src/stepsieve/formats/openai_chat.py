@@ -162,7 +162,9 @@ class OpenAIChat(RecordFormat):
             s.observation = "\n".join(r.get("content") or "" for r in results)
 
     def encode(self, t: Trajectory) -> dict[str, Any]:
-        messages: list[dict[str, Any]] = list(t.task) if isinstance(t.task, list) else [{"role": "user", "content": t.task}]
+        messages: list[dict[str, Any]] = (
+            list(t.task) if isinstance(t.task, list) else [{"role": "user", "content": t.task}]
+        )
         # Step meta of another importer (its raw message fields, later turns) is not chat layout.
         native = t.meta.get("source") in (None, "openai-chat", "tau-bench")
         for s in t.steps:

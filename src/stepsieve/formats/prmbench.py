@@ -98,7 +98,9 @@ class PRMBench(RecordFormat):
         for i, s in enumerate(t.steps):
             lab = s.labels.get(self.label)
             if lab is None or lab.verdict is None:
-                raise DataError(f"trajectory {t.id}: step {i} has no '{self.label}' verdict (PRMBench judges every step)")
+                raise DataError(
+                    f"trajectory {t.id}: step {i} has no '{self.label}' verdict (PRMBench judges every step)"
+                )
             if lab.verdict == "incorrect":
                 errors.append(i + 1)
         out: dict[str, Any] = {}

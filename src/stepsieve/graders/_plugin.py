@@ -27,7 +27,15 @@ from stepsieve._registry import describe_options, parse_options
 from stepsieve.backends import Backend
 from stepsieve.graders._protocol import GRADERS, Grader
 
-__all__ = ["GradeContext", "NoOptions", "build_grader", "describe_grader", "grader_options", "hashed_config", "with_options"]
+__all__ = [
+    "GradeContext",
+    "NoOptions",
+    "build_grader",
+    "describe_grader",
+    "grader_options",
+    "hashed_config",
+    "with_options",
+]
 
 O = TypeVar("O")
 

@@ -79,7 +79,7 @@ class Rollouts:
         total_out = sum(map(sum, tokens)) or 1
         out = []
         for (task, steps), row, toks in zip(probes, texts, tokens):
-            rolls = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
+            rolls: list[dict[str, Any]] = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
             share = sum(toks) / total_out
             cost = Cost(self.n, round(spent.tokens_in / len(probes)), sum(toks), spent.seconds * share)
             out.append(ProbeResult(self.n, sum(r["correct"] for r in rolls), rolls, cost))

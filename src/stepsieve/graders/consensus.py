@@ -25,7 +25,7 @@ from stepsieve._errors import ConfigError, GraderError
 from stepsieve._registry import check_options
 from stepsieve.graders._plugin import GradeContext
 from stepsieve.graders._protocol import Grader, config_hash, grader_ref
-from stepsieve.trajectory import Cost, Label, Trajectory
+from stepsieve.trajectory import Cost, Label, Trajectory, Verdict
 
 __all__ = ["ConsensusGrader", "ConsensusOptions"]
 
@@ -120,12 +120,15 @@ class ConsensusGrader:
             yield t
 
     def _score(self, t: Trajectory, i: int, a: str, b: str) -> float | None:
-        xs = [lab.score for lab in (t.steps[i].labels.get(a), t.steps[i].labels.get(b)) if lab and lab.score is not None]
+        labs = (t.steps[i].labels.get(a), t.steps[i].labels.get(b))
+        xs = [lab.score for lab in labs if lab and lab.score is not None]
         return sum(xs) / len(xs) if xs else None
 
     def _label_agreed(self, t: Trajectory, fe: int | None, a: str, b: str) -> None:
         for i, s in enumerate(t.steps):
-            v = "correct" if fe == -1 or (fe is not None and i < fe) else ("incorrect" if i == fe else None)
+            v: Verdict | None = (
+                "correct" if fe == -1 or (fe is not None and i < fe) else ("incorrect" if i == fe else None)
+            )
             s.labels[self.name] = Label(self._score(t, i, a, b), v, None, Cost(), self._ref, {"first_error": fe})
 
     def _label_by_agreement(self, t: Trajectory, a: str, b: str, agree: bool, fa: Any, fb: Any) -> None:

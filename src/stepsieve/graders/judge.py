@@ -40,7 +40,7 @@ from stepsieve.backends import BACKENDS, Backend, ChatBackend
 from stepsieve.embedded import model_dir, parse_verdict, verifier_prompt
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
-from stepsieve.trajectory import Cost, Label, Trajectory
+from stepsieve.trajectory import Cost, Label, Trajectory, Verdict
 
 __all__ = ["JudgeGrader", "JudgeOptions", "parse_boxed_index", "parse_boxed_verdict"]
 
@@ -176,7 +176,9 @@ class JudgeGrader:
     def _ask(self, prompts: list[str]) -> tuple[list[list[str]], list[Cost]]:
         """``votes`` replies per prompt, and each prompt's share of the cost."""
         before = Cost.from_dict(self.backend.cost.to_dict())
-        kw = {"n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        kw: dict[str, Any] = {
+            "n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed
+        }
         if self.embedded and self.verifier_format == 1:
             kw["stop"] = ["\n"]
         if self.chat:
@@ -237,7 +239,7 @@ class JudgeGrader:
             fe = min((v for v, c in counts.items() if c == top), key=lambda v: (v == -1, v))
             for i, s in enumerate(t.steps):
                 score = sum(1 for v in votes if v == -1 or v > i) / len(votes)
-                verdict = "correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None)
+                verdict: Verdict | None = "correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None)
                 s.labels[self.name] = Label(
                     score, verdict, raw if i == 0 else None, cost if i == 0 else Cost(), self._ref,
                     {"votes": parsed, "first_error": fe} if i == 0 else None,
@@ -261,5 +263,5 @@ class JudgeGrader:
                 s.labels[self.name] = Label(None, None, "unparseable judge reply: " + raw, cost, self._ref)
                 continue
             frac = sum(votes) / len(votes)
-            verdict = "correct" if frac > 0.5 else ("incorrect" if frac < 0.5 else None)
+            verdict: Verdict | None = "correct" if frac > 0.5 else ("incorrect" if frac < 0.5 else None)
             s.labels[self.name] = Label(frac, verdict, raw, cost, self._ref, {"votes": parsed})

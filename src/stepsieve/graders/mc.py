@@ -53,7 +53,7 @@ from stepsieve.backends import Backend
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.graders._rollout import ProbeResult, Rollouts, claims_hold
-from stepsieve.trajectory import Cost, Label, TaskTree, Trajectory, task_key
+from stepsieve.trajectory import Cost, Label, TaskTree, Trajectory, Verdict, task_key
 from stepsieve.worlds import WORLDS, AgentWorld, StatesAnswer, Task, World
 
 __all__ = ["MCGrader", "MCOptions", "extend_seed"]
@@ -287,8 +287,8 @@ class MCGrader:
         res = it.values.get(i)
         if res is None:  # first-error mode, not probed: the verdict the search implies
             assert it.fe is not None
-            verdict = "correct" if it.fe == -1 or i < it.fe else None
-            return Label(None, verdict, "not probed: implied by the first-error search", Cost(), self._ref)
+            implied: Verdict | None = "correct" if it.fe == -1 or i < it.fe else None
+            return Label(None, implied, "not probed: implied by the first-error search", Cost(), self._ref)
         extra: dict[str, Any] = {"n": res.n, "n_correct": res.n_correct}
         if not res.rollouts:
             extra["from"] = "outcome"  # the prefix states its answer: no rollouts needed
@@ -296,8 +296,10 @@ class MCGrader:
             extra["shared"] = True
         if self.keep_rollouts and res.rollouts:
             extra["rollouts"] = res.rollouts
-        verdict = "incorrect" if self._dead(res) else "correct"
-        if verdict == "incorrect" and ((it.fe is not None and i < it.fe) or (it.fe is None and self.confirm and alive[i])):
+        verdict: Verdict = "incorrect" if self._dead(res) else "correct"
+        if verdict == "incorrect" and (
+            (it.fe is not None and i < it.fe) or (it.fe is None and self.confirm and alive[i])
+        ):
             verdict = "correct"  # refuted: a longer prefix of this trajectory is recoverable
             extra["refuted"] = True
         return Label(res.value, verdict, None, res.cost if i in it.owned else Cost(), self._ref, extra)

@@ -24,7 +24,7 @@ from stepsieve._errors import GraderError
 from stepsieve._registry import check_options
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
-from stepsieve.trajectory import Cost, Label, Trajectory
+from stepsieve.trajectory import Cost, Label, Trajectory, Verdict
 
 __all__ = ["ProgressGrader", "ProgressOptions", "root_value"]
 
@@ -76,6 +76,7 @@ class ProgressGrader:
                 lab = s.labels.get(self.source)
                 v = lab.score if lab is not None else None
                 adv = None if v is None or prev is None else v - prev
+                verdict: Verdict | None
                 if adv is None:
                     verdict = None
                 elif adv < -self.margin:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from stepsieve._errors import DataError
-from stepsieve.trajectory import Trajectory
 from stepsieve.formats import read_trajectories
+from stepsieve.trajectory import Trajectory
 
 __all__ = ["RunData", "load_run"]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -93,7 +94,8 @@ def _col(name: str, t: Any, optional: bool) -> _Col:
         fields = (_Col("name", "scalar", pa.string(), False), *_fields(t.value_type))
         return _Col(name, "keyed", pa.list_(pa.struct([(f.name, f.arrow) for f in fields])), optional, fields,
                     cls=t.value_type.cls)
-    container = {msgspec.inspect.DictType: dict, msgspec.inspect.ListType: list}.get(type(t))
+    containers: dict[type, type] = {msgspec.inspect.DictType: dict, msgspec.inspect.ListType: list}
+    container = containers.get(type(t))
     return _Col(name, "json", pa.string(), optional, container=container)  # open-ended: JSON text
 
 
@@ -219,9 +221,9 @@ def _objects(c: _Col, arr: Any) -> list[Any]:
         bounds = [o - base for o in offs]
         if kind == "keyed":
             names = flat.field("name").to_pylist()
-            vals = [dict(zip(names[a:b], items[a:b], strict=True)) for a, b in zip(bounds, bounds[1:], strict=False)]
+            vals = [dict(zip(names[a:b], items[a:b], strict=True)) for a, b in pairwise(bounds)]
         else:
-            vals = [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+            vals = [items[a:b] for a, b in pairwise(bounds)]
         if arr.null_count:
             vals = [v if ok else None for v, ok in zip(vals, arr.is_valid().to_pylist(), strict=True)]
     if None in vals and not c.optional:
@@ -247,7 +249,7 @@ def _build(cls: Any, fields: tuple[_Col, ...], arr: Any, n: int) -> list[Any]:
         if f.name not in have:
             continue
         if f.kind == "text_or_json":
-            alt = _column(arr, f.json_column) if f.json_column in have else None
+            alt = _column(arr, f.json_column) if f.json_column is not None and f.json_column in have else None
             cols.append((f.name, _text_or_json(f, _column(arr, f.name), alt)))
         else:
             cols.append((f.name, _objects(f, _column(arr, f.name))))
@@ -302,7 +304,7 @@ def batch_rows(batch: pa.RecordBatch) -> list[Any]:
 def _values(c: _Col, arr: Any) -> list[Any]:
     """Python values of one column (dicts for structs, lists for lists), in row order."""
     if c.kind in ("scalar", "text_or_json"):
-        return arr.to_pylist()  # type: ignore[no-any-return]
+        return arr.to_pylist()
     if c.kind == "json":
         return [None if x is None else _loads(x) for x in arr.to_pylist()]
     if c.kind == "struct":

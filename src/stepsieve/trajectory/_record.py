@@ -145,7 +145,7 @@ class Label(msgspec.Struct, omit_defaults=True, gc=False):
     extra: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self)
 
     @staticmethod
     def from_dict(d: Any, where: str = "label") -> Label:
@@ -167,7 +167,7 @@ class Step(msgspec.Struct, omit_defaults=True, gc=False):
     actions: list[Action] = []
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self)
 
     @staticmethod
     def from_dict(d: Any, position: int) -> Step:
@@ -252,7 +252,7 @@ class Trajectory(msgspec.Struct, gc=False):
     # ---- serialisation ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(self)
 
     @staticmethod
     def from_dict(d: Any) -> Trajectory:

@@ -56,7 +56,7 @@ class RejectSink:
             rec["raw"] = raw
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "wb")
+            self._fh = open(self.path, "wb")  # noqa: SIM115 - held until close()
         self._fh.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
         self.count += 1
 

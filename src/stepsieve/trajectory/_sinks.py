@@ -53,7 +53,7 @@ class JsonlSink(Sink):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)
+        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)  # noqa: SIM115 - held until close()
 
     def write(self, record: Any) -> None:
         self._fh.write(orjson.dumps(record, option=_DUMP_OPT))
@@ -73,7 +73,7 @@ class JsonArraySink(Sink):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)
+        self._fh: IO[bytes] = open(self.partial, "wb", buffering=1 << 20)  # noqa: SIM115 - held until close()
         self._fh.write(b"[")
 
     def write(self, record: Any) -> None:

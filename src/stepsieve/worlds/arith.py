@@ -51,7 +51,10 @@ def reference_steps(task: Task) -> list[str]:
     v = int(task.data["start"])
     steps = []
     for op, b in task.data["ops"]:
-        c = int(apply_op(v, op, b))
+        r = apply_op(v, op, b)
+        if r is None:
+            raise DataError(f"task {task.id}: the reference solution divides by zero")
+        c = int(r)
         steps.append(f"{v} {op} {b} = {c}")
         v = c
     steps.append(f"Answer: {v}")

@@ -143,7 +143,7 @@ class ToolCalcWorld:
         out = []
         for ln in completion.splitlines():
             s = ln.strip()
-            if not s or s.startswith("<") or s.startswith("Problem:") or s == self.header.strip():
+            if not s or s.startswith(("<", "Problem:")) or s == self.header.strip():
                 continue
             out.append(s.removeprefix(">").strip())
         return out
