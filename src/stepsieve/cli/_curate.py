@@ -43,7 +43,12 @@ def _echo(counts: dict[str, object], out: Path) -> None:
     typer.echo(str(out))
 
 
-_EX_CURATE = "Examples:\n\n  stepsieve curate graded.jsonl -o sft.jsonl --label truth --mode truncate\n\n  stepsieve curate agent.jsonl -o steps.jsonl --label judge --mode steps --neutral mask\n\n  stepsieve curate graded.jsonl -o masked.jsonl --label mc --threshold 0.5 --mode mask --after-error grade"
+_EX_CURATE = "\n\n".join([
+    "Examples:",
+    "  stepsieve curate graded.jsonl -o sft.jsonl --label truth --mode truncate",
+    "  stepsieve curate agent.jsonl -o steps.jsonl --label judge --mode steps --neutral mask",
+    "  stepsieve curate graded.jsonl -o masked.jsonl --label mc --threshold 0.5 --mode mask --after-error grade",
+])
 
 
 @app.command("curate", epilog=_EX_CURATE)
@@ -80,7 +85,13 @@ def curate_cmd(
     _echo(counts, out)
 
 
-_EX_PAIRS = "Examples:\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --label truth --value-label mc --margin 0.4\n\n  stepsieve pairs graded.jsonl -o step_dpo.parquet --format step-dpo --label mc --threshold 0.5\n\n  stepsieve pairs graded.jsonl -o dpo.jsonl --format trl-dpo --kinds first_error --max-per-task 2\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl --kinds first_error --sample-world arith --sample-n 8"
+_EX_PAIRS = "\n\n".join([
+    "Examples:",
+    "  stepsieve pairs graded.jsonl -o pairs.jsonl --label truth --value-label mc --margin 0.4",
+    "  stepsieve pairs graded.jsonl -o step_dpo.parquet --format step-dpo --label mc --threshold 0.5",
+    "  stepsieve pairs graded.jsonl -o dpo.jsonl --format trl-dpo --kinds first_error --max-per-task 2",
+    "  stepsieve pairs graded.jsonl -o pairs.jsonl --kinds first_error --sample-world arith --sample-n 8",
+])
 
 
 @app.command("pairs", epilog=_EX_PAIRS)
@@ -173,7 +184,11 @@ def pairs_cmd(
     _echo(counts, out)
 
 
-_EX_CREDIT = "Examples:\n\n  stepsieve credit graded.jsonl -o credited.jsonl --value-label mc --method progress\n\n  stepsieve credit graded.jsonl -o credited.jsonl --method mixed --alpha 0.3 --process fork"
+_EX_CREDIT = "\n\n".join([
+    "Examples:",
+    "  stepsieve credit graded.jsonl -o credited.jsonl --value-label mc --method progress",
+    "  stepsieve credit graded.jsonl -o credited.jsonl --method mixed --alpha 0.3 --process fork",
+])
 
 
 @app.command("credit", epilog=_EX_CREDIT)
@@ -204,7 +219,12 @@ def credit_cmd(
     _echo(counts, out)
 
 
-_EX_EXPORT = "Examples:\n\n  stepsieve export graded.jsonl -o prm.parquet --format trl-stepwise --label mc --soft\n\n  stepsieve curate graded.jsonl -o masked.jsonl --mode mask && stepsieve export masked.jsonl -o ft.jsonl --format openai-chat\n\n  stepsieve pairs graded.jsonl -o pairs.jsonl && stepsieve export pairs.jsonl -o dpo.parquet --format trl-dpo"
+_EX_EXPORT = "\n\n".join([
+    "Examples:",
+    "  stepsieve export graded.jsonl -o prm.parquet --format trl-stepwise --label mc --soft",
+    "  stepsieve curate graded.jsonl -o masked.jsonl --mode mask && stepsieve export masked.jsonl -o ft.jsonl --format openai-chat",
+    "  stepsieve pairs graded.jsonl -o pairs.jsonl && stepsieve export pairs.jsonl -o dpo.parquet --format trl-dpo",
+])
 
 
 @app.command("export", epilog=_EX_EXPORT)
