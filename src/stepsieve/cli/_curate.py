@@ -222,7 +222,8 @@ def credit_cmd(
 _EX_EXPORT = "\n\n".join([
     "Examples:",
     "  stepsieve export graded.jsonl -o prm.parquet --format trl-stepwise --label mc --soft",
-    "  stepsieve curate graded.jsonl -o masked.jsonl --mode mask && stepsieve export masked.jsonl -o ft.jsonl --format openai-chat",
+    "  stepsieve curate graded.jsonl -o masked.jsonl --mode mask\n"
+    "  stepsieve export masked.jsonl -o ft.jsonl --format openai-chat",
     "  stepsieve pairs graded.jsonl -o pairs.jsonl && stepsieve export pairs.jsonl -o dpo.parquet --format trl-dpo",
 ])
 
