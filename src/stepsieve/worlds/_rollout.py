@@ -42,7 +42,13 @@ def rollout(
     max_tokens: int = 200,
     max_turns: int = 12,
 ) -> list[list[tuple[list[str], int]]]:
-    """Continue each ``(task, prefix steps)`` ``n`` times: ``out[i][j] = (new steps, tokens)``."""
+    """Continue each ``(task, prefix steps)`` ``n`` times: ``out[i][j] = (new steps, tokens)``.
+
+    Text worlds: one batched ``generate`` call (the solution runs to end of sequence).
+    Agent worlds: one action per turn (stop at a newline), observations replayed into the
+    next prompt, until the agent answers or ``max_turns`` turns have passed. Both the mc
+    grader and the sampler continue prefixes through this one loop.
+    """
     if n < 1:
         raise ConfigError(f"rollout needs n >= 1, got {n}")
     if not isinstance(world, AgentWorld):
