@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -27,9 +28,18 @@ from stepsieve.trajectory import Label, Outcome, Step, Trajectory
 TEMPLATE = "Q: {task}\nA:\n"
 
 
-def outcome_traj(tid: str, task: str, steps: list[str], correct: bool | None, task_id: str | None = None,
-                 step_label: str | None = None) -> Trajectory:
-    out = [Step(i, s, labels={step_label: Label(1.0, "correct")} if step_label else {}) for i, s in enumerate(steps)]
+def outcome_traj(
+    tid: str,
+    task: str,
+    steps: list[str],
+    correct: bool | None,
+    task_id: str | None = None,
+    step_label: str | None = None,
+) -> Trajectory:
+    out = [
+        Step(i, s, labels={step_label: Label(1.0, "correct")} if step_label else {})
+        for i, s in enumerate(steps)
+    ]
     return Trajectory(tid, task, out, Outcome(None, correct, None), meta={"task": {"id": task_id or task}})
 
 
@@ -79,11 +89,12 @@ def test_one_pass_of_each_model_and_rewards_equal_per_prefix_log_ratios(trained:
     scorer = ImplicitScorer(model, batch_size=16)
     scores = scorer.score_steps(data)
     assert calls == {"policy": 1, "reference": 1}  # one batched pass each for all trajectories
-    assert scorer.stats.tokens == 2 * sum(len(r.input_ids) for r in model.render_many([(t.task, t.steps)
-                                                                                         for t in data]))
+    assert scorer.stats.tokens == 2 * sum(
+        len(r.input_ids) for r in model.render_many([(t.task, t.steps) for t in data])
+    )
     beta = model.config.beta
     for t, s, rw in zip(data, scores, scorer.last_rewards, strict=True):
-        # Independent check: score each prefix alone; q_j = beta * sum of the log ratio over the prefix's steps.
+        # Independent check: each prefix scored alone; q_j = beta * the log ratio summed over its steps.
         q = []
         for k in range(1, len(t.steps) + 1):
             r = model.render_many([(t.task, t.steps[:k])])[0]
@@ -91,7 +102,7 @@ def test_one_pass_of_each_model_and_rewards_equal_per_prefix_log_ratios(trained:
             with torch.no_grad():
                 diff = token_logprobs(model.policy, ids, mask) - token_logprobs(model.reference, ids, mask)
             q.append(beta * float(diff[0, r.steps_start :].sum()))
-        assert rw == pytest.approx([q[0]] + [b - a for a, b in zip(q, q[1:], strict=False)], abs=1e-4)
+        assert rw == pytest.approx([q[0]] + [b - a for a, b in itertools.pairwise(q)], abs=1e-4)
         assert s == pytest.approx([float(torch.sigmoid(torch.tensor(x))) for x in q], abs=1e-5)
 
 
@@ -100,7 +111,9 @@ def test_step_score_kind(trained: Path):
     data = toy_data(2)
     step = ImplicitScorer(model, score="step")
     s = step.score_steps(data)
-    assert s[0] == pytest.approx([float(torch.sigmoid(torch.tensor(r))) for r in step.last_rewards[0]], abs=1e-6)
+    assert s[0] == pytest.approx(
+        [float(torch.sigmoid(torch.tensor(r))) for r in step.last_rewards[0]], abs=1e-6
+    )
     with pytest.raises(ConfigError):
         ImplicitScorer(model, score="bogus")
 
@@ -108,8 +121,10 @@ def test_step_score_kind(trained: Path):
 def test_training_reads_outcomes_never_step_labels(tiny_base: Path, tmp_path: Path):
     opts = ImplicitTrainOptions(epochs=1, batch_size=8, dev_fraction=0.0)
     plain = toy_data(4)
-    marked = [outcome_traj(t.id, t.task, [s.text for s in t.steps], t.outcome.correct, step_label="truth")
-              for t in plain]
+    marked = [
+        outcome_traj(t.id, t.task, [s.text for s in t.steps], t.outcome.correct, step_label="truth")
+        for t in plain
+    ]
     a = train_implicit_prm(plain, base=tiny_base, out=tmp_path / "a", options=opts, template=TEMPLATE)
     b = train_implicit_prm(marked, base=tiny_base, out=tmp_path / "b", options=opts, template=TEMPLATE)
     for pa, pb in zip(a.policy.parameters(), b.policy.parameters(), strict=True):
@@ -120,13 +135,18 @@ def test_training_reads_outcomes_never_step_labels(tiny_base: Path, tmp_path: Pa
 
 
 def test_dpo_objective(tiny_base: Path, tmp_path: Path):
-    opts = ImplicitTrainOptions(objective="dpo", epochs=6, batch_size=4, lr=3e-3, beta=0.5, dev_fraction=0.0,
-                                warmup=2)
-    model = train_implicit_prm(toy_data(), base=tiny_base, out=tmp_path / "d", options=opts, template=TEMPLATE)
+    opts = ImplicitTrainOptions(
+        objective="dpo", epochs=6, batch_size=4, lr=3e-3, beta=0.5, dev_fraction=0.0, warmup=2
+    )
+    model = train_implicit_prm(
+        toy_data(), base=tiny_base, out=tmp_path / "d", options=opts, template=TEMPLATE
+    )
     assert ImplicitConfig.load(tmp_path / "d").objective == "dpo"
     data = toy_data()
     with torch.no_grad():
-        totals = [float(r.sum()) for r in model.step_rewards(model.render_many([(t.task, t.steps) for t in data]))]
+        totals = [
+            float(r.sum()) for r in model.step_rewards(model.render_many([(t.task, t.steps) for t in data]))
+        ]
     assert sum(totals[0::2]) > sum(totals[1::2])  # right solutions above wrong ones
     only_right = [t for t in data if t.outcome.correct]
     with pytest.raises(DataError):
@@ -155,11 +175,29 @@ def test_cli_train_implicit(tiny_base: Path, tmp_path: Path):
     data = tmp_path / "samples.jsonl"
     write_trajectories(toy_data(4), data)
     out = tmp_path / "cli"
-    res = CliRunner().invoke(app, ["train-prm", str(data), "--objective", "implicit", "--base", str(tiny_base),
-                                   "--out", str(out), "--template", "Q: {task}\\nA:\\n", "--epochs", "1",
-                                   "--beta", "0.1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train-prm",
+            str(data),
+            "--objective",
+            "implicit",
+            "--base",
+            str(tiny_base),
+            "--out",
+            str(out),
+            "--template",
+            "Q: {task}\\nA:\\n",
+            "--epochs",
+            "1",
+            "--beta",
+            "0.1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     cfg = ImplicitConfig.load(out)
     assert cfg.beta == 0.1 and cfg.template == TEMPLATE
-    res = CliRunner().invoke(app, ["train-prm", str(data), "--base", str(tiny_base), "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        app, ["train-prm", str(data), "--base", str(tiny_base), "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code != 0  # the steprm objective needs --label

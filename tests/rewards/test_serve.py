@@ -22,20 +22,27 @@ from stepsieve.trajectory import Step, Trajectory
 PROMPT = "Problem: {task}\nSolution:\n"
 ITEMS = [
     ("Tom has 12 apples and buys 5 more. How many now?", ["12 + 5 = 17", "Answer: 17"]),
-    ("A box holds 30 pens; 4 are taken, then the rest doubles.", ["30 - 4 = 26", "26 * 2 = 53", "Answer: 53"]),
+    (
+        "A box holds 30 pens; 4 are taken, then the rest doubles.",
+        ["30 - 4 = 26", "26 * 2 = 53", "Answer: 53"],
+    ),
     ("Start at 7, multiply by 3.", ["7 * 3 = 21", "Answer: 21"]),
 ]
 
 
 def post(url: str, body: dict, timeout: float = 30) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())
 
 
 def in_process(loaded, items=ITEMS) -> list[list[float]]:
-    trajs = [Trajectory(str(i), task, [Step(j, s) for j, s in enumerate(steps)])
-             for i, (task, steps) in enumerate(items)]
+    trajs = [
+        Trajectory(str(i), task, [Step(j, s) for j, s in enumerate(steps)])
+        for i, (task, steps) in enumerate(items)
+    ]
     return loaded.scorer.score_steps(trajs)
 
 
@@ -85,8 +92,10 @@ def test_openrlhf_shape_equals_in_process(server):
         assert a == pytest.approx(b, abs=1e-5)
     # What OpenRLHF's client sends: the decoded query may carry the tokenizer's bos/eos text.
     tok = server.loaded.scorer.model.tokenizer
-    one = post(server.url + "/get_reward", {"query": [f"{tok.bos_token}{queries[1]}{tok.eos_token}"],
-                                             "prompts": [prompts[1]], "labels": [None]})
+    one = post(
+        server.url + "/get_reward",
+        {"query": [f"{tok.bos_token}{queries[1]}{tok.eos_token}"], "prompts": [prompts[1]], "labels": [None]},
+    )
     assert one["rewards"] == pytest.approx([aggregate(want[1], "min")], abs=1e-5)
     # Without prompts, the query is split at the model's template.
     bare = post(server.url + "/get_reward", {"query": queries})
@@ -105,14 +114,20 @@ def test_vllm_pooling_shapes_equal_in_process(server):
             assert [row[0] + row[1] for row in d["data"]] == pytest.approx([1.0] * len(w))
         assert got["usage"]["total_tokens"] > 0
     task, steps = ITEMS[1]
-    chat = post(server.url + "/pooling", {"messages": [{"role": "user", "content": task},
-                                                        {"role": "assistant", "content": "\n".join(steps)}]})
+    chat = post(
+        server.url + "/pooling",
+        {"messages": [{"role": "user", "content": task}, {"role": "assistant", "content": "\n".join(steps)}]},
+    )
     assert [row[1] for row in chat["data"][0]["data"]] == pytest.approx(want[1], abs=1e-5)
 
 
 def test_bad_requests_are_4xx(server):
-    for route, body in (("/get_reward", {"query": "x", "prompts": [1, 2]}), ("/pooling", {"input": [1, 2]}),
-                        ("/pooling", {"input": "no template here"}), ("/nowhere", {})):
+    for route, body in (
+        ("/get_reward", {"query": "x", "prompts": [1, 2]}),
+        ("/pooling", {"input": [1, 2]}),
+        ("/pooling", {"input": "no template here"}),
+        ("/nowhere", {}),
+    ):
         with pytest.raises(urllib.error.HTTPError) as e:
             post(server.url + route, body)
         assert e.value.code in (400, 404)
@@ -127,7 +142,9 @@ def test_concurrent_requests_are_batched(server):
 
     def call(i: int) -> None:
         k = i % 3
-        results[i] = post(server.url + "/get_reward", {"query": [queries[k]], "prompts": [prompts[k]]})["rewards"]
+        results[i] = post(server.url + "/get_reward", {"query": [queries[k]], "prompts": [prompts[k]]})[
+            "rewards"
+        ]
 
     before = server.stats["batches"]
     threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]

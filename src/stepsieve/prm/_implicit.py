@@ -4,7 +4,7 @@
 reward): train a causal LM ``π_θ`` on **outcome labels only**, with the outcome reward
 parameterised as ``r_θ(y) = β · Σ_t log π_θ(y_t | y_<t) / π_ref(y_t | y_<t)``. The partial sums
 are then a Q-function for free: ``q_t = β · Σ_{i ≤ t} log π_θ/π_ref`` and the process reward of
-a step is the sum over its tokens, ``r_j = q_{end(j)} − q_{end(j−1)}``.
+a step is the sum over its tokens, ``r_j = q_{end(j)} - q_{end(j-1)}``.
 
 Here the steps are laid out by the one rendering (:func:`stepsieve.prm.render`), so a step's
 tokens are its text and its separator, exactly as for the StepRM. Scoring costs **one forward
@@ -67,7 +67,9 @@ class ImplicitConfig:
             raise ConfigError(f"implicit PRM score must be cumulative or step, got {self.score!r}")
 
     def save(self, directory: Path) -> None:
-        (directory / IMPLICIT_CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        (directory / IMPLICIT_CONFIG_NAME).write_text(
+            json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        )
 
     @staticmethod
     def load(directory: Path) -> ImplicitConfig:
@@ -89,8 +91,10 @@ def resolve_reference(reference: str, checkpoint: Path | None = None) -> Path:
     if not p.is_absolute() and not p.is_dir() and checkpoint is not None and (checkpoint / p).is_dir():
         p = checkpoint / p
     if not p.is_dir():
-        raise ConfigError(f"implicit PRM reference {reference!r} is not a model directory"
-                          + (f" (checkpoint {checkpoint})" if checkpoint else ""))
+        raise ConfigError(
+            f"implicit PRM reference {reference!r} is not a model directory"
+            + (f" (checkpoint {checkpoint})" if checkpoint else "")
+        )
     return p
 
 
@@ -139,7 +143,9 @@ def response_mask(batch: list[Rendered], width: int) -> torch.Tensor:
 class ImplicitPRM(nn.Module):
     """A trained policy ``π_θ`` and its frozen reference ``π_ref`` (see the module docstring)."""
 
-    def __init__(self, policy: nn.Module, reference: nn.Module, tokenizer: Any, config: ImplicitConfig) -> None:
+    def __init__(
+        self, policy: nn.Module, reference: nn.Module, tokenizer: Any, config: ImplicitConfig
+    ) -> None:
         super().__init__()
         self.policy = policy
         self.reference = reference.eval().requires_grad_(False)
@@ -154,8 +160,13 @@ class ImplicitPRM(nn.Module):
         return cls(load_causal_lm(base), load_causal_lm(base), load_tokenizer(base), config)
 
     @classmethod
-    def load(cls, directory: str | Path, *, device: str | torch.device | None = None,
-             reference: str | Path | None = None) -> ImplicitPRM:
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        reference: str | Path | None = None,
+    ) -> ImplicitPRM:
         """Load a checkpoint written by :meth:`save`; ``reference`` overrides the one it names."""
         d = Path(directory)
         config = ImplicitConfig.load(d)
@@ -167,7 +178,8 @@ class ImplicitPRM(nn.Module):
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        _quiet(lambda: self.policy.save_pretrained(str(d), safe_serialization=True))
+        policy: Any = self.policy
+        _quiet(lambda: policy.save_pretrained(str(d), safe_serialization=True))
         self.tokenizer.save_pretrained(str(d))
         self.config.save(d)
         return d
@@ -185,7 +197,7 @@ class ImplicitPRM(nn.Module):
         return ids.to(self.device), mask.to(self.device)
 
     def token_logratios(self, batch: list[Rendered]) -> torch.Tensor:
-        """``[batch, t]``: log π_θ − log π_ref of every token: one pass of each model."""
+        """``[batch, t]``: log π_θ - log π_ref of every token: one pass of each model."""
         ids, mask = self._collate(batch)
         with torch.no_grad():
             ref = token_logprobs(self.reference, ids, mask)

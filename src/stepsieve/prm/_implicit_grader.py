@@ -53,10 +53,12 @@ class ImplicitScorer:
     def score_steps(self, trajectories: Sequence[Trajectory]) -> list[list[float]]:
         t0 = time.perf_counter()
         rendered = self.model.render_many([(t.task, t.steps) for t in trajectories])
-        for t, r in zip(trajectories, rendered):
+        for t, r in zip(trajectories, rendered, strict=True):
             if self.model.max_length and len(r.input_ids) > self.model.max_length:
-                raise GraderError(f"trajectory {t.id}: {len(r.input_ids)} tokens exceed the model's "
-                                  f"{self.model.max_length}-token context")
+                raise GraderError(
+                    f"trajectory {t.id}: {len(r.input_ids)} tokens exceed the model's "
+                    f"{self.model.max_length}-token context"
+                )
         render_per_token = (time.perf_counter() - t0) / max(1, sum(len(r.input_ids) for r in rendered))
         order = sorted(range(len(rendered)), key=lambda i: len(rendered[i].input_ids))
         scores: list[list[float]] = [[] for _ in rendered]
@@ -69,12 +71,14 @@ class ImplicitScorer:
             rewards = self.model.step_rewards(batch)
             dt = time.perf_counter() - t0
             total = sum(len(r.input_ids) for r in batch)
-            for i, r, rw in zip(idx, batch, rewards):
+            for i, r, rw in zip(idx, batch, rewards, strict=True):
                 self.last_rewards[i] = rw.cpu().tolist()
                 scores[i] = self.model.scores_from_rewards(rw, self.score).cpu().tolist()
                 # Both models read every token: 2 passes, twice the tokens.
-                self.stats.per_trajectory[i] = (2 * len(r.input_ids),
-                                                (dt / total + render_per_token) * len(r.input_ids))
+                self.stats.per_trajectory[i] = (
+                    2 * len(r.input_ids),
+                    (dt / total + render_per_token) * len(r.input_ids),
+                )
             self.stats.passes += 2 * len(batch)
             self.stats.tokens += 2 * total
             self.stats.seconds += dt + render_per_token * total
@@ -88,7 +92,9 @@ class ImplicitOptions:
     model: str | None = None  # implicit PRM checkpoint directory (default: --model)
     reference: str | None = None  # reference model directory (default: the one the checkpoint names)
     threshold: float | None = None  # score below which a step is incorrect (default: the checkpoint's)
-    score: str | None = None  # cumulative (sigmoid of q_j) or step (sigmoid of r_j); default: the checkpoint's
+    score: str | None = (
+        None  # cumulative (sigmoid of q_j) or step (sigmoid of r_j); default: the checkpoint's
+    )
     batch_size: int = 16  # trajectories per forward pass
     device: str | None = None  # torch device (default: cuda when available, else cpu)
 
@@ -105,9 +111,17 @@ class ImplicitGrader:
 
     Options = ImplicitOptions
 
-    def __init__(self, model: str | Path, *, reference: str | Path | None = None, threshold: float | None = None,
-                 score: str | None = None, batch_size: int = 16, device: str | None = None,
-                 name: str = "implicit") -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        reference: str | Path | None = None,
+        threshold: float | None = None,
+        score: str | None = None,
+        batch_size: int = 16,
+        device: str | None = None,
+        name: str = "implicit",
+    ) -> None:
         self._model = ImplicitPRM.load(model, device=device, reference=reference)
         cfg = self._model.config
         self.score = score or cfg.score
@@ -116,9 +130,14 @@ class ImplicitGrader:
         self.threshold = float(threshold if threshold is not None else default_thr)
         self.name = name
         self.batch_size = batch_size
-        self.config: dict[str, Any] = {"model": str(model), "reference": str(reference or cfg.reference),
-                                       "beta": cfg.beta, "score": self.score, "threshold": self.threshold,
-                                       "trained_on": cfg.label}
+        self.config: dict[str, Any] = {
+            "model": str(model),
+            "reference": str(reference or cfg.reference),
+            "beta": cfg.beta,
+            "score": self.score,
+            "threshold": self.threshold,
+            "trained_on": cfg.label,
+        }
         self._ref = grader_ref(name, self.config)
         self._scorer = ImplicitScorer(self._model, batch_size=batch_size, score=self.score)
 
@@ -127,10 +146,19 @@ class ImplicitGrader:
         o = options
         model = o.model or ctx.model
         if model is None:
-            raise ConfigError("grader 'implicit' needs a checkpoint: -o model=DIR or --model DIR "
-                              "(train one with `stepsieve train-prm --objective implicit`)")
-        return cls(model, reference=o.reference, threshold=o.threshold, score=o.score, batch_size=o.batch_size,
-                   device=o.device, name=ctx.label or "implicit")
+            raise ConfigError(
+                "grader 'implicit' needs a checkpoint: -o model=DIR or --model DIR "
+                "(train one with `stepsieve train-prm --objective implicit`)"
+            )
+        return cls(
+            model,
+            reference=o.reference,
+            threshold=o.threshold,
+            score=o.score,
+            batch_size=o.batch_size,
+            device=o.device,
+            name=ctx.label or "implicit",
+        )
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         batch: list[Trajectory] = []
@@ -145,9 +173,11 @@ class ImplicitGrader:
     def _grade_batch(self, batch: list[Trajectory]) -> Iterator[Trajectory]:
         scores = self._scorer.score_steps(batch)
         stats = self._scorer.stats.per_trajectory
-        for t, probs, rewards, (tokens, seconds) in zip(batch, scores, self._scorer.last_rewards, stats):
+        for t, probs, rewards, (tokens, seconds) in zip(
+            batch, scores, self._scorer.last_rewards, stats, strict=True
+        ):
             q = 0.0
-            for j, (step, p, r) in enumerate(zip(t.steps, probs, rewards)):
+            for j, (step, p, r) in enumerate(zip(t.steps, probs, rewards, strict=True)):
                 q += r
                 step.labels[self.name] = Label(
                     score=p,

@@ -4,7 +4,7 @@ The target is ``trajectory.outcome.correct`` (the answer checker's verdict); no 
 ever read. Objectives, with ``r(y) = β · Σ_{response tokens} log π_θ/π_ref``:
 
 * ``ce`` (the paper's): binary cross-entropy of ``sigmoid(r(y))`` against the outcome;
-* ``dpo``: pairs of one task, a right and a wrong solution: ``−log sigmoid(r(y_w) − r(y_l))``.
+* ``dpo``: pairs of one task, a right and a wrong solution: ``-log sigmoid(r(y_w) - r(y_l))``.
 
 The reference is frozen, so its log-probabilities are computed once per example (one no-grad
 pass) and only the policy is run in the loop. The verdict threshold is picked on a dev split
@@ -57,7 +57,13 @@ class ImplicitTrainOptions:
     def __post_init__(self) -> None:
         if self.objective not in ("ce", "dpo"):
             raise ConfigError(f"implicit objective must be ce or dpo, got {self.objective!r}")
-        if self.beta <= 0 or self.lr <= 0 or self.epochs < 1 or self.batch_size < 1 or self.pairs_per_task < 1:
+        if (
+            self.beta <= 0
+            or self.lr <= 0
+            or self.epochs < 1
+            or self.batch_size < 1
+            or self.pairs_per_task < 1
+        ):
             raise ConfigError("beta and lr must be > 0; epochs, batch_size and pairs_per_task >= 1")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ConfigError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
@@ -100,7 +106,9 @@ def _cache_reference(model: ImplicitPRM, examples: Sequence[_Example], batch_siz
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].rendered.input_ids))
     for s in range(0, len(order), 4 * batch_size):
         idx = order[s : s + 4 * batch_size]
-        for i, v in zip(idx, _sums(model, model.reference, [examples[i] for i in idx]).cpu().tolist()):
+        for i, v in zip(
+            idx, _sums(model, model.reference, [examples[i] for i in idx]).cpu().tolist(), strict=True
+        ):
             examples[i].ref_sum = v
 
 
@@ -124,10 +132,14 @@ def _pairs(examples: Sequence[_Example], per_task: int, rng: random.Random) -> l
     return out
 
 
-def _train_loop(model: ImplicitPRM, train: list[_Example], o: ImplicitTrainOptions, progress: bool) -> list[float]:
+def _train_loop(
+    model: ImplicitPRM, train: list[_Example], o: ImplicitTrainOptions, progress: bool
+) -> list[float]:
     rng = random.Random(o.seed)
     torch.manual_seed(o.seed)
-    units: list[Any] = list(range(len(train))) if o.objective == "ce" else _pairs(train, o.pairs_per_task, rng)
+    units: list[Any] = (
+        list(range(len(train))) if o.objective == "ce" else _pairs(train, o.pairs_per_task, rng)
+    )
     if not units:
         raise DataError("dpo needs tasks with both a right and a wrong solution; none in the train split")
     total = math.ceil(len(units) / o.batch_size) * o.epochs
@@ -175,7 +187,7 @@ def _dev_eval(model: ImplicitPRM, dev: Sequence[_Example], o: ImplicitTrainOptio
     scores, refs, finals, ys = [], [], [], []
     for s in range(0, len(dev), o.batch_size):
         batch = list(dev[s : s + o.batch_size])
-        for e, rw in zip(batch, model.step_rewards([e.rendered for e in batch])):
+        for e, rw in zip(batch, model.step_rewards([e.rendered for e in batch]), strict=True):
             scores.append(model.scores_from_rewards(rw, o.score).cpu().tolist())
             refs.append(-1 if e.target >= 0.5 else 0)
             finals.append(float(rw.sum()))
@@ -209,8 +221,14 @@ def train_implicit_prm(
     """Train ``π_θ`` (a copy of ``base``) against ``base`` frozen, on outcomes; save it to ``out``."""
     o = options or ImplicitTrainOptions()
     t0 = time.perf_counter()
-    config = ImplicitConfig(reference=reference_name(base), beta=o.beta, objective=o.objective, score=o.score,
-                            separator=separator, template=template)
+    config = ImplicitConfig(
+        reference=reference_name(base),
+        beta=o.beta,
+        objective=o.objective,
+        score=o.score,
+        separator=separator,
+        template=template,
+    )
     model = ImplicitPRM.from_base(base, config)
     if device:
         model = model.to(device)
@@ -218,7 +236,7 @@ def train_implicit_prm(
     targets = [outcome_target(t) for t in trajs]
     rendered = model.render_many([(t.task, t.steps) for t in trajs])
     examples, skipped = [], 0
-    for t, y, r in zip(trajs, targets, rendered):
+    for t, y, r in zip(trajs, targets, rendered, strict=True):
         if y is None or (model.max_length and len(r.input_ids) > model.max_length):
             skipped += 1
             continue
@@ -245,8 +263,10 @@ def train_implicit_prm(
         "right_share": sum(e.target for e in train) / len(train),
         "first_loss": losses[0],
         "final_loss": sum(losses[-stride:]) / len(losses[-stride:]),
-        "loss_curve": [[i, round(sum(losses[i : i + stride]) / len(losses[i : i + stride]), 5)]
-                       for i in range(0, len(losses), stride)],
+        "loss_curve": [
+            [i, round(sum(losses[i : i + stride]) / len(losses[i : i + stride]), 5)]
+            for i in range(0, len(losses), stride)
+        ],
         "seconds": round(time.perf_counter() - t0, 2),
         "device": str(model.device),
         **report,

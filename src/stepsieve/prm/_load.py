@@ -33,8 +33,13 @@ class LoadedScorer:
     separator: str
 
 
-def load_scorer(model: str | Path | None = None, *, device: str | None = None, batch_size: int = 16,
-                score: str | None = None) -> LoadedScorer:
+def load_scorer(
+    model: str | Path | None = None,
+    *,
+    device: str | None = None,
+    batch_size: int = 16,
+    score: str | None = None,
+) -> LoadedScorer:
     """A StepRM or implicit PRM directory (default: the embedded StepRM) ready to score steps."""
     from stepsieve.prm._grader import default_model_dir
 
@@ -44,8 +49,13 @@ def load_scorer(model: str | Path | None = None, *, device: str | None = None, b
         from stepsieve.prm._implicit_grader import ImplicitScorer
 
         m = ImplicitPRM.load(d, device=device)
-        return LoadedScorer(ImplicitScorer(m, batch_size=batch_size, score=score), "implicit", str(d),
-                            m.config.template, m.config.separator)
+        return LoadedScorer(
+            ImplicitScorer(m, batch_size=batch_size, score=score),
+            "implicit",
+            str(d),
+            m.config.template,
+            m.config.separator,
+        )
     if (d / CONFIG_NAME).is_file():
         from stepsieve.prm._model import StepRM
         from stepsieve.prm._score import StepRMScorer
@@ -53,8 +63,9 @@ def load_scorer(model: str | Path | None = None, *, device: str | None = None, b
         if score is not None:
             raise ConfigError("score= applies to implicit PRMs; a StepRM's score is its P(correct)")
         s = StepRM.load(d, device=device)
-        return LoadedScorer(StepRMScorer(s, batch_size=batch_size), "steprm", str(d), s.config.template,
-                            s.config.separator)
+        return LoadedScorer(
+            StepRMScorer(s, batch_size=batch_size), "steprm", str(d), s.config.template, s.config.separator
+        )
     raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}) nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
 
 
@@ -90,8 +101,14 @@ def _strip_specials(text: str, specials: tuple[str, ...]) -> str:
     return text
 
 
-def text_to_trajectory(task: str | list[dict[str, Any]], response: str, separator: str, *, tid: str = "",
-                       specials: tuple[str, ...] = ()) -> Trajectory:
+def text_to_trajectory(
+    task: str | list[dict[str, Any]],
+    response: str,
+    separator: str,
+    *,
+    tid: str = "",
+    specials: tuple[str, ...] = (),
+) -> Trajectory:
     """A trajectory of ``response`` split at ``separator`` (blank pieces dropped, ends stripped)."""
     response = _strip_specials(response, specials)
     steps = [p.strip() for p in response.split(separator) if p.strip()]

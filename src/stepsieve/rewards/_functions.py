@@ -55,9 +55,18 @@ class StepRewardFunction:
     rewards each call returned) let a caller check what reached the trainer.
     """
 
-    def __init__(self, model: str | Path | None = None, *, aggregate: str = "min", batch_size: int = 16,
-                 device: str | None = None, score: str | None = None, separator: str | None = None,
-                 name: str = "stepsieve_prm", loaded: LoadedScorer | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        aggregate: str = "min",
+        batch_size: int = 16,
+        device: str | None = None,
+        score: str | None = None,
+        separator: str | None = None,
+        name: str = "stepsieve_prm",
+        loaded: LoadedScorer | None = None,
+    ) -> None:
         if aggregate not in AGGREGATIONS:
             raise ConfigError(f"aggregate must be one of {', '.join(AGGREGATIONS)}, got {aggregate!r}")
         self.loaded = loaded or load_scorer(model, device=device, batch_size=batch_size, score=score)
@@ -65,7 +74,9 @@ class StepRewardFunction:
         self.separator = separator or self.loaded.separator
         self.__name__ = name  # TRL names the logged metric after it: rewards/<name>/mean
         tok = getattr(getattr(self.loaded.scorer, "model", None), "tokenizer", None)
-        self._specials = tuple(s for s in (getattr(tok, "eos_token", None), getattr(tok, "pad_token", None)) if s)
+        self._specials = tuple(
+            s for s in (getattr(tok, "eos_token", None), getattr(tok, "pad_token", None)) if s
+        )
         self.calls = 0
         self.history: list[list[float]] = []
         self._lock = threading.Lock()
@@ -75,9 +86,10 @@ class StepRewardFunction:
         if len(prompts) != len(completions):
             raise ConfigError(f"{len(prompts)} prompts but {len(completions)} completions")
         trajs: list[Trajectory] = [
-            text_to_trajectory(_task(p, self.loaded.template), _text(c), self.separator, tid=str(i),
-                               specials=self._specials)
-            for i, (p, c) in enumerate(zip(prompts, completions))
+            text_to_trajectory(
+                _task(p, self.loaded.template), _text(c), self.separator, tid=str(i), specials=self._specials
+            )
+            for i, (p, c) in enumerate(zip(prompts, completions, strict=True))
         ]
         live = [t for t in trajs if t.steps]
         with self._lock:  # one model, one caller at a time
@@ -95,9 +107,18 @@ _DEFAULT: dict[tuple[str, str], StepRewardFunction] = {}
 _DEFAULT_LOCK = threading.Lock()
 
 
-def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None,
-                  *, model: str | None = None, aggregate: str = "min", **kwargs: Any) -> dict[str, Any]:
-    """veRL's custom reward function: ``{"score": aggregated step score, "prm_steps", "prm_min", "prm_last"}``.
+def compute_score(
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    *,
+    model: str | None = None,
+    aggregate: str = "min",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """veRL's custom reward function: ``{"score": the aggregated step scores, "prm_steps", "prm_min",
+    "prm_last"}``.
 
     The model is loaded once per process and ``(model, aggregate)``. ``ground_truth`` and
     ``data_source`` are not used (the step reward model needs no reference answer).
@@ -110,5 +131,9 @@ def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_
         if fn is None:
             fn = _DEFAULT[key] = StepRewardFunction(model, aggregate=aggregate)
     steps = fn.step_scores([prompt], [solution_str])[0]
-    return {"score": aggregate_scores(steps, aggregate), "prm_steps": float(len(steps)),
-            "prm_min": min(steps) if steps else 0.0, "prm_last": steps[-1] if steps else 0.0}
+    return {
+        "score": aggregate_scores(steps, aggregate),
+        "prm_steps": float(len(steps)),
+        "prm_min": min(steps) if steps else 0.0,
+        "prm_last": steps[-1] if steps else 0.0,
+    }

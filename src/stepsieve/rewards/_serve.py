@@ -77,19 +77,30 @@ class _Work:
 class PRMServer:
     """An HTTP step-reward server over a :class:`LoadedScorer`; ``start()`` / ``stop()`` or ``with``."""
 
-    def __init__(self, loaded: LoadedScorer, options: ServeOptions | None = None, *, name: str | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedScorer, options: ServeOptions | None = None, *, name: str | None = None
+    ) -> None:
         self.loaded = loaded
         self.options = options or ServeOptions()
         self.name = name or loaded.path
         self.separator = self.options.separator or loaded.separator
         tok = getattr(getattr(loaded.scorer, "model", None), "tokenizer", None)
-        self._specials = tuple(s for s in (getattr(tok, "bos_token", None), getattr(tok, "eos_token", None),
-                                           getattr(tok, "pad_token", None)) if s)
+        self._specials = tuple(
+            s
+            for s in (
+                getattr(tok, "bos_token", None),
+                getattr(tok, "eos_token", None),
+                getattr(tok, "pad_token", None),
+            )
+            if s
+        )
         self._queue: queue.Queue[_Work] = queue.Queue(maxsize=self.options.max_queue)
         self._stop = threading.Event()
         self.stats = {"requests": 0, "trajectories": 0, "batches": 0, "rejected": 0, "timeouts": 0}
         self._lock = threading.Lock()
-        self._httpd = _PooledHTTPServer((self.options.host, self.options.port), _handler(self), self.options.threads)
+        self._httpd = _PooledHTTPServer(
+            (self.options.host, self.options.port), _handler(self), self.options.threads
+        )
         self._threads: list[threading.Thread] = []
 
     @property
@@ -188,22 +199,30 @@ class PRMServer:
         if not isinstance(prompts, list) or len(prompts) != len(queries):
             raise _BadRequest('"prompts" must be a list as long as "query"')
         trajs = []
-        for i, (q, p) in enumerate(zip(queries, prompts)):
+        for i, (q, p) in enumerate(zip(queries, prompts, strict=True)):
             q = _strip_lead(q, self._specials)
             if isinstance(p, str) and p and p in q:
                 task, response = task_from_prompt(p, self.loaded.template), q[q.index(p) + len(p) :]
             else:
                 split = split_query(q, self.loaded.template)
                 if split is None:
-                    raise _BadRequest(f"query {i}: no prompt given and it does not follow the model's template "
-                                      f"{self.loaded.template!r}")
+                    raise _BadRequest(
+                        f"query {i}: no prompt given and it does not follow the model's template "
+                        f"{self.loaded.template!r}"
+                    )
                 task, response = split
             trajs.append(self._trajectory(task, response, f"q{i}"))
         scores = self.score(trajs)
         rewards = [aggregate(s, self.options.aggregate) for s in scores]
-        return {"rewards": rewards, "scores": rewards, "step_scores": scores,
-                "extra_logs": {"prm_steps": [float(len(s)) for s in scores],
-                               "prm_last": [aggregate(s, "last") for s in scores]}}
+        return {
+            "rewards": rewards,
+            "scores": rewards,
+            "step_scores": scores,
+            "extra_logs": {
+                "prm_steps": [float(len(s)) for s in scores],
+                "prm_last": [aggregate(s, "last") for s in scores],
+            },
+        }
 
     def pooling(self, body: dict[str, Any]) -> dict[str, Any]:
         if "messages" in body:
@@ -213,21 +232,31 @@ class PRMServer:
             if isinstance(inputs, str):
                 inputs = [inputs]
             if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs):
-                raise _BadRequest('"input" must be a string or a list of strings (token ids are not accepted)')
+                raise _BadRequest(
+                    '"input" must be a string or a list of strings (token ids are not accepted)'
+                )
             trajs = []
             for i, text in enumerate(inputs):
                 split = split_query(_strip_lead(text, self._specials), self.loaded.template)
                 if split is None:
-                    raise _BadRequest(f"input {i} does not follow the model's template {self.loaded.template!r}; "
-                                      'send "messages" instead')
+                    raise _BadRequest(
+                        f"input {i} does not follow the model's template {self.loaded.template!r}; "
+                        'send "messages" instead'
+                    )
                 trajs.append(self._trajectory(split[0], split[1], f"i{i}"))
         scores = self.score(trajs)
-        tokens = sum(len(t.task if isinstance(t.task, str) else "") + sum(len(s.text) for s in t.steps)
-                     for t in trajs)  # characters: the server does not re-tokenize to count
+        tokens = sum(
+            len(t.task if isinstance(t.task, str) else "") + sum(len(s.text) for s in t.steps) for t in trajs
+        )  # characters: the server does not re-tokenize to count
         return {
-            "id": f"pool-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()), "model": self.name,
-            "data": [{"index": i, "object": "pooling", "data": [[1.0 - p, p] for p in s]}
-                     for i, s in enumerate(scores)],
+            "id": f"pool-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": self.name,
+            "data": [
+                {"index": i, "object": "pooling", "data": [[1.0 - p, p] for p in s]}
+                for i, s in enumerate(scores)
+            ],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0},
         }
 
@@ -297,21 +326,40 @@ def _handler(server: PRMServer) -> type[BaseHTTPRequestHandler]:
 
         def _error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
             # vLLM's error body shape; OpenRLHF only reads the status.
-            self._send(status, {"error": {"message": message, "type": status.phrase, "code": int(status)}}, headers)
+            self._send(
+                status, {"error": {"message": message, "type": status.phrase, "code": int(status)}}, headers
+            )
 
         def do_GET(self) -> None:
             if self.path in ("/health", "/v1/health"):
-                self._send(200, {"status": "ok", "model": server.name, "kind": server.loaded.kind,
-                                 "queue": server._queue.qsize(), **server.stats})
+                self._send(
+                    200,
+                    {
+                        "status": "ok",
+                        "model": server.name,
+                        "kind": server.loaded.kind,
+                        "queue": server._queue.qsize(),
+                        **server.stats,
+                    },
+                )
             elif self.path == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": server.name, "object": "model",
-                                                             "owned_by": "stepsieve"}]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": server.name, "object": "model", "owned_by": "stepsieve"}],
+                    },
+                )
             else:
                 self._error(HTTPStatus.NOT_FOUND, f"no route GET {self.path}")
 
         def do_POST(self) -> None:
-            routes = {"/get_reward": server.openrlhf, "/": server.openrlhf,
-                      "/pooling": server.pooling, "/v1/pooling": server.pooling}
+            routes = {
+                "/get_reward": server.openrlhf,
+                "/": server.openrlhf,
+                "/pooling": server.pooling,
+                "/v1/pooling": server.pooling,
+            }
             fn = routes.get(self.path.split("?")[0])
             if fn is None:
                 self._error(HTTPStatus.NOT_FOUND, f"no route POST {self.path}")
