@@ -96,6 +96,7 @@ def test_grpo_trainer_runs_with_step_rewards(tmp_path, loaded):
         report_to=[],
         save_strategy="no",
         seed=0,
+        gradient_checkpointing=False,  # TRL turns it on by default; it only costs time here
         temperature=1.0,
         dataloader_num_workers=0,
     )

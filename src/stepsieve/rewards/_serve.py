@@ -289,7 +289,9 @@ def _strip_lead(text: str, specials: Sequence[str]) -> str:
 class _PooledHTTPServer(HTTPServer):
     """``HTTPServer`` whose requests run on a bounded thread pool (not a thread per request)."""
 
-    daemon_threads = True
+    # The listen backlog: socketserver's default of 5 overflows when dozens of clients connect at
+    # once while the scoring thread holds the GIL, and Linux then resets the extra connections.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type, threads: int) -> None:
         super().__init__(address, handler)
