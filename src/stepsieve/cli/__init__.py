@@ -20,6 +20,7 @@ from stepsieve.cli import _eval  # noqa: F401,E402  eval
 from stepsieve.cli import _search  # noqa: F401,E402  search
 from stepsieve.cli import _report  # noqa: F401,E402  report
 from stepsieve.cli import _sample  # noqa: F401,E402  sample
+from stepsieve.cli import _serve_prm  # noqa: F401,E402  serve-prm
 
 __all__ = ["app", "main"]
 

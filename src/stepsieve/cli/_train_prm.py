@@ -14,29 +14,73 @@ from stepsieve.cli._app import app
 def train_prm_cmd(
     data: Path = typer.Argument(..., help="Graded trajectories (JSONL) carrying the label to learn."),
     base: str = typer.Option(..., "--base", help="Base model directory (a causal LM with its tokenizer)."),
-    out: Path = typer.Option(..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."),
-    label: str = typer.Option(..., "--label", help="Label name to learn from, e.g. mc."),
-    soft: bool = typer.Option(False, "--soft", help="Learn the label's score as a float target (else its verdict)."),
-    separator: str = typer.Option("\n", "--separator", help="Step separator; must be one token of the tokenizer."),
-    epochs: int = typer.Option(3, "--epochs"),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."
+    ),
+    label: str = typer.Option(
+        None, "--label", help="Label name to learn from, e.g. mc (the StepRM objective)."
+    ),
+    objective: str = typer.Option(
+        "steprm",
+        "--objective",
+        help="steprm (a head on step labels) or implicit "
+        "(an implicit PRM: a copy of --base trained on outcome labels only, "
+        "against --base frozen as its reference).",
+    ),
+    implicit_loss: str = typer.Option(
+        "ce",
+        "--implicit-loss",
+        help="implicit: ce (cross-entropy of "
+        "sigmoid(beta * sum log pi/pi_ref) on the outcome) or dpo (right vs wrong "
+        "solution of one task).",
+    ),
+    beta: float = typer.Option(0.05, "--beta", help="implicit: reward scale, r = beta * log(pi / pi_ref)."),
+    implicit_score: str = typer.Option(
+        "cumulative",
+        "--implicit-score",
+        help="implicit: the step score the "
+        "threshold is picked for: cumulative (sigmoid of q_j) or step "
+        "(sigmoid of r_j).",
+    ),
+    soft: bool = typer.Option(
+        False, "--soft", help="Learn the label's score as a float target (else its verdict)."
+    ),
+    separator: str = typer.Option(
+        "\n", "--separator", help="Step separator; must be one token of the tokenizer."
+    ),
+    epochs: int = typer.Option(None, "--epochs", help="Default: 3 steprm, 2 implicit."),
     batch_size: int = typer.Option(16, "--batch-size"),
-    lr: float = typer.Option(3e-4, "--lr"),
+    lr: float = typer.Option(None, "--lr", help="Learning rate (default: 3e-4 steprm, 1e-4 implicit)."),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Held out to pick the verdict threshold."),
-    after_error: str = typer.Option("incorrect", "--after-error", help="Unlabelled steps after the first error: incorrect|skip."),
+    after_error: str = typer.Option(
+        "incorrect", "--after-error", help="Unlabelled steps after the first error: incorrect|skip."
+    ),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option(None, "--device", help="cpu, cuda... (default: cuda when present)."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast on CUDA."),
-    head: str = typer.Option("linear", "--head", help="linear (Linear at the separator), policy (an MLP over the "
-                             "separator state and the base model's own token log-probs; needs tied embeddings) "
-                             "or logprobs (that MLP over the log-prob features alone)."),
+    head: str = typer.Option(
+        "linear",
+        "--head",
+        help="linear (Linear at the separator), policy (an MLP over the "
+        "separator state and the base model's own token log-probs; needs tied embeddings) "
+        "or logprobs (that MLP over the log-prob features alone).",
+    ),
     head_width: int = typer.Option(64, "--head-width", help="Hidden units of the policy head."),
     freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Train the head only."),
-    template: str = typer.Option("{task}\\n", "--template",
-                                 help="Task layout before the steps; {task} is replaced, \\n is a newline. "
-                                      "Use the policy's prompt, e.g. 'Problem: {task}\\nSolution:\\n'."),
+    template: str = typer.Option(
+        None,
+        "--template",
+        help="Task layout before the steps; {task} is replaced, \\n is a newline. "
+        "Use the policy's prompt, e.g. 'Problem: {task}\\nSolution:\\n' (default: "
+        "'{task}\\n' for steprm, the embedded policy's prompt for implicit).",
+    ),
     error_weight: float = typer.Option(1.0, "--error-weight", help="Loss weight of incorrect targets."),
-    finetune_epochs: int = typer.Option(0, "--finetune-epochs", help="With --freeze-backbone: then train backbone "
-                                        "and head together for this many epochs (the shipped StepRM: 2)."),
+    finetune_epochs: int = typer.Option(
+        0,
+        "--finetune-epochs",
+        help="With --freeze-backbone: then train backbone "
+        "and head together for this many epochs (the shipped StepRM: 2).",
+    ),
     finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
 ) -> None:
     """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
@@ -45,27 +89,148 @@ def train_prm_cmd(
 
       stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc --soft
 
-      stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc --head logprobs \
-          --freeze-backbone --template 'Problem: {task}\\nSolution:\\n' --epochs 20 --lr 3e-3 --finetune-epochs 2
+      stepsieve train-prm graded.jsonl --base src/stepsieve/embedded/policy --out steprm --label mc \
+          --head logprobs --freeze-backbone --template 'Problem: {task}\\nSolution:\\n' --epochs 20 \
+          --lr 3e-3 --finetune-epochs 2
 
       stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
+
+      stepsieve train-prm samples.jsonl --objective implicit --base src/stepsieve/embedded/policy \
+          --out implicit-prm --template 'Problem: {task}\\nSolution:\\n' --beta 0.05 --lr 3e-4
     """
-    from stepsieve.prm import TrainOptions, train_prm
     from stepsieve.formats import read_trajectories
+    from stepsieve.prm import TrainOptions, train_prm
 
     sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
+    if objective == "implicit":
+        template = template or "Problem: {task}\\nSolution:\\n"
+        _train_implicit(
+            data,
+            base,
+            out,
+            sep,
+            template.replace("\\n", "\n"),
+            implicit_loss,
+            beta,
+            implicit_score,
+            epochs or 2,
+            batch_size,
+            lr or 1e-4,
+            dev_fraction,
+            seed,
+            device,
+            bf16,
+        )
+        return
+    if objective != "steprm":
+        raise typer.BadParameter(f"--objective must be steprm or implicit, got {objective!r}")
+    if not label:
+        raise typer.BadParameter("--label is required for --objective steprm (e.g. --label mc)")
+    epochs, lr, template = epochs or 3, lr or 3e-4, template or "{task}\\n"
     options = TrainOptions(
-        epochs=epochs, batch_size=batch_size, lr=lr, dev_fraction=dev_fraction,
-        after_error=after_error, seed=seed, bf16=bf16, error_weight=error_weight,  # type: ignore[arg-type]
-        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        dev_fraction=dev_fraction,
+        after_error=after_error,
+        seed=seed,
+        bf16=bf16,
+        error_weight=error_weight,  # type: ignore[arg-type]
+        finetune_epochs=finetune_epochs,
+        finetune_lr=finetune_lr,
     )
     model = train_prm(
-        read_trajectories(data), base=base, out=out, label=label, soft=soft, separator=sep,
-        template=template.replace("\\n", "\n"), head=head, head_width=head_width, freeze_backbone=freeze_backbone,
-        options=options, device=device, progress=True, source=str(data),
+        read_trajectories(data),
+        base=base,
+        out=out,
+        label=label,
+        soft=soft,
+        separator=sep,
+        template=template.replace("\\n", "\n"),
+        head=head,
+        head_width=head_width,
+        freeze_backbone=freeze_backbone,
+        options=options,
+        device=device,
+        progress=True,
+        source=str(data),
     )
     t = model.config.training
-    summary = {k: t[k] for k in ("examples", "dev_examples", "skipped", "first_loss", "final_loss",
-                                  "dev_loss", "threshold", "dev_f1_vs_label", "seconds")}
+    summary = {
+        k: t[k]
+        for k in (
+            "examples",
+            "dev_examples",
+            "skipped",
+            "first_loss",
+            "final_loss",
+            "dev_loss",
+            "threshold",
+            "dev_f1_vs_label",
+            "seconds",
+        )
+    }
+    typer.echo(json.dumps(summary))
+    typer.echo(str(out))
+
+
+def _train_implicit(
+    data: Path,
+    base: str,
+    out: Path,
+    sep: str,
+    template: str,
+    loss: str,
+    beta: float,
+    score: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    dev_fraction: float,
+    seed: int,
+    device: str | None,
+    bf16: bool,
+) -> None:
+    from stepsieve.formats import read_trajectories
+    from stepsieve.prm import ImplicitTrainOptions, train_implicit_prm
+
+    options = ImplicitTrainOptions(
+        objective=loss,
+        beta=beta,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        dev_fraction=dev_fraction,
+        score=score,
+        seed=seed,
+        bf16=bf16,
+    )
+    model = train_implicit_prm(
+        read_trajectories(data),
+        base=base,
+        out=out,
+        options=options,
+        separator=sep,
+        template=template,
+        device=device,
+        progress=True,
+        source=str(data),
+    )
+    t = model.config.training
+    summary = {
+        k: t[k]
+        for k in (
+            "examples",
+            "dev_examples",
+            "skipped",
+            "first_loss",
+            "final_loss",
+            "dev_loss",
+            "dev_outcome_accuracy",
+            "threshold",
+            "dev_f1_vs_outcome",
+            "seconds",
+        )
+    }
     typer.echo(json.dumps(summary))
     typer.echo(str(out))

@@ -31,6 +31,7 @@ GRADERS.register("judge", "stepsieve.graders.judge:JudgeGrader")
 GRADERS.register("consensus", "stepsieve.graders.consensus:ConsensusGrader")
 GRADERS.register("progress", "stepsieve.graders.progress:ProgressGrader")
 GRADERS.register("prm", "stepsieve.prm._grader:PRMGrader")
+GRADERS.register("implicit", "stepsieve.prm._implicit_grader:ImplicitGrader")
 
 __all__ = [
     "GRADERS",

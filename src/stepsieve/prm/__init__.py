@@ -5,6 +5,10 @@ A StepRM is a causal-LM backbone with a scalar head read at each step's separato
 """
 
 from stepsieve.prm._grader import PRMGrader, default_model_dir
+from stepsieve.prm._implicit import IMPLICIT_CONFIG_NAME, ImplicitConfig, ImplicitPRM
+from stepsieve.prm._implicit_grader import ImplicitGrader, ImplicitOptions, ImplicitScorer
+from stepsieve.prm._implicit_train import ImplicitTrainOptions, outcome_target, train_implicit_prm
+from stepsieve.prm._load import LoadedScorer, load_scorer, split_query, task_from_prompt, text_to_trajectory
 from stepsieve.prm._model import CONFIG_NAME, HEAD_NAME, StepRM, StepRMConfig, load_tokenizer
 from stepsieve.prm._render import (
     Rendered,
@@ -31,7 +35,15 @@ from stepsieve.prm._train import (
 __all__ = [
     "CONFIG_NAME",
     "HEAD_NAME",
+    "IMPLICIT_CONFIG_NAME",
     "Example",
+    "ImplicitConfig",
+    "ImplicitGrader",
+    "ImplicitOptions",
+    "ImplicitPRM",
+    "ImplicitScorer",
+    "ImplicitTrainOptions",
+    "LoadedScorer",
     "PRMGrader",
     "Rendered",
     "ScoreStats",
@@ -40,22 +52,28 @@ __all__ = [
     "StepRMScorer",
     "StepScorer",
     "TrainOptions",
-    "choose_threshold",
     "cache_features",
+    "choose_threshold",
     "collate",
     "default_model_dir",
     "first_error_at",
+    "load_scorer",
     "load_tokenizer",
     "make_examples",
+    "outcome_target",
     "processbench_f1",
     "render",
     "render_many",
     "render_trajectory",
     "score_per_prefix",
     "separator_token_id",
+    "split_query",
     "step_segment",
     "step_targets",
+    "task_from_prompt",
     "task_text",
+    "text_to_trajectory",
+    "train_implicit_prm",
     "train_prm",
     "train_steps",
 ]
