@@ -9,7 +9,15 @@ import torch
 from safetensors.torch import load_file
 
 from stepsieve import ConfigError
-from stepsieve.prm import StepRM, StepRMConfig, StepRMScorer, TrainOptions, make_examples, score_per_prefix, train_prm
+from stepsieve.prm import (
+    StepRM,
+    StepRMConfig,
+    StepRMScorer,
+    TrainOptions,
+    make_examples,
+    score_per_prefix,
+    train_prm,
+)
 from stepsieve.prm._train import _batch_loss
 
 from .conftest import labelled
@@ -89,7 +97,7 @@ def test_error_weight_scales_the_loss_of_incorrect_targets(model):
         logits = model.step_logits([e.rendered for e in examples])
         plain = _batch_loss(model, examples, False, 1.0, logits)
         heavy = _batch_loss(model, examples, False, 3.0, logits)
-        x = torch.cat([lg for lg in logits])
+        x = torch.cat(list(logits))
         y = torch.tensor([v for e in examples for v in e.targets])
         w = torch.where(y < 0.5, 3.0, 1.0)
         want = torch.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w)

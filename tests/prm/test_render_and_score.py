@@ -22,7 +22,9 @@ from stepsieve.trajectory import Step, Trajectory
 from .conftest import labelled
 
 TRAJS = [
-    labelled("a", "Tom has 3 apples and buys 4 more, then doubles them.", ["3 + 4 = 7", "7 * 2 = 14", "Answer: 14"], -1),
+    labelled(
+        "a", "Tom has 3 apples and buys 4 more, then doubles them.", ["3 + 4 = 7", "7 * 2 = 14", "Answer: 14"], -1
+    ),
     labelled("b", "Start at 10, add 5, subtract 2.", ["10 + 5 = 16", "16 - 2 = 14", "Answer: 14"], 0),
     # A step that itself contains the separator string must still yield one position per step.
     labelled("c", "Multi\nline task.", ["first line\nstill step 0", "step 1"], 1),

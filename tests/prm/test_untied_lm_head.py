@@ -39,7 +39,8 @@ def test_features_use_the_lm_head_not_the_input_embeddings(tiny_base):
         feats = model.step_features([r])[0]
         logp = torch.log_softmax(lm(ids).logits[0], -1)
         hidden = model.backbone(input_ids=ids).last_hidden_state
-        wrong = policy_features(hidden, model.backbone.get_input_embeddings().weight, ids, [r], len(r.step_positions))[0]
+        emb = model.backbone.get_input_embeddings().weight
+        wrong = policy_features(hidden, emb, ids, [r], len(r.step_positions))[0]
     prev = r.steps_start
     for j, sep in enumerate(r.step_positions):
         lps = [float(logp[t - 1, r.input_ids[t]]) for t in range(prev, sep + 1)]
@@ -84,7 +85,7 @@ def test_missing_lm_head_is_a_clear_error(tiny_base, tmp_path):
     from transformers import AutoModel
 
     AutoModel.from_pretrained(str(tiny_base)).save_pretrained(str(tmp_path / "headless"))
-    with pytest.raises(ConfigError, match="lm_head.weight"):
+    with pytest.raises(ConfigError, match=r"lm_head\.weight"):
         read_lm_head(tmp_path / "headless")
 
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 import sys
 
 from stepsieve._errors import StepsieveError
-from stepsieve.cli._app import app
 
 # Verb modules: importing one registers its command(s). Add one line per verb module.
-from stepsieve.cli import _io_verbs  # noqa: F401,E402  convert, inspect
-from stepsieve.cli import _curate  # noqa: F401,E402  curate, pairs, credit, export
-from stepsieve.cli import _train_prm  # noqa: F401,E402  train-prm
-from stepsieve.cli import _grade  # noqa: F401,E402  grade
-from stepsieve.cli import _eval  # noqa: F401,E402  eval
-from stepsieve.cli import _search  # noqa: F401,E402  search
-from stepsieve.cli import _report  # noqa: F401,E402  report
-from stepsieve.cli import _sample  # noqa: F401,E402  sample
-from stepsieve.cli import _serve_prm  # noqa: F401,E402  serve-prm
+from stepsieve.cli import (
+    _curate,  # noqa: F401  curate, pairs, credit, export
+    _eval,  # noqa: F401  eval
+    _grade,  # noqa: F401  grade
+    _io_verbs,  # noqa: F401  convert, inspect
+    _report,  # noqa: F401  report
+    _sample,  # noqa: F401  sample
+    _search,  # noqa: F401  search
+    _serve_prm,  # noqa: F401  serve-prm
+    _train_prm,  # noqa: F401  train-prm
+)
+from stepsieve.cli._app import app
 
 __all__ = ["app", "main"]
 

@@ -126,16 +126,18 @@ def train_prm_cmd(
         raise typer.BadParameter(f"--objective must be steprm or implicit, got {objective!r}")
     if not label:
         raise typer.BadParameter("--label is required for --objective steprm (e.g. --label mc)")
+    if after_error not in ("incorrect", "skip"):
+        raise typer.BadParameter(f"--after-error must be incorrect or skip, got {after_error!r}")
     epochs, lr, template = epochs or 3, lr or 3e-4, template or "{task}\\n"
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         dev_fraction=dev_fraction,
-        after_error=after_error,
+        after_error="skip" if after_error == "skip" else "incorrect",  # checked above
         seed=seed,
         bf16=bf16,
-        error_weight=error_weight,  # type: ignore[arg-type]
+        error_weight=error_weight,
         finetune_epochs=finetune_epochs,
         finetune_lr=finetune_lr,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -88,17 +88,19 @@ class StepRM(nn.Module):
         """``lm_head`` (``[vocab, hidden]``): the base's LM head weight, needed by the
         ``policy``/``logprobs`` heads when the base's embeddings are untied (a frozen buffer)."""
         super().__init__()
-        self.backbone = backbone
-        hidden = backbone.config.hidden_size
+        # a transformers PreTrainedModel: its config and methods are not in nn.Module's type
+        self.backbone: Any = backbone
+        bb: Any = backbone
+        hidden = bb.config.hidden_size
         self.register_buffer("lm_head", None, persistent=False)
         if config.head == "linear":
             self.head: nn.Module = nn.Linear(hidden, 1)
         elif config.head in ("policy", "logprobs"):
-            if needs_lm_head(backbone.config, config):
+            if needs_lm_head(bb.config, config):
                 if lm_head is None:
                     raise ConfigError(f"the {config.head!r} head reads the base's LM head: its embeddings are "
                                       "untied, so pass the base's lm_head weight (from_base and load read it)")
-                vocab = backbone.get_input_embeddings().weight.shape[0]
+                vocab = bb.get_input_embeddings().weight.shape[0]
                 if tuple(lm_head.shape) != (vocab, hidden):
                     raise ConfigError(f"LM head shape {tuple(lm_head.shape)} does not match the backbone's "
                                       f"({vocab}, {hidden})")
@@ -124,7 +126,8 @@ class StepRM(nn.Module):
         torch.manual_seed(seed)
         model = cls(backbone, load_tokenizer(base), config, lm_head)
         # A near-zero output layer starts every step at P = 0.5 so early gradients are balanced.
-        last = model.head if isinstance(model.head, nn.Linear) else model.head[-1]
+        head = model.head
+        last = cast(nn.Linear, head if isinstance(head, nn.Linear) else cast(nn.Sequential, head)[-1])
         nn.init.normal_(last.weight, std=1e-3)
         nn.init.zeros_(last.bias)
         if config.freeze_backbone:
@@ -234,7 +237,7 @@ def read_lm_head(directory: str | Path) -> torch.Tensor:
     for path in candidates:
         if path.is_file():
             with safe_open(str(path), framework="pt") as f:
-                if _LM_HEAD_KEY in f.keys():
+                if _LM_HEAD_KEY in f.keys():  # noqa: SIM118 - safetensors' safe_open has keys(), no __contains__
                     return f.get_tensor(_LM_HEAD_KEY).to(torch.float32)
     raise ConfigError(f"{d}: untied embeddings but no {_LM_HEAD_KEY} in its safetensors "
                       f"({LM_HEAD_NAME}, model.safetensors or the shards of model.safetensors.index.json)")

@@ -168,7 +168,8 @@ def train_steps(
     torch.manual_seed(options.seed)
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
     total = steps_per_epoch * options.epochs
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=options.lr, weight_decay=options.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=options.lr, weight_decay=options.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < options.warmup:

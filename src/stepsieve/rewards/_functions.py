@@ -22,8 +22,8 @@ from typing import Any
 
 from stepsieve._errors import ConfigError
 from stepsieve.prm._load import LoadedScorer, load_scorer, task_from_prompt, text_to_trajectory
-from stepsieve.search._aggregate import AGGREGATIONS, aggregate
-from stepsieve.search._aggregate import aggregate as aggregate_scores
+from stepsieve.search import AGGREGATIONS, aggregate
+from stepsieve.search import aggregate as aggregate_scores
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["StepRewardFunction", "compute_score"]

@@ -36,7 +36,7 @@ from typing import Any
 
 from stepsieve._errors import ConfigError
 from stepsieve.prm._load import LoadedScorer, split_query, task_from_prompt, text_to_trajectory
-from stepsieve.search._aggregate import AGGREGATIONS, aggregate
+from stepsieve.search import AGGREGATIONS, aggregate
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["PRMServer", "ServeOptions"]
@@ -176,7 +176,7 @@ class PRMServer:
                 scores = iter(self.loaded.scorer.score_steps(flat) if flat else [])
                 for w in batch:
                     w.future.set_result([next(scores) if t.steps else [] for t in w.trajectories])
-            except Exception as e:  # the error goes to every waiting request, the loop lives on
+            except Exception as e:  # noqa: BLE001 - the error goes to every waiting request, the loop lives on
                 for w in batch:
                     if not w.future.done():
                         w.future.set_exception(e)
@@ -303,7 +303,7 @@ class _PooledHTTPServer(HTTPServer):
     def _run(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
-        except Exception:
+        except Exception:  # noqa: BLE001 - socketserver's contract: report and keep serving
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
@@ -383,7 +383,7 @@ def _handler(server: PRMServer) -> type[BaseHTTPRequestHandler]:
                 self._error(HTTPStatus.SERVICE_UNAVAILABLE, "queue full", {"Retry-After": "1"})
             except FutureTimeout:
                 self._error(HTTPStatus.GATEWAY_TIMEOUT, f"not scored within {server.options.timeout} s")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any scoring failure is this request's 500
                 self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: {e}")
 
     return Handler
