@@ -87,9 +87,9 @@ def test_grpo_trainer_runs_with_step_rewards(tmp_path, loaded):
     args = GRPOConfig(
         output_dir=str(tmp_path / "grpo"),
         max_steps=5,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=48,
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=32,
         learning_rate=1e-5,
         logging_steps=1,
         use_cpu=True,
@@ -97,6 +97,7 @@ def test_grpo_trainer_runs_with_step_rewards(tmp_path, loaded):
         save_strategy="no",
         seed=0,
         gradient_checkpointing=False,  # TRL turns it on by default; it only costs time here
+        bf16=False,  # TRL's default; bfloat16 autocast is emulated, slowly, on this CPU
         temperature=1.0,
         dataloader_num_workers=0,
     )

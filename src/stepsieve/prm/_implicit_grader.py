@@ -92,9 +92,7 @@ class ImplicitOptions:
     model: str | None = None  # implicit PRM checkpoint directory (default: --model)
     reference: str | None = None  # reference model directory (default: the one the checkpoint names)
     threshold: float | None = None  # score below which a step is incorrect (default: the checkpoint's)
-    score: str | None = (
-        None  # cumulative (sigmoid of q_j) or step (sigmoid of r_j); default: the checkpoint's
-    )
+    score: str | None = None  # cumulative (sigmoid q_j) or step (sigmoid r_j); default: the checkpoint's
     batch_size: int = 16  # trajectories per forward pass
     device: str | None = None  # torch device (default: cuda when available, else cpu)
 
