@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -157,23 +158,7 @@ def train_prm_cmd(
         progress=True,
         source=str(data),
     )
-    t = model.config.training
-    summary = {
-        k: t[k]
-        for k in (
-            "examples",
-            "dev_examples",
-            "skipped",
-            "first_loss",
-            "final_loss",
-            "dev_loss",
-            "threshold",
-            "dev_f1_vs_label",
-            "seconds",
-        )
-    }
-    typer.echo(json.dumps(summary))
-    typer.echo(str(out))
+    _echo_summary(model.config.training, out, ("dev_loss", "threshold", "dev_f1_vs_label", "seconds"))
 
 
 def _train_implicit(
@@ -218,21 +203,12 @@ def _train_implicit(
         progress=True,
         source=str(data),
     )
-    t = model.config.training
-    summary = {
-        k: t[k]
-        for k in (
-            "examples",
-            "dev_examples",
-            "skipped",
-            "first_loss",
-            "final_loss",
-            "dev_loss",
-            "dev_outcome_accuracy",
-            "threshold",
-            "dev_f1_vs_outcome",
-            "seconds",
-        )
-    }
-    typer.echo(json.dumps(summary))
+    keys = ("dev_loss", "dev_outcome_accuracy", "threshold", "dev_f1_vs_outcome", "seconds")
+    _echo_summary(model.config.training, out, keys)
+
+
+def _echo_summary(training: dict[str, Any], out: Path, keys: tuple[str, ...]) -> None:
+    """The training figures both objectives report, then the model directory."""
+    common = ("examples", "dev_examples", "skipped", "first_loss", "final_loss")
+    typer.echo(json.dumps({k: training[k] for k in common + keys}))
     typer.echo(str(out))

@@ -9,7 +9,7 @@ over labels counts each pass once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,21 @@ def default_model_dir() -> Path:
     """The StepRM that ships in the package (trained on the embedded world's ``mc`` labels)."""
     return Path(__file__).resolve().parent.parent / "embedded" / "steprm"
 
+
+
+def in_batches(
+    trajectories: Iterable[Trajectory], size: int, grade_batch: Callable[[list[Trajectory]], Iterator[Trajectory]]
+) -> Iterator[Trajectory]:
+    """``grade_batch`` over consecutive batches of ``size`` trajectories, streamed (the PRM
+    graders' one-forward-pass-per-batch loop)."""
+    batch: list[Trajectory] = []
+    for t in trajectories:
+        batch.append(t)
+        if len(batch) == size:
+            yield from grade_batch(batch)
+            batch = []
+    if batch:
+        yield from grade_batch(batch)
 
 class PRMGrader:
     """Grades steps with a StepRM checkpoint directory (default: the embedded one)."""
@@ -81,14 +96,7 @@ class PRMGrader:
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""
-        batch: list[Trajectory] = []
-        for t in trajectories:
-            batch.append(t)
-            if len(batch) == self.batch_size:
-                yield from self._grade_batch(batch)
-                batch = []
-        if batch:
-            yield from self._grade_batch(batch)
+        return in_batches(trajectories, self.batch_size, self._grade_batch)
 
     def _grade_batch(self, batch: list[Trajectory]) -> Iterator[Trajectory]:
         scores = self._scorer.score_steps(batch)

@@ -22,6 +22,7 @@ from stepsieve._errors import ConfigError, GraderError
 from stepsieve._registry import check_options
 from stepsieve.graders._plugin import GradeContext
 from stepsieve.graders._protocol import grader_ref
+from stepsieve.prm._grader import in_batches
 from stepsieve.prm._implicit import ImplicitPRM
 from stepsieve.prm._score import ScoreStats
 from stepsieve.trajectory import Cost, Label, Trajectory
@@ -159,14 +160,7 @@ class ImplicitGrader:
         )
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
-        batch: list[Trajectory] = []
-        for t in trajectories:
-            batch.append(t)
-            if len(batch) == self.batch_size:
-                yield from self._grade_batch(batch)
-                batch = []
-        if batch:
-            yield from self._grade_batch(batch)
+        return in_batches(trajectories, self.batch_size, self._grade_batch)
 
     def _grade_batch(self, batch: list[Trajectory]) -> Iterator[Trajectory]:
         scores = self._scorer.score_steps(batch)
