@@ -9,27 +9,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from _cli import run_cli as run
 
-from stepsieve.cli import main
 from stepsieve.formats import read_trajectories
 
 FIX = Path(__file__).parent.parent / "fixtures"
 PB = FIX / "processbench_gsm8k_sample.json"
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI's real ``main`` in-process (exactly what the console script calls)."""
-    old = sys.argv
-    sys.argv = ["stepsieve", *map(str, argv)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_convert_processbench_to_parquet_and_back(tmp_path, capsys):

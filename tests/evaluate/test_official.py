@@ -4,12 +4,11 @@ each official layout; every expected figure is the official formula computed by 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_cli as _cli
 
-from stepsieve.cli import main
 from stepsieve.evaluate import evaluate, prmbench_predictions, prmbench_score, processbench_predictions
 from stepsieve.formats import read_trajectories
 from stepsieve.trajectory import Label, Step, Trajectory
@@ -115,18 +114,6 @@ def test_prmbench_score_of_a_label_abstentions_count_as_not_flagged(tmp_path):
     assert (c["tp"], c["fp"], c["tn"], c["fn"]) == (1, 0, 1, 1)
 
 
-def _cli(argv: list, capsys) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["stepsieve", *map(str, argv)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_eval_reads_official_predictions_and_writes_a_manifest(pb_outputs, tmp_path, capsys):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_cli as run
 
 from stepsieve import DataError
 from stepsieve.formats import get_format, read_trajectories
@@ -18,20 +19,6 @@ from stepsieve.formats import get_format, read_trajectories
 AG = Path(__file__).parent.parent / "fixtures" / "agents"
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    from stepsieve.cli import main
-
-    old = sys.argv
-    sys.argv = ["stepsieve", *map(str, argv)]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # (format, sample, trajectories, steps, actions, steps with an observation, unknown events,
