@@ -18,6 +18,8 @@ from stepsieve.formats import get_format, read_trajectories
 from stepsieve.prm._served import ServedPRMGrader
 from stepsieve.trajectory import Step, Trajectory
 
+from .conftest import running
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -31,23 +33,12 @@ def prm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]
     model, tag_id = build_tiny_qwen2_prm(
         tmp_path_factory.mktemp("qwen2-prm") / "model", chat_template=CHAT_TEMPLATE
     )
-    server = VLLMServer(
-        python,
-        model,
-        tmp_path_factory.mktemp("vllm-prm"),
-        served_name="tiny-prm",
-        startup_timeout=900,
-        pooler={"step_tag_id": tag_id},
+    yield from running(
+        VLLMServer(
+            python, model, tmp_path_factory.mktemp("vllm-prm"), served_name="tiny-prm", startup_timeout=900,
+            pooler={"step_tag_id": tag_id},
+        )
     )
-    try:
-        server.start()
-    except Exception as e:  # noqa: BLE001 — report the server log with the failure
-        server.stop()
-        pytest.fail(f"vLLM (pooling) did not start: {e}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _trajectories() -> list[Trajectory]:
