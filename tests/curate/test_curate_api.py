@@ -6,7 +6,8 @@ from stepsieve import curate, trajectory
 def test_curate_public_names():
     assert sorted(curate.__all__) == sorted(
         [
-            "EXPORT_FORMATS",
+            "DPO_CONSUMERS",
+                "EXPORT_FORMATS",
             "BackendSampler",
             "CreditOptions",
             "CurateOptions",
@@ -19,7 +20,10 @@ def test_curate_public_names():
             "PairStats",
             "RowWriter",
             "StepPair",
-            "chat_row",
+            "chat_messages",
+                "chat_row",
+                "check_openai_chat_file",
+                "check_output",
             "credit",
             "credit_file",
             "credit_task",
@@ -31,6 +35,7 @@ def test_curate_public_names():
             "first_line_split",
             "group_by_task",
             "make_pairs",
+                "openai_chat_problems",
             "pairs_file",
             "pairs_for_task",
             "parquet_schema",
@@ -38,6 +43,8 @@ def test_curate_public_names():
             "read_pairs",
             "render_step",
             "render_task",
+                "sft_chat_template",
+                "sft_row",
             "step_dpo_row",
             "step_status",
             "stepwise_row",

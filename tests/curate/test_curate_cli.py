@@ -117,7 +117,7 @@ def test_export_chat_from_curated_and_stepwise(tmp_path):
     out = tmp_path / "ft.jsonl"
     counts = invoke("export", cur, "-o", out, "--format", "openai-chat", "-q")
     rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
-    assert counts["out"] == 2 and [m.get("weight") for m in rows[0]["messages"]] == [None, 1, 0, 0]
+    assert counts["out"] == 2 and [m.get("weight") for m in rows[0]["messages"]] == [None, 1, 0]
     out = tmp_path / "prm.parquet"
     counts = invoke("export", src, "-o", out, "--format", "trl-stepwise", "--label", "mc", "--soft", "-q")
     assert counts["out"] == 3
