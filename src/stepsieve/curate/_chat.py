@@ -103,6 +103,28 @@ def _join(a: str | None, b: str | None, sep: str) -> str | None:
     return f"{a}{sep}{b}"
 
 
+def _text_of(parts: Any) -> str:
+    """The text of a content-part list (OpenAI/Anthropic ``text``, OTel ``content``), joined."""
+    out = []
+    for p in parts if isinstance(parts, list) else ():
+        if isinstance(p, dict) and p.get("type", "text") == "text":
+            v = p.get("text", p.get("content"))
+            if isinstance(v, str):
+                out.append(v)
+    return "\n".join(out)
+
+
+def _task_message(m: dict[str, Any]) -> dict[str, Any]:
+    """A task message in OpenAI's shape: text content (parts joined), an assistant one weight 0."""
+    msg = {k: m[k] for k in _TASK_KEYS if k in m}
+    content = m.get("content")
+    if not isinstance(content, str) and not (content is None and msg.get("tool_calls")):
+        msg["content"] = _text_of(content if content is not None else m.get("parts"))
+    if msg.get("role") == "assistant":
+        msg["weight"] = 0
+    return msg
+
+
 def chat_messages(t: Trajectory, weight_label: str = "curate", turns: str = "merge",
                   sep: str = "\n") -> tuple[list[dict[str, Any]], int]:
     """``(messages, n_trained)``: the conversation and how many assistant messages have weight 1."""
@@ -112,13 +134,7 @@ def chat_messages(t: Trajectory, weight_label: str = "curate", turns: str = "mer
     if isinstance(t.task, str):
         msgs = [{"role": "user", "content": t.task}]
     else:
-        msgs = []
-        for m in t.task:
-            if isinstance(m, dict):
-                msg = {k: m[k] for k in _TASK_KEYS if k in m}
-                if msg.get("role") == "assistant":
-                    msg["weight"] = 0
-                msgs.append(msg)
+        msgs = [_task_message(m) for m in t.task if isinstance(m, dict)]
     merge = turns == "merge"
     used_ids: set[str] = {c["id"] for m in msgs for c in m.get("tool_calls") or () if isinstance(c, dict)}
     cur: dict[str, Any] | None = None  # the assistant message later steps may extend
