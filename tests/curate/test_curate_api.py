@@ -20,6 +20,7 @@ def test_curate_public_names():
             "PairStats",
             "RowWriter",
             "StepPair",
+                "axolotl_row",
             "chat_messages",
                 "chat_row",
                 "check_openai_chat_file",

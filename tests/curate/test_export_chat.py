@@ -221,3 +221,31 @@ def test_curated_exports_pass_the_rules_and_load_in_datasets(tmp_path):
     assert check_openai_chat_file(out) == []
     ds = datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == len(out.read_bytes().splitlines()) > 0
+
+
+# ---- axolotl ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_axolotl_rows_flag_exactly_the_kept_turns_and_load_in_datasets(tmp_path, suffix):
+    """axolotl's chat_template strategy reads a per-message bool (``message_field_training:
+    train``): true trains the message (and with ``train_on_eos: turn`` its end of turn)."""
+    datasets = pytest.importorskip("datasets")
+    agent = Trajectory(
+        "a", [{"role": "system", "content": "s"}, {"role": "user", "content": "7+8?"}],
+        [Step(0, "c", "action", "16", actions=[Action("tool", name="calc", arguments='{"e":"7+9"}', id="x")],
+              labels={"curate": Label(0.0, None)}),
+         Step(1, "c", "action", "15", actions=[Action("tool", name="calc", arguments='{"e":"7+8"}', id="y")]),
+         Step(2, "answer 15")],
+    )
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(encode_json(agent) + b"\n")
+    out = tmp_path / f"ax{suffix}"
+    export_file(src, out, ExportOptions(format="axolotl"))
+    kind = "parquet" if suffix == ".parquet" else "json"
+    (row,) = datasets.load_dataset(kind, data_files=str(out), split="train", cache_dir=str(tmp_path / "hf"))
+    flags = [(m["role"], m["train"]) for m in row["messages"]]
+    assert flags == [("system", False), ("user", False), ("assistant", False), ("tool", False),
+                     ("assistant", True), ("tool", False), ("assistant", True)]
+    assert all("weight" not in m or m["weight"] is None for m in row["messages"])
+    assert row["messages"][4]["tool_calls"][0]["id"] == "y"

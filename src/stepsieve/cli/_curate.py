@@ -246,7 +246,7 @@ def export_cmd(
         ..., "--out", "-o", help="Output rows: .jsonl or .parquet (datasets loads both)."
     ),
     fmt: str = typer.Option(
-        ..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat | trl-sft."
+        ..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat | trl-sft | axolotl."
     ),
     label: str = _LABEL,
     threshold: float = _THRESH,
@@ -260,7 +260,7 @@ def export_cmd(
     ),
     turns: str = typer.Option(
         "merge", "--turns",
-        help="openai-chat / trl-sft: merge same-weight steps into one assistant message | step (one each).",
+        help="openai-chat / trl-sft / axolotl: merge same-weight steps into one assistant message | step (one each).",
     ),
     dpo_for: str = _DPO_FOR,
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),

@@ -25,6 +25,10 @@ trainer that consumes it (README's export table says which tokens carry loss the
 - ``trl-sft`` (TRL ``SFTTrainer`` with ``assistant_only_loss=True`` and a chat template whose
   ``{% generation %}`` blocks cover the assistant messages of weight 1, e.g.
   ``sft_chat_template()``): the same ``messages``; Parquet too.
+- ``axolotl`` (axolotl ``type: chat_template`` with ``message_field_training: train``): the
+  same ``messages``, each with ``train`` (true on assistant messages of weight 1) instead of
+  ``weight``; axolotl trains a message's tokens, and with ``train_on_eos: turn`` its end of
+  turn, exactly where ``train`` is true.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "DPO_CONSUMERS",
     "EXPORT_FORMATS",
     "ExportOptions",
+    "axolotl_row",
     "chat_row",
     "check_output",
     "dpo_row",
@@ -57,7 +62,7 @@ __all__ = [
     "stepwise_row",
 ]
 
-EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat", "trl-sft")
+EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat", "trl-sft", "axolotl")
 PAIR_FORMATS = frozenset({"trl-dpo", "step-dpo"})
 DPO_CONSUMERS = ("trl", "step-dpo")
 
@@ -163,6 +168,16 @@ def sft_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
     return {"messages": msgs} if trained else None
 
 
+def axolotl_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
+    """axolotl chat_template conversation, a ``train`` flag per message (None: nothing trained)."""
+    msgs, trained = chat_messages(t, opts.weight_label, opts.turns, opts.sep)
+    if not trained:
+        return None
+    for m in msgs:
+        m["train"] = m.pop("weight", 0) == 1
+    return {"messages": msgs}
+
+
 def export_row(record: Trajectory | StepPair, opts: ExportOptions) -> dict[str, Any] | None:
     """The row of ``record`` in ``opts.format`` (None when it cannot be expressed)."""
     fn: Callable[[Any, ExportOptions], dict[str, Any] | None] = _ROW[opts.format]
@@ -175,6 +190,7 @@ _ROW: dict[str, Callable[[Any, ExportOptions], dict[str, Any] | None]] = {
     "step-dpo": step_dpo_row,
     "openai-chat": chat_row,
     "trl-sft": sft_row,
+    "axolotl": axolotl_row,
 }
 
 
@@ -210,7 +226,7 @@ def parquet_schema(opts: ExportOptions) -> Any:
             ("name", s),
             ("tool_calls", pa.list_(call)),
             ("tool_call_id", s),
-            ("weight", pa.int64()),
+            ("train", pa.bool_()) if opts.format == "axolotl" else ("weight", pa.int64()),
         ]
     )
     return pa.schema([("messages", pa.list_(msg))])

@@ -275,7 +275,7 @@ def export_file(
         [opts.label]
         if opts.format == "trl-stepwise"
         else [opts.weight_label]
-        if opts.format == "openai-chat"
+        if opts.format in ("openai-chat", "trl-sft", "axolotl")
         else []
     )
     write_manifest(output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts)

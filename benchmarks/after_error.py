@@ -1,0 +1,101 @@
+"""The one after-error rule, measured: a StepRM trained on the same mc labels with
+``after_error="incorrect"`` (the default of train-prm and every export) and with ``"skip"``.
+
+    python benchmarks/after_error.py --data runs/after-error-data --train 250 --test 150
+
+Samples and mc-grades (first-error search, which leaves the steps after the first error
+undecided) a train and a test split of the embedded ``arith`` world once (cached in --data,
+the same cache layout as ``steprm_distill.py``), then trains two StepRMs side by side in one
+process — same base, head, seed, epochs and examples, only the rule differs — and reports
+each one's ProcessBench first-error F1 against ``truth`` on the test split, the number of
+step targets each trained on, and the ratio. Prints JSON; ``--save`` writes it under
+benchmarks/results/. Embedded world only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from steprm_distill import ROOT, _cached_splits
+
+from stepsieve.backends.transformers import TransformersBackend
+from stepsieve.evaluate import evaluate
+from stepsieve.prm import PRMGrader, TrainOptions, step_targets, train_prm
+from stepsieve.trajectory import AFTER_ERROR_RULES
+from stepsieve.worlds import get_world
+
+
+def _blind(ts: list) -> list:
+    """Copies without the ``truth`` labels (the StepRM never sees them)."""
+    out = []
+    for t in ts:
+        d = t.to_dict()
+        for s in d["steps"]:
+            s.get("labels", {}).pop("truth", None)
+        out.append(type(t).from_dict(d))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--policy", type=Path, default=ROOT / "src/stepsieve/embedded/policy")
+    ap.add_argument("--data", type=Path, default=ROOT / "runs/after-error-data")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs/after-error")
+    ap.add_argument("--train", type=int, default=250)
+    ap.add_argument("--test", type=int, default=150)
+    ap.add_argument("--ops", default="3-6")
+    ap.add_argument("--mc-n", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=160)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--head", default="linear", choices=["linear", "policy", "logprobs"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", action="store_true", help="write the JSON to benchmarks/results/")
+    args = ap.parse_args()
+    # what steprm_distill's data cache reads
+    args.mc_rollout_check, args.mc_confirm, args.data_only, args.parts = None, False, False, ""
+
+    import torch
+
+    torch.set_num_threads(1)
+    world = get_world("arith")
+    stages: list = []
+    train, test = _cached_splits(world, TransformersBackend(args.policy), args, stages)
+    blind = _blind(train)
+    result: dict = {"benchmark": "after_error", "world": "arith (embedded)", "ops": args.ops, "mc_n": args.mc_n,
+                    "train_trajectories": len(train), "test_trajectories": len(test), "head": args.head,
+                    "epochs": args.epochs, "seed": args.seed, "data_stages": stages, "arms": {}}
+    for rule in AFTER_ERROR_RULES:
+        targets = [step_targets(t, "mc", soft=False, after_error=rule) for t in blind]
+        t0 = time.perf_counter()
+        out = args.out / rule
+        train_prm(blind, base=args.policy, out=out, label="mc", soft=False, head=args.head,
+                  options=TrainOptions(epochs=args.epochs, seed=args.seed, after_error=rule),  # type: ignore[arg-type]
+                  device="cpu", progress=False, source=f"after_error benchmark ({rule})")
+        train_s = time.perf_counter() - t0
+        graded = list(PRMGrader(out, device="cpu").grade([type(t).from_dict(t.to_dict()) for t in test]))
+        rep = evaluate(graded, "prm", "truth")
+        result["arms"][rule] = {
+            "step_targets": sum(x is not None for ts in targets for x in ts),
+            "incorrect_targets": sum(x == 0.0 for ts in targets for x in ts),
+            "train_seconds": round(train_s, 1),
+            "f1_vs_truth": rep["processbench"]["average_f1"],
+        }
+        print(f"[after_error] {rule}: {result['arms'][rule]}", file=sys.stderr, flush=True)
+    mc = evaluate(test, "mc", "truth")["processbench"]["average_f1"]
+    result["mc_f1_vs_truth"] = mc
+    a, b = result["arms"]["incorrect"]["f1_vs_truth"], result["arms"]["skip"]["f1_vs_truth"]
+    result["f1_ratio_incorrect_over_skip"] = a / b if b else None
+    text = json.dumps(result, indent=2)
+    if args.save:
+        (ROOT / "benchmarks/results" / f"after_error_train{len(train)}_test{len(test)}.json").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
