@@ -1,12 +1,13 @@
 """The one after-error rule, measured: a StepRM trained on the same mc labels with
 ``after_error="incorrect"`` (the default of train-prm and every export) and with ``"skip"``.
 
-    python benchmarks/after_error.py --data runs/after-error-data --train 250 --test 150
+    python benchmarks/after_error.py --train 250 --test 150 --save
 
 Samples and mc-grades (first-error search, which leaves the steps after the first error
 undecided) a train and a test split of the embedded ``arith`` world once (cached in --data,
 the same cache layout as ``steprm_distill.py``), then trains two StepRMs side by side in one
-process — same base, head, seed, epochs and examples, only the rule differs — and reports
+process — same base, head, seed, epochs and examples (default: the shipped recipe, logprobs
+head on the frozen policy then 2 joint epochs), only the rule differs — and reports
 each one's ProcessBench first-error F1 against ``truth`` on the test split, the number of
 step targets each trained on, and the ratio. Prints JSON; ``--save`` writes it under
 benchmarks/results/. Embedded world only.
@@ -28,7 +29,7 @@ from stepsieve.backends.transformers import TransformersBackend
 from stepsieve.evaluate import evaluate
 from stepsieve.prm import PRMGrader, TrainOptions, step_targets, train_prm
 from stepsieve.trajectory import AFTER_ERROR_RULES
-from stepsieve.worlds import get_world
+from stepsieve.worlds import Task, get_world
 
 
 def _blind(ts: list) -> list:
@@ -52,8 +53,11 @@ def main() -> None:
     ap.add_argument("--ops", default="3-6")
     ap.add_argument("--mc-n", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=160)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--head", default="linear", choices=["linear", "policy", "logprobs"])
+    ap.add_argument("--epochs", type=int, default=20)  # defaults: the shipped recipe (README)
+    ap.add_argument("--head", default="logprobs", choices=["linear", "policy", "logprobs"])
+    ap.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--finetune-epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", action="store_true", help="write the JSON to benchmarks/results/")
     args = ap.parse_args()
@@ -67,16 +71,21 @@ def main() -> None:
     stages: list = []
     train, test = _cached_splits(world, TransformersBackend(args.policy), args, stages)
     blind = _blind(train)
+    template = world.prompt(Task("", "{task}", "", {}))  # the policy's own prompt, as the shipped recipe
     result: dict = {"benchmark": "after_error", "world": "arith (embedded)", "ops": args.ops, "mc_n": args.mc_n,
                     "train_trajectories": len(train), "test_trajectories": len(test), "head": args.head,
-                    "epochs": args.epochs, "seed": args.seed, "data_stages": stages, "arms": {}}
+                    "epochs": args.epochs, "lr": args.lr, "freeze_backbone": args.freeze_backbone,
+                    "finetune_epochs": args.finetune_epochs, "template": template, "seed": args.seed,
+                    "data_stages": stages, "arms": {}}
     for rule in AFTER_ERROR_RULES:
         targets = [step_targets(t, "mc", soft=False, after_error=rule) for t in blind]
         t0 = time.perf_counter()
         out = args.out / rule
-        train_prm(blind, base=args.policy, out=out, label="mc", soft=False, head=args.head,
-                  options=TrainOptions(epochs=args.epochs, seed=args.seed, after_error=rule),  # type: ignore[arg-type]
-                  device="cpu", progress=False, source=f"after_error benchmark ({rule})")
+        options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed, finetune_epochs=args.finetune_epochs,
+                               after_error=rule)  # type: ignore[arg-type]
+        train_prm(blind, base=args.policy, out=out, label="mc", soft=False, head=args.head, template=template,
+                  freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=False,
+                  source=f"after_error benchmark ({rule})")
         train_s = time.perf_counter() - t0
         graded = list(PRMGrader(out, device="cpu").grade([type(t).from_dict(t.to_dict()) for t in test]))
         rep = evaluate(graded, "prm", "truth")
