@@ -1,7 +1,7 @@
 """The one after-error rule, measured: a StepRM trained on the same mc labels with
 ``after_error="incorrect"`` (the default of train-prm and every export) and with ``"skip"``.
 
-    python benchmarks/after_error.py --train 250 --test 150 --save
+    python benchmarks/after_error.py --train 250 --test 150 --train-seeds 0,1,2 --save
 
 Samples and mc-grades (first-error search, which leaves the steps after the first error
 undecided) a train and a test split of the embedded ``arith`` world once (cached in --data,
@@ -58,7 +58,8 @@ def main() -> None:
     ap.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--finetune-epochs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data (sampling, mc)")
+    ap.add_argument("--train-seeds", default="0", help="training seeds, comma-separated: each trains both arms")
     ap.add_argument("--save", action="store_true", help="write the JSON to benchmarks/results/")
     args = ap.parse_args()
     # what steprm_distill's data cache reads
@@ -77,32 +78,39 @@ def main() -> None:
                     "epochs": args.epochs, "lr": args.lr, "freeze_backbone": args.freeze_backbone,
                     "finetune_epochs": args.finetune_epochs, "template": template, "seed": args.seed,
                     "data_stages": stages, "arms": {}}
-    for rule in AFTER_ERROR_RULES:
-        targets = [step_targets(t, "mc", soft=False, after_error=rule) for t in blind]
-        t0 = time.perf_counter()
-        out = args.out / rule
-        options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=args.seed, finetune_epochs=args.finetune_epochs,
-                               after_error=rule)  # type: ignore[arg-type]
-        train_prm(blind, base=args.policy, out=out, label="mc", soft=False, head=args.head, template=template,
-                  freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=False,
-                  source=f"after_error benchmark ({rule})")
-        train_s = time.perf_counter() - t0
-        graded = list(PRMGrader(out, device="cpu").grade([type(t).from_dict(t.to_dict()) for t in test]))
-        rep = evaluate(graded, "prm", "truth")
-        result["arms"][rule] = {
-            "step_targets": sum(x is not None for ts in targets for x in ts),
-            "incorrect_targets": sum(x == 0.0 for ts in targets for x in ts),
-            "train_seconds": round(train_s, 1),
-            "f1_vs_truth": rep["processbench"]["average_f1"],
-        }
-        print(f"[after_error] {rule}: {result['arms'][rule]}", file=sys.stderr, flush=True)
+    seeds = [int(x) for x in args.train_seeds.split(",")]
+    result["train_seeds"] = seeds
+    for seed in seeds:
+        for rule in AFTER_ERROR_RULES:
+            targets = [step_targets(t, "mc", soft=False, after_error=rule) for t in blind]
+            t0 = time.perf_counter()
+            out = args.out / f"{rule}-{seed}"
+            options = TrainOptions(epochs=args.epochs, lr=args.lr, seed=seed, finetune_epochs=args.finetune_epochs,
+                                   after_error=rule)  # type: ignore[arg-type]
+            train_prm(blind, base=args.policy, out=out, label="mc", soft=False, head=args.head, template=template,
+                      freeze_backbone=args.freeze_backbone, options=options, device="cpu", progress=False,
+                      source=f"after_error benchmark ({rule})")
+            train_s = time.perf_counter() - t0
+            graded = list(PRMGrader(out, device="cpu").grade([type(t).from_dict(t.to_dict()) for t in test]))
+            rep = evaluate(graded, "prm", "truth")
+            arm = result["arms"].setdefault(rule, {
+                "step_targets": sum(x is not None for ts in targets for x in ts),
+                "incorrect_targets": sum(x == 0.0 for ts in targets for x in ts),
+                "f1_vs_truth": [], "train_seconds": [],
+            })
+            arm["f1_vs_truth"].append(rep["processbench"]["average_f1"])
+            arm["train_seconds"].append(round(train_s, 1))
+            print(f"[after_error] seed {seed} {rule}: F1 {arm['f1_vs_truth'][-1]:.3f}", file=sys.stderr, flush=True)
+    for arm in result["arms"].values():
+        arm["f1_mean"] = sum(arm["f1_vs_truth"]) / len(arm["f1_vs_truth"])
     mc = evaluate(test, "mc", "truth")["processbench"]["average_f1"]
     result["mc_f1_vs_truth"] = mc
-    a, b = result["arms"]["incorrect"]["f1_vs_truth"], result["arms"]["skip"]["f1_vs_truth"]
+    a, b = result["arms"]["incorrect"]["f1_mean"], result["arms"]["skip"]["f1_mean"]
     result["f1_ratio_incorrect_over_skip"] = a / b if b else None
     text = json.dumps(result, indent=2)
     if args.save:
-        (ROOT / "benchmarks/results" / f"after_error_train{len(train)}_test{len(test)}.json").write_text(text + "\n")
+        name = f"after_error_train{len(train)}_test{len(test)}_seeds{'-'.join(map(str, seeds))}.json"
+        (ROOT / "benchmarks/results" / name).write_text(text + "\n")
     print(text)
 
 
