@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._errors import ConfigError
 from stepsieve.backends import Backend
-from stepsieve.trajectory import GraderRef, Label, Outcome, Step, Trajectory
+from stepsieve.trajectory import Action, GraderRef, Label, Outcome, Step, Trajectory
 from stepsieve.worlds import AgentWorld, Task, World, rollout
 
 __all__ = ["TRUTH", "label_truth", "rollout", "sample", "to_trajectory"]
@@ -86,6 +86,12 @@ def label_truth(world: World, task: Task, steps: Sequence[str]) -> list[Label]:
     return labels
 
 
+def _action_of(call: dict[str, Any]) -> Action:
+    """The Action of an OpenAI tool call (``{"id", "function": {"name", "arguments"}}``)."""
+    fn = call["function"]
+    return Action("tool", name=fn["name"], arguments=fn["arguments"], id=call.get("id"))
+
+
 def _task_dict(task: Task) -> dict[str, Any]:
     return {"id": task.id, "problem": task.problem, "answer": task.answer, "data": task.data}
 
@@ -101,7 +107,7 @@ def to_trajectory(world: World, task: Task, steps: list[str], *, traj_id: str, m
     for i, (s, lab, o) in enumerate(zip(steps, labels, obs)):
         st = Step(i, s, "action" if agent else "reasoning", observation=o, labels={TRUTH: lab})
         if isinstance(world, ToolCalls) and agent:
-            st.meta = {"tool_call": world.to_tool_call(s, f"call_{i}")}
+            st.actions = [_action_of(world.to_tool_call(s, f"call_{i}"))]
         out_steps.append(st)
     if not out_steps:  # the policy wrote nothing: keep the record, one empty wrong step
         out_steps = [Step(0, "", "action" if agent else "reasoning",
