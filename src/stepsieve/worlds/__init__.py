@@ -12,6 +12,7 @@ from stepsieve.worlds._rollout import rollout
 WORLDS.register("arith", "stepsieve.worlds.arith:ArithWorld")
 WORLDS.register("toolcalc", "stepsieve.worlds.toolcalc:ToolCalcWorld")
 WORLDS.register("math", "stepsieve.worlds.math:MathWorld")
+WORLDS.register("gui", "stepsieve.worlds.gui:GuiWorld")
 
 
 def get_world(name: str) -> World:
