@@ -26,6 +26,7 @@ import orjson
 from stepsieve._errors import ConfigError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
+from stepsieve.media import MediaCarrier
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["JobStats", "run_grading"]
@@ -95,6 +96,7 @@ def run_grading(
     t0 = time.perf_counter()
     reader, sink = _open_input(src, fmt, on_error, out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    media = MediaCarrier(src, out)  # images of the labelled copies live beside OUT
     drop_fh: IO[bytes] | None = None
     try:
         with open(out, "ab") as fh:
@@ -103,7 +105,7 @@ def run_grading(
                 lines = []
                 for g in grader.grade(batch):
                     wanted[g.id] -= 1
-                    lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                    lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
                 _write_batch(fh, lines)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
