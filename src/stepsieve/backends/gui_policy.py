@@ -36,7 +36,9 @@ from stepsieve.backends._protocol import Generation, Score
 from stepsieve.backends._sampler import sample_seed
 from stepsieve.trajectory import Cost
 
-__all__ = ["MODEL_TYPE", "Candidate", "GuiPolicyBackend", "GuiPolicyNet", "candidates", "embedded_gui_policy_dir"]
+__all__ = [
+    "MODEL_TYPE", "Candidate", "GuiPolicyBackend", "GuiPolicyNet", "candidates", "embedded_gui_policy_dir", "is_gui_policy_dir",
+]
 
 MODEL_TYPE = "stepsieve-gui-policy"
 _LINE = re.compile(r'^\[(?P<id>[^\]]+)\] (?P<role>\w+) "(?P<name>.*?)" \((?P<x>\d+),(?P<y>\d+)\) (?P<w>\d+)x(?P<h>\d+)'

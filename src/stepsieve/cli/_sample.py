@@ -4,7 +4,8 @@ A thin verb over ``stepsieve.sampling.sample``: writes Trajectory records (JSONL
 Parquet by suffix) with a per-step ``truth`` label and the outcome, then prints a summary
 (accuracy, first-error histogram, error kinds). A world with screens (``gui``) also writes
 each action's before/after screenshots into ``OUT.media/``; a world with its own embedded
-policy (``world.policy``) samples with it unless ``--model`` says otherwise.
+policy (``world.policy_backend``: the gui world's ``gui-policy``) samples with it unless
+``--model`` names a transformers model.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def sample_cmd(
     from rich.progress import Progress
 
     from stepsieve.backends import BACKENDS
+    from stepsieve.backends.gui_policy import is_gui_policy_dir
     from stepsieve.formats import write_trajectories
     from stepsieve.media import MediaStore
     from stepsieve.sampling import sample, summarize
@@ -66,11 +68,11 @@ def sample_cmd(
         raise ConfigError("--n and --samples-per-task must be at least 1")
     w = get_world(world)
     knobs = {} if ops is None else {"ops": _ops(ops)}
-    if model is None and getattr(w, "policy", None):
-        from stepsieve.embedded import model_dir
-
-        model = str(model_dir(w.policy))  # type: ignore[attr-defined]
-    backend = BACKENDS.get("transformers")(model)
+    own = getattr(w, "policy_backend", None)  # a world's own embedded policy (gui: gui-policy)
+    if own is not None and (model is None or is_gui_policy_dir(model)):
+        backend = BACKENDS.get(own)(model)
+    else:
+        backend = BACKENDS.get("transformers")(model)
     media = MediaStore.for_output(out) if isinstance(w, Screenshots) else None
     records = []  # kept for the summary; the writer streams them to disk as they come
 

@@ -1,7 +1,8 @@
 """The embedded default models: a tiny policy and a tiny verifier that ship in the package.
 
 Both are character-level ``LlamaForCausalLM`` models trained by ``scripts/train_embedded.py``
-(the ``gui`` world's policy, ``gui_policy``, is word-level, by ``scripts/train_gui_policy.py``)
+(the ``gui`` world's policy in ``gui_policy/`` is an element-ranking model, trained by
+``scripts/train_gui_policy.py`` and served by ``stepsieve.backends.gui_policy``)
 (weights as float32 safetensors next to this file) and loaded offline with
 ``from_pretrained`` from the package directory — no download, no network.
 """
@@ -19,7 +20,7 @@ __all__ = ["GUI_POLICY_DIR", "POLICY_DIR", "VERIFIER_DIR", "load_model", "model_
 _HERE = Path(__file__).resolve().parent
 POLICY_DIR = _HERE / "policy"
 VERIFIER_DIR = _HERE / "verifier"
-GUI_POLICY_DIR = _HERE / "gui_policy"  # the gui world's policy (word-level tokenizer)
+GUI_POLICY_DIR = _HERE / "gui_policy"  # the gui world's element-ranking policy
 
 
 def model_dir(name: str) -> Path:

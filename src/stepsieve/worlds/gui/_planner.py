@@ -273,8 +273,8 @@ class Game:
     # ---- truth ---------------------------------------------------------------------------
 
     def _regressed(self, before: State, after: State) -> bool:
-        """Whether ``after`` undid progress ``before`` had: a cart line, a switch (pending or
-        saved) or the shipping name moved away from the goal."""
+        """Whether ``after`` undid progress ``before`` had: a cart line, a switch the task names
+        (pending or saved) or the shipping name moved away from the goal."""
         if self.kind in ("cart", "buy"):
             cb, ca = dict(before.cart), dict(after.cart)
             for i in set(cb) | set(ca):
@@ -283,9 +283,10 @@ class Game:
                     return True
         if self.kind == "buy" and before.name == self.ship_to != after.name:
             return True
-        if self.kind == "settings":
+        if self.kind == "settings":  # a switch the task names (another one is a wrong target)
+            named = [int(j) for j, _ in self.goal["set"]]
             for vb, va in ((before.pending, after.pending), (before.saved, after.saved)):
-                if any(b == w != a for b, a, w in zip(vb, va, self.want)):
+                if any(vb[j] == self.want[j] != va[j] for j in named):
                     return True
         return False
 

@@ -74,7 +74,7 @@ class GuiWorld:
     name = "gui"
     step_kind = "action"
     max_turns = 20  # a rollout's turn cap: plans are at most 16 actions
-    policy = "gui_policy"  # the embedded policy that samples this world by default
+    policy_backend = "gui-policy"  # the backend of the embedded policy that samples it by default
 
     def __init__(self) -> None:
         self._games: OrderedDict[str, Game] = OrderedDict()
