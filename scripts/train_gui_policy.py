@@ -10,7 +10,9 @@ mistake or a recovery, so the errors it makes at temperature 1 are its own.
 
 ``--eval-every K`` samples rollouts at temperature 1 on held-out 5-8-step tasks every K
 steps and prints the success rate (the benchmark's figure, on fewer tasks), which is how
-the step count of the shipped run was chosen. ``train_config.json`` records the run.
+the step count of the shipped run was chosen (``--snapshots`` keeps the model at each of
+those steps; the learning rate is constant, so the snapshot at step K is exactly the run
+``--steps K``). ``train_config.json`` records the run.
 """
 
 from __future__ import annotations
@@ -83,11 +85,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=400, help="optimizer steps")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--dim", type=int, default=48)
-    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-every", type=int, default=0, help="success rate on held-out tasks every K steps")
     ap.add_argument("--eval-n", type=int, default=60)
+    ap.add_argument("--snapshots", action="store_true", help="save the model at every evaluation (OUT.stepK)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -122,6 +125,8 @@ def main() -> None:
             sr = success_rate(net, args.eval_n)
             history.append({"step": step, "success": sr})
             print(f"[gui-policy] step {step} success@T1 {sr:.3f} on {args.eval_n} held-out 5-8-step tasks", flush=True)
+            if args.snapshots:  # the learning rate is constant: a snapshot at step K is the run --steps K
+                net.save(args.out.with_name(f"{args.out.name}.step{step}"), {"steps": step})
     secs = time.time() - t1
     net.eval()
     meta = {"seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr, "tasks": args.tasks,

@@ -27,7 +27,7 @@ def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for t in W.sample_tasks(8, 0):
         ref = W.reference(t)
         for k in range(len(ref)):
-            task, ctx, cands = candidates(W.prompt(t, ref[:k]))
+            _, ctx, cands = candidates(W.prompt(t, ref[:k]))
             vocab |= {*ctx, *(w for c in cands for w in c.words)}
     d = tmp_path_factory.mktemp("gui_policy")
     GuiPolicyNet(sorted(vocab), dim=16, hidden=16).save(d)

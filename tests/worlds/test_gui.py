@@ -77,7 +77,8 @@ def test_the_planner_solves_every_task_within_the_knob() -> None:
 
 
 def test_pruned_planner_distance_equals_a_search_over_every_action() -> None:
-    for task in (DARK, Task("open", "Open the page of the grey vase.", "", {**DATA, "goal": {"kind": "open", "item": 7}})):
+    vase = Task("open", "Open the page of the grey vase.", "", {**DATA, "goal": {"kind": "open", "item": 7}})
+    for task in (DARK, vase):
         g = Game(task.data)
         for prefix in ([], [at(task, [], "signin")], [at(task, [], "nav_cart")]):
             st = W.state(task, prefix)
@@ -140,7 +141,7 @@ def test_the_tree_names_what_is_drawn_where() -> None:
         buttons = [b for b in boxes if b[1] == "button"]
         assert buttons
         bg = img.getpixel((639, 479))
-        for wid, _, cx, cy, w, h in buttons:  # a button is a filled box: its left inner edge is not background
+        for wid, _, cx, cy, w, _h in buttons:  # a button is a filled box: its left inner edge is not background
             x1 = int(cx) - int(w) // 2
             assert img.getpixel((x1 + 2, int(cy))) != bg, wid
             assert img.getpixel((x1 - 3, int(cy))) == img.getpixel((x1 - 4, int(cy)))
@@ -178,10 +179,10 @@ def test_action_text_maps_one_to_one_to_computer_use_actions() -> None:
 
 def test_task_from_trajectory_checks_the_stored_task() -> None:
     class T:
-        id = "x"
-        meta = {"world": "gui", "task": {"id": "buy", "problem": "p", "answer": "", "data": BUY.data}}
+        def __init__(self, data: dict) -> None:
+            self.id = "x"
+            self.meta = {"world": "gui", "task": {"id": "b", "problem": "p", "answer": "", "data": data}}
 
-    assert W.task_from_trajectory(T()).data["goal"]["kind"] == "buy"
-    T.meta = {"world": "gui", "task": {"id": "b", "problem": "p", "answer": "", "data": {**DATA, "goal": {"kind": "fly"}}}}
+    assert W.task_from_trajectory(T(BUY.data)).data["goal"]["kind"] == "buy"
     with pytest.raises(DataError, match="not gui task data"):
-        W.task_from_trajectory(T())
+        W.task_from_trajectory(T({**DATA, "goal": {"kind": "fly"}}))

@@ -11,7 +11,8 @@ a 250-token tree per turn, a million-parameter LM trained at 13.8 s a step on th
 
 Model (``GuiPolicyNet``): word embeddings; a candidate is the mean of its words (role, name,
 value, id, flags), a small attention over the task's words (binds "two" to "blue mugs"),
-the screen's mean and the task's mean, into a 2-layer MLP giving one score. Weights are
+the screen's mean, the task's mean and the words it shares with the task, into an MLP giving
+one score. Weights are
 safetensors; ``config.json`` holds the sizes and the vocabulary.
 
 Determinism: sample j of a prompt uses a generator seeded from (seed, prompt, j), as the
@@ -20,6 +21,7 @@ Backend protocol asks. ``score`` gives the log-probability of an action line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -37,7 +39,8 @@ from stepsieve.backends._sampler import sample_seed
 from stepsieve.trajectory import Cost
 
 __all__ = [
-    "MODEL_TYPE", "Candidate", "GuiPolicyBackend", "GuiPolicyNet", "candidates", "embedded_gui_policy_dir", "is_gui_policy_dir",
+    "MODEL_TYPE", "Candidate", "GuiPolicyBackend", "GuiPolicyNet", "candidates", "embedded_gui_policy_dir",
+    "is_gui_policy_dir",
 ]
 
 MODEL_TYPE = "stepsieve-gui-policy"
@@ -45,7 +48,7 @@ _LINE = re.compile(r'^\[(?P<id>[^\]]+)\] (?P<role>\w+) "(?P<name>.*?)" \((?P<x>\
                    r'(?: value="(?P<value>.*?)")?(?P<focused> focused)?$')
 _WORD = re.compile(r"[a-z]+|\d+")
 _CLICKABLE = {"link", "button", "textbox", "switch", "checkbox"}
-_NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 SCROLL_PX = 200
 
 
@@ -54,8 +57,9 @@ def embedded_gui_policy_dir() -> Path:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words and digit runs; ``item3`` -> ``item``, ``3``."""
-    return _WORD.findall(text.lower())
+    """Lower-case words and digit runs, plurals made singular and number words digits, so a
+    task's "two blue mugs" and a screen's "Blue mug" share words; ``item3`` -> ``item``, ``3``."""
+    return [str(_NUMBERS[w]) if w in _NUMBERS else _singular(w) for w in _WORD.findall(text.lower())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ def _phrases(task: str) -> list[str]:
     lower case with a plural made singular, the way the shop names items)."""
     toks = re.findall(r"[A-Za-z]+", task)
     out = [str(i) for i in range(1, 10)]
-    for a, b in zip(toks, toks[1:]):
+    for a, b in itertools.pairwise(toks):
         out += [f"{a} {b}", f"{a.lower()} {_singular(b.lower())}"]
     return list(dict.fromkeys(out))
 
@@ -128,7 +132,7 @@ class GuiPolicyNet(nn.Module):
         self.emb = nn.Embedding(len(vocab) + 1, dim, padding_idx=0)
         self.pos = nn.Embedding(32, dim)
         self.q = nn.Linear(dim, dim, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(5 * dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+        self.mlp = nn.Sequential(nn.Linear(5 * dim + 2, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
                                  nn.Linear(hidden, 1))
 
     def ids(self, ws: Sequence[str]) -> list[int]:
@@ -148,7 +152,10 @@ class GuiPolicyNet(nn.Module):
         att = torch.softmax(self.q(c) @ t.T / t.shape[-1] ** 0.5, dim=-1) @ t  # [C, d]
         scr = self._bag([self.ids(context)]).expand_as(c)
         tm = t.mean(0).expand_as(c)
-        return self.mlp(torch.cat([c, att, c * att, scr, tm], dim=-1)).squeeze(-1)
+        task_words = set(words(task))
+        overlap = torch.tensor([[len(task_words.intersection(cd.words)), len(task_words.intersection(cd.words))
+                                 / max(1, len(cd.words))] for cd in cands], dtype=torch.float32)
+        return self.mlp(torch.cat([c, att, c * att, scr, tm, overlap], dim=-1)).squeeze(-1)
 
     def log_probs(self, prompt: str) -> tuple[list[Candidate], torch.Tensor]:
         task, context, cands = candidates(prompt)

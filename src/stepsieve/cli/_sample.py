@@ -49,7 +49,9 @@ def sample_cmd(
     out: Path = typer.Option(..., "--out", help="Output file (.jsonl or .parquet)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of sampling."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    ops: str = typer.Option(None, "--ops", help="Operations (gui: plan steps) per task: N or MIN-MAX (default: the world's)."),
+    ops: str = typer.Option(
+        None, "--ops", help="Operations (gui: plan steps) per task: N or MIN-MAX (default: the world's)."
+    ),
     samples_per_task: int = typer.Option(1, "--samples-per-task", help="Samples of each task."),
     model: str = typer.Option(None, "--model", help="Policy model directory (default: the embedded policy)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Tasks per batched generation call."),

@@ -15,7 +15,9 @@ from typing import Any
 from stepsieve._errors import ConfigError
 from stepsieve.embedded._formats import parse_verdict, verifier_prompt
 
-__all__ = ["GUI_POLICY_DIR", "POLICY_DIR", "VERIFIER_DIR", "load_model", "model_dir", "parse_verdict", "verifier_prompt"]
+__all__ = [
+    "GUI_POLICY_DIR", "POLICY_DIR", "VERIFIER_DIR", "load_model", "model_dir", "parse_verdict", "verifier_prompt",
+]
 
 _HERE = Path(__file__).resolve().parent
 POLICY_DIR = _HERE / "policy"

@@ -230,7 +230,8 @@ def _screen(spec: Spec, lay: Layout, st: State) -> list[Widget]:
     # settings
     out, y = [], top
     for j, (key, label) in enumerate(spec.toggles):
-        out.append(Widget(f"tg_{key}", "switch", label, (m, y, m + 220, y + 28), value="on" if st.pending[j] else "off"))
+        on = "on" if st.pending[j] else "off"
+        out.append(Widget(f"tg_{key}", "switch", label, (m, y, m + 220, y + 28), value=on))
         y += lay.row_h
     out.append(_button("save", "button", "Save", m, y + lay.gap, lay))
     status = "All changes saved" if st.pending == st.saved else "Unsaved changes"

@@ -229,7 +229,8 @@ class GuiWorld:
             raise DataError(f"trajectory {trajectory.id} is from world {meta.get('world')!r}, not {self.name!r}")
         d = meta.get("task")
         if not isinstance(d, dict) or not all(k in d for k in ("id", "problem", "answer", "data")):
-            raise DataError(f"trajectory {getattr(trajectory, 'id', '?')}: meta.task must hold id, problem, answer, data")
+            tid = getattr(trajectory, "id", "?")
+            raise DataError(f"trajectory {tid}: meta.task must hold id, problem, answer, data")
         return Task(str(d["id"]), str(d["problem"]), str(d["answer"]), validate_data(d["data"], "meta.task.data"))
 
     # ---- machine forms -------------------------------------------------------------------------
