@@ -328,13 +328,18 @@ def _edit(st: State, text: str | None) -> State:
     attr = _FIELDS.get(st.focus)
     if attr is None:
         return st
-    cur = getattr(st, attr)
+    cur: str = getattr(st, attr)
     if text is None:
         new = "" if st.selected else cur[:-1]
     else:
         new = (text if st.selected else cur + text)[:40]
-    st = st._replace(selected=False, **{attr: new})
-    return st._replace(scroll=0) if attr == "query" and new != cur else st
+    if attr == "query":  # a new query shows its results from the top
+        return st._replace(selected=False, query=new, scroll=0 if new != cur else st.scroll)
+    if attr == "qty":
+        return st._replace(selected=False, qty=new)
+    if attr == "name":
+        return st._replace(selected=False, name=new)
+    return st._replace(selected=False, address=new)
 
 
 def apply(spec: Spec, lay: Layout, st: State, a: Action, ws: list[Widget] | None = None) -> tuple[State, str | None]:
