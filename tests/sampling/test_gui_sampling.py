@@ -93,3 +93,12 @@ def test_mc_grades_gui_rollouts_unchanged(policy_dir: Path, tmp_path: Path, caps
     graded = {t.id: t for t in read_trajectories(out)}
     last = graded["ref"].steps[-1].labels["mc"]
     assert last.verdict == "correct"  # done() after a reached goal: a terminal success, no rollout needed
+
+
+def test_the_shipped_policy_loads_offline_and_writes_actions() -> None:
+    from stepsieve.worlds.gui import to_action
+
+    b = GuiPolicyBackend()  # the embedded one, from the package directory
+    t = W.sample_tasks(1, 9, steps=(5, 8))[0]
+    [[g]] = b.generate([W.prompt(t)], temperature=0.0)
+    assert to_action(g.text).type in ("click", "scroll", "type", "done")
