@@ -10,7 +10,8 @@ One run, prints JSON (and saves it under benchmarks/results/ with --save NAME):
   successful runs, the first-error histogram and the kinds of wrong actions;
 - ``mc_first_error`` (``--mc K``): the ``mc`` grader in first-error mode (``--mc-n`` rollouts
   per probe, the same policy) on the first K of those trajectories: ProcessBench F1 of its
-  first error against the truth's, rollouts per trajectory, seconds.
+  first error against the truth's, rollouts per trajectory, seconds, and the truth's kind of
+  each first error it misses (mc finds dead ends; a recoverable wrong action is not one).
 """
 
 from __future__ import annotations
@@ -96,12 +97,18 @@ def main() -> None:
         secs = time.perf_counter() - t1
         truth = [t.first_error("truth") for t in sub]
         pred = [t.first_error("mc") for t in graded]
+        missed: Counter[str] = Counter()  # truth kind of the first errors mc does not find
+        for t, x, p in zip(sub, truth, pred):
+            if x not in (-1, None) and p != x:
+                lab = t.steps[x].labels["truth"]
+                where = "none" if p == -1 else "later" if (p or 0) > x else "earlier"
+                missed[f"{(lab.extra or {}).get('kind')}->{where}"] += 1
         report["mc_first_error"] = {
             "trajectories": len(sub), "n": a.mc_n, "with_error": sum(x not in (-1, None) for x in truth),
             "processbench": processbench([x if x is not None else -1 for x in truth], pred),
             "exact_first_error": round(sum(p == x for p, x in zip(pred, truth)) / len(sub), 3),
             "rollouts_per_trajectory": round(grader.probes * a.mc_n / len(sub), 1), "probes": grader.probes,
-            "seconds": round(secs, 1),
+            "seconds": round(secs, 1), "missed_first_errors": dict(missed.most_common()),
         }
     text = json.dumps(report, indent=1)
     print(text)
