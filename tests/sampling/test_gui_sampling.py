@@ -55,6 +55,7 @@ def test_sample_stores_before_and_after_screens_with_their_hash(policy_dir: Path
     assert summary["n"] == 2
     recs = list(read_trajectories(out))
     assert len(recs) == 2
+    assert summary["wrong_steps"] == sum(s.labels["truth"].verdict == "incorrect" for t in recs for s in t.steps)
     resolver = MediaResolver(out)
     task = W.task_from_trajectory(recs[0])
     for t in recs:

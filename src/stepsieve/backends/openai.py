@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,7 +26,7 @@ from stepsieve._errors import BackendError, ConfigError
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
-from stepsieve.backends._protocol import Generation, Score
+from stepsieve.backends._protocol import Generation, Pooled, Score
 from stepsieve.trajectory import Cost
 
 __all__ = ["OpenAIBackend"]
@@ -153,6 +154,31 @@ class OpenAIBackend:
         results = self._run("/completions", jobs, parse)
         return [Score(**r[0]) for r in results]
 
+    def pool(self, requests: Sequence[dict[str, Any]]) -> list[Pooled]:
+        """Per-token pooling outputs from vLLM's pooling API (``POST /pooling`` at the server's
+        root), one per request body (``{"input": text}`` or ``{"messages": [...]}``): for a
+        process reward model served with STEP pooling, one row per step tag, e.g. ``[P(wrong),
+        P(right)]`` for Qwen2.5-Math-PRM. Deterministic, so cached like greedy requests."""
+        jobs = []
+        for body in requests:
+            key = cache_key(self.model_id, "pool", body, None, 0)
+            jobs.append((body, len(json.dumps(body)), [key], 0, None))
+        url = self.base_url.removesuffix("/v1") + "/pooling"
+
+        def parse(resp: dict[str, Any], job: tuple) -> list[dict[str, Any]]:
+            data = resp.get("data")
+            rows = data[0].get("data") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+            if not isinstance(rows, list):
+                raise BackendError(
+                    f"{url}: a pooling answer holds data[0].data (one row a token), got {str(resp)[:200]}",
+                    backend=self.name, url=url,
+                )
+            usage = resp.get("usage") or {}
+            return [{"rows": rows, "tokens": int(usage.get("prompt_tokens", 0))}]
+
+        results = self._run("", jobs, parse, url=url)
+        return [Pooled(**r[0]) for r in results]
+
     def summary(self) -> dict[str, Any]:
         """Run summary: requests, retries, failures, cache hits, tokens and throughput."""
         c = self.cost
@@ -182,7 +208,9 @@ class OpenAIBackend:
         results = self._run(path, jobs, parse)
         return [[Generation(**g) for g in r] for r in results]
 
-    def _run(self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]]) -> list[list[dict]]:
+    def _run(
+        self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]], *, url: str | None = None
+    ) -> list[list[dict]]:
         """Send every job not already cached; keep what finished even when one fails for good.
 
         A job is (body, prompt chars, cache keys, max output tokens, extra). Prompt characters
@@ -198,7 +226,7 @@ class OpenAIBackend:
                         results[i] = got  # type: ignore[assignment]
                         self.stats["cache_hits"] += 1
         todo = [i for i in range(len(jobs)) if results[i] is None]
-        url = self.base_url + path
+        url = url or self.base_url + path
         try:
             _run_sync(self._send_all(url, jobs, todo, results, parse))
         finally:

@@ -33,7 +33,7 @@ import msgspec
 from stepsieve._errors import ConfigError
 from stepsieve.backends import Backend
 from stepsieve.media import MediaStore
-from stepsieve.trajectory import GraderRef, Label, MediaRef, Outcome, Step, Trajectory
+from stepsieve.trajectory import Action, GraderRef, Label, MediaRef, Outcome, Step, Trajectory
 from stepsieve.worlds import AgentWorld, ComputerActions, Screenshots, StepTruth, Task, World, rollout
 
 __all__ = ["TRUTH", "label_truth", "rollout", "sample", "to_trajectory"]
@@ -98,6 +98,12 @@ def label_truth(world: World, task: Task, steps: Sequence[str]) -> list[Label]:
     return labels
 
 
+def _action_of(call: dict[str, Any]) -> Action:
+    """The Action of an OpenAI tool call (``{"id", "function": {"name", "arguments"}}``)."""
+    fn = call["function"]
+    return Action("tool", name=fn["name"], arguments=fn["arguments"], id=call.get("id"))
+
+
 def _task_dict(task: Task) -> dict[str, Any]:
     return {"id": task.id, "problem": task.problem, "answer": task.answer, "data": task.data}
 
@@ -126,7 +132,7 @@ def to_trajectory(world: World, task: Task, steps: list[str], *, traj_id: str, m
         if agent and isinstance(world, ComputerActions):
             st.actions = world.to_actions(s, f"call_{i}")
         elif agent and isinstance(world, ToolCalls):
-            st.meta = {"tool_call": world.to_tool_call(s, f"call_{i}")}
+            st.actions = [_action_of(world.to_tool_call(s, f"call_{i}"))]
         out_steps.append(st)
     if not out_steps:  # the policy wrote nothing: keep the record, one empty wrong step
         out_steps = [Step(0, "", "action" if agent else "reasoning",
