@@ -2,7 +2,10 @@
 
 A thin verb over ``stepsieve.sampling.sample``: writes Trajectory records (JSONL or
 Parquet by suffix) with a per-step ``truth`` label and the outcome, then prints a summary
-(accuracy, first-error histogram, error kinds).
+(accuracy, first-error histogram, error kinds). A world with screens (``gui``) also writes
+each action's before/after screenshots into ``OUT.media/``; a world with its own embedded
+policy (``world.policy_backend``: the gui world's ``gui-policy``) samples with it unless
+``--model`` names a transformers model.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ _EXAMPLES = """Examples:
   stepsieve sample --world toolcalc --n 50 --out agent.jsonl --seed 1 --temperature 0.7
 
   stepsieve sample --world arith --n 100 --ops 4-6 --samples-per-task 4 --out s.parquet
+
+  stepsieve sample --world gui --n 50 --ops 5-8 --out gui.jsonl   # screenshots in gui.jsonl.media/
 """
 
 
@@ -39,12 +44,14 @@ def _ops(text: str | None) -> int | tuple[int, int] | None:
 
 @app.command("sample", epilog=_EXAMPLES)
 def sample_cmd(
-    world: str = typer.Option("arith", "--world", help="World to sample from: arith or toolcalc."),
+    world: str = typer.Option("arith", "--world", help="World to sample from: arith, toolcalc or gui."),
     n: int = typer.Option(100, "--n", help="Number of tasks."),
     out: Path = typer.Option(..., "--out", help="Output file (.jsonl or .parquet)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of sampling."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    ops: str = typer.Option(None, "--ops", help="Operations per task: N or MIN-MAX (default: the world's 2-8)."),
+    ops: str = typer.Option(
+        None, "--ops", help="Operations (gui: plan steps) per task: N or MIN-MAX (default: the world's)."
+    ),
     samples_per_task: int = typer.Option(1, "--samples-per-task", help="Samples of each task."),
     model: str = typer.Option(None, "--model", help="Policy model directory (default: the embedded policy)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Tasks per batched generation call."),
@@ -53,15 +60,22 @@ def sample_cmd(
     from rich.progress import Progress
 
     from stepsieve.backends import BACKENDS
+    from stepsieve.backends.gui_policy import is_gui_policy_dir
     from stepsieve.formats import write_trajectories
+    from stepsieve.media import MediaStore
     from stepsieve.sampling import sample, summarize
-    from stepsieve.worlds import get_world
+    from stepsieve.worlds import Screenshots, get_world
 
     if n < 1 or samples_per_task < 1:
         raise ConfigError("--n and --samples-per-task must be at least 1")
     w = get_world(world)
     knobs = {} if ops is None else {"ops": _ops(ops)}
-    backend = BACKENDS.get("transformers")(model)
+    own = getattr(w, "policy_backend", None)  # a world's own embedded policy (gui: gui-policy)
+    if own is not None and (model is None or is_gui_policy_dir(model)):
+        backend = BACKENDS.get(own)(model)
+    else:
+        backend = BACKENDS.get("transformers")(model)
+    media = MediaStore.for_output(out) if isinstance(w, Screenshots) else None
     records = []  # kept for the summary; the writer streams them to disk as they come
 
     with Progress(transient=True) as bar:
@@ -69,7 +83,7 @@ def sample_cmd(
 
         def stream():
             for t in sample(w, backend, n, seed, temperature=temperature, samples_per_task=samples_per_task,
-                            knobs=knobs, batch_size=batch_size):
+                            knobs=knobs, batch_size=batch_size, media=media):
                 records.append(t)
                 bar.advance(job)
                 yield t
