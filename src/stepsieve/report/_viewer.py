@@ -213,10 +213,20 @@ def _mark(weight: float | str | None) -> str:
 def _labels(step: Step, names: list[str], truth: str) -> str:
     rows = "".join(
         f"<tr><th>{_esc(n)}{' (truth)' if n == truth else ''}</th><td>{_verdict(lab := step.labels.get(n))}</td>"
-        f"<td>{_esc(_short(lab.rationale)) if lab is not None and lab.rationale else ''}</td></tr>"
+        f"<td>{_esc(_short(_why(lab)))}</td></tr>"
         for n in names
     )
     return f"<table>{rows}</table>" if rows else ""
+
+
+def _why(lab: Label | None) -> str:
+    """A label's reason: its rationale, else the error kind it carries (the gui world's truth)."""
+    if lab is None:
+        return ""
+    if lab.rationale:
+        return lab.rationale
+    kind = (lab.extra or {}).get("kind")
+    return str(kind) if isinstance(kind, str) and kind not in ("weight", "advantage") else ""
 
 
 def _short(text: str, n: int = 160) -> str:
