@@ -33,6 +33,23 @@ class SlowGrader:
             yield t
 
 
+class LoggedSlowGrader(SlowGrader):
+    """SlowGrader that appends ``PID ID`` to ``log`` for every record it grades, so a test
+    can find a worker process mid-job and count records graded twice."""
+
+    def __init__(self, delay: float, log: str) -> None:
+        super().__init__(delay)
+        self.log = log
+
+    def grade(self, trajectories):
+        import os
+
+        for t in super().grade(trajectories):
+            with open(self.log, "a") as fh:
+                fh.write(f"{os.getpid()} {t.id}\n")
+            yield t
+
+
 if __name__ == "__main__":
     stats = run_grading(SlowGrader(float(sys.argv[3])), sys.argv[1], sys.argv[2], batch_size=2)
     print(stats.to_dict())

@@ -1,0 +1,143 @@
+"""The Ray engine on a real local Ray cluster (127.0.0.1, 2 CPUs, one per module): the same
+output as the local engine, workers killed with SIGKILL mid-job, and resumes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import ray  # the optional extra `ray`, which the dev extra (`make test`) installs
+
+from stepsieve import StepsieveError
+from stepsieve.engine import RayOptions, parts_dir, run_grading, run_grading_ray
+
+HERE = Path(__file__).parent
+SRC = HERE.parents[1] / "src"
+sys.path.insert(0, str(HERE))
+from _slow_job import LoggedSlowGrader, SlowGrader  # noqa: E402 — found through the path just set
+from test_resume import lines, make_input  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    """One real local cluster for the module (a start costs seconds), stopped after."""
+    if ray.is_initialized():
+        ray.shutdown()
+    path = os.pathsep.join([str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")])
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             runtime_env={"env_vars": {"PYTHONPATH": path}}, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _ref(tmp_path: Path, n: int, batch_size: int) -> tuple[Path, Path]:
+    src = tmp_path / "in.jsonl"
+    make_input(src, n)
+    ref = tmp_path / "ref.jsonl"
+    run_grading(SlowGrader(0.0), src, ref, batch_size=batch_size)
+    return src, ref
+
+
+def test_same_output_as_the_local_engine(tmp_path):
+    src, ref = _ref(tmp_path, 37, 4)
+    out = tmp_path / "out.jsonl"
+    stats, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=4,
+                               ray_options=RayOptions(actors=2, shard_size=8))
+    assert (stats.read, stats.graded, stats.already_done) == (37, 37, 0)
+    assert lines(out) == lines(ref)
+    assert not parts_dir(out).exists()
+    again, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=4,
+                               ray_options=RayOptions(actors=2, shard_size=8))
+    assert (again.graded, again.already_done) == (0, 37) and lines(out) == lines(ref)
+
+
+def test_picks_up_a_local_engines_partial_output(tmp_path):
+    src, ref = _ref(tmp_path, 20, 2)
+    out = tmp_path / "out.jsonl"
+    run_grading(SlowGrader(0.0), src, out, batch_size=2, limit=7)
+    stats, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=2,
+                               ray_options=RayOptions(actors=2, shard_size=4))
+    assert (stats.already_done, stats.graded) == (7, 13)
+    assert lines(out) == lines(ref)
+
+
+def _run_in_thread(fn):
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # noqa: BLE001 — handed to the test thread
+            box["error"] = e
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    return th, box
+
+
+def _kill_a_worker_after(log: Path, records: int, timeout: float = 90.0) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = log.read_text().split("\n")[:-1] if log.exists() else []
+        if len(got) >= records:
+            pid = int(got[-1].split()[0])
+            os.kill(pid, signal.SIGKILL)  # a worker of this module's own cluster
+            return pid
+        time.sleep(0.02)
+    raise AssertionError("the job never got going")
+
+
+def test_worker_killed_mid_shard_is_restarted_and_loses_at_most_its_batch(tmp_path):
+    src, ref = _ref(tmp_path, 40, 2)
+    out, log = tmp_path / "out.jsonl", tmp_path / "graded.log"
+    make = functools.partial(LoggedSlowGrader, 0.05, str(log))
+    th, box = _run_in_thread(lambda: run_grading_ray(make, src, out, batch_size=2,
+                                                     ray_options=RayOptions(actors=2, shard_size=8)))
+    _kill_a_worker_after(log, 9)
+    th.join(180)
+    assert "error" not in box, box.get("error")
+    stats, _ = box["result"]
+    assert stats.graded + stats.already_done == 40
+    assert lines(out) == lines(ref)  # none lost, none duplicated, input order
+    regraded = sum(c - 1 for c in Counter(x.split()[1] for x in log.read_text().split("\n")[:-1]).values())
+    assert regraded <= 2, f"{regraded} records graded twice: more than the one batch in flight"
+
+
+def test_failed_shard_stops_the_job_and_the_same_command_resumes(tmp_path):
+    src, ref = _ref(tmp_path, 40, 2)
+    out, log = tmp_path / "out.jsonl", tmp_path / "graded.log"
+    make = functools.partial(LoggedSlowGrader, 0.05, str(log))
+    opts = RayOptions(actors=2, shard_size=8, max_restarts=0)
+    th, box = _run_in_thread(lambda: run_grading_ray(make, src, out, batch_size=2, ray_options=opts))
+    _kill_a_worker_after(log, 9)
+    th.join(180)
+    err = box.get("error")
+    assert isinstance(err, StepsieveError), err
+    assert "failed" in str(err) and "re-run the same command" in str(err) and "t" in str(err)
+    assert not out.exists() or lines(out) == []  # nothing merged: the parts hold what was graded
+    kept = sum(len(lines(p)) for p in parts_dir(out).glob("part-*.jsonl"))
+    assert kept >= 8
+    stats, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=2, ray_options=opts)
+    assert stats.already_done == kept and stats.graded == 40 - kept
+    assert lines(out) == lines(ref)
+    assert not parts_dir(out).exists()
+
+
+def test_shard_size_must_hold_whole_batches(tmp_path):
+    with pytest.raises(StepsieveError, match="multiple of --batch-size"):
+        run_grading_ray(functools.partial(SlowGrader, 0.0), tmp_path / "in.jsonl", tmp_path / "o.jsonl",
+                        batch_size=4, ray_options=RayOptions(shard_size=6))
+
+
+def test_more_workers_than_the_cluster_holds_is_an_error_not_a_hang(tmp_path):
+    src, _ = _ref(tmp_path, 2, 2)
+    with pytest.raises(StepsieveError, match="do not fit"):
+        run_grading_ray(functools.partial(SlowGrader, 0.0), src, tmp_path / "o.jsonl", batch_size=2,
+                        ray_options=RayOptions(actors=3))
