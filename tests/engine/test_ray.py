@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 import ray  # the optional extra `ray`, which the dev extra (`make test`) installs
 
@@ -23,6 +24,8 @@ SRC = HERE.parents[1] / "src"
 sys.path.insert(0, str(HERE))
 from _slow_job import LoggedSlowGrader, SlowGrader  # noqa: E402 — found through the path just set
 from test_resume import lines, make_input  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent))  # tests/_cli.py
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -141,3 +144,55 @@ def test_more_workers_than_the_cluster_holds_is_an_error_not_a_hang(tmp_path):
     with pytest.raises(StepsieveError, match="do not fit"):
         run_grading_ray(functools.partial(SlowGrader, 0.0), src, tmp_path / "o.jsonl", batch_size=2,
                         ray_options=RayOptions(actors=3))
+
+
+def _labels(path: Path) -> list[dict]:
+    """Records with each label's wall seconds left out: the one field no two runs share."""
+    recs = [orjson.loads(x) for x in lines(path)]
+    for r in recs:
+        for s in r["steps"]:
+            for lab in (s.get("labels") or {}).values():
+                (lab.get("cost") or {}).pop("seconds", None)
+    return recs
+
+
+def test_cli_mc_on_ray_actors_writes_the_local_engines_labels(tmp_path, capsys):
+    """The real mc grader, the embedded policy in each worker (``--actors``): same command,
+    same seed, same labels as the local engine."""
+    from _cli import run_cli
+
+    src = tmp_path / "arith.jsonl"
+    assert run_cli(["sample", "--world", "arith", "--n", "6", "--ops", "3-4", "--seed", "3", "--out", src],
+                   capsys)[0] == 0
+    args = ["--grader", "mc", "--mode", "first-error", "--n", "4", "--batch-size", "2", "--no-cache", "-q"]
+    code, _, err = run_cli(["grade", src, tmp_path / "local.jsonl", *args], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["grade", src, tmp_path / "ray.jsonl", *args, "--engine", "ray", "--actors", "2",
+                              "--shard-size", "2"], capsys)
+    assert code == 0, err
+    report = orjson.loads(out.strip().splitlines()[-1])
+    assert (report["engine"], report["workers"], report["shards"], report["graded"]) == ("ray", 2, 3, 6)
+    assert report["backend"]["calls"] > 0  # the workers' model usage, added up
+    local = _labels(tmp_path / "local.jsonl")
+    assert any(lab["mc"].get("cost", {}).get("calls") for r in local for lab in
+               (s["labels"] for s in r["steps"]) if "mc" in lab), "mc made no probe: the test proves nothing"
+    assert _labels(tmp_path / "ray.jsonl") == local
+    assert (tmp_path / "ray.jsonl.manifest.json").exists()
+
+
+def test_ray_only_options_need_the_ray_engine(tmp_path, capsys):
+    from _cli import run_cli
+
+    code, _, err = run_cli(["grade", tmp_path / "in.jsonl", tmp_path / "o.jsonl", "--grader", "rules",
+                            "--actors", "2"], capsys)
+    assert code == 2 and "--engine ray only" in err
+
+
+def test_the_local_engine_never_imports_ray():
+    code = ("import sys, stepsieve, stepsieve.cli, stepsieve.engine, stepsieve.graders, stepsieve.backends.openai;"
+            "from stepsieve.cli import main; bad = [m for m in sys.modules if m == 'ray' or m.startswith('ray.')];"
+            "assert not bad, bad")
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

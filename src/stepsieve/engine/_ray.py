@@ -70,8 +70,8 @@ class _Worker:
         self.grader = make_grader()
         self.hash = config_hash(self.grader.name, self.grader.config)
 
-    def describe(self) -> tuple[str, str]:
-        return self.grader.name, self.hash
+    def describe(self) -> tuple[str, str, Any]:
+        return self.grader.name, self.hash, getattr(self.grader, "config", None)
 
     def grade_shard(self, part: str, blob: bytes, batch_size: int) -> dict[str, Any]:
         """The local engine's loop on one shard: skip what ``part`` holds, grade the rest.
@@ -149,12 +149,13 @@ def run_grading_ray(
     limit: int | None = None,
     on_progress: Callable[[JobStats, Any], None] | None = None,
     on_note: Callable[[str], None] | None = None,
-) -> tuple[JobStats, list[dict[str, Any]]]:
+) -> tuple[JobStats, dict[str, Any]]:
     """:func:`~stepsieve.engine.run_grading` on a Ray cluster; the same output, line for line.
 
     ``make_grader`` builds the grader inside each worker (it must pickle: a module-level
-    function or a ``functools.partial`` of one). Returns the job's counts and each worker's
-    backend summary. ``src`` and ``out`` must be on a file system every node sees.
+    function or a ``functools.partial`` of one). Returns the job's counts and what the driver
+    learnt from the workers: ``{"grader", "config", "workers", "shards", "backends"}`` (each
+    worker's backend summary). ``src`` and ``out`` must be on a file system every node sees.
     """
     opts = ray_options or RayOptions()
     out = Path(out).absolute()
@@ -176,7 +177,7 @@ def run_grading_ray(
             max_task_retries=opts.max_restarts,
         )
         actors = [remote.remote(make_grader) for _ in range(n)]
-        name, h = ray.get(actors[0].describe.remote())
+        name, h, config = ray.get(actors[0].describe.remote())
         parts, done, note = prepare_parts(out, name, h, shard_size=shard_size, batch_size=batch_size, limit=limit)
         if note and on_note is not None:
             on_note(note)
@@ -197,7 +198,7 @@ def run_grading_ray(
         if started:
             ray.shutdown()
     stats.seconds = time.perf_counter() - t0
-    return stats, summaries
+    return stats, {"grader": name, "config": config, "workers": n, "shards": n_shards, "backends": summaries}
 
 
 def _schedule(actors: list[Any], shards: Iterator[list[Trajectory]], parts: Any, stats: JobStats,
