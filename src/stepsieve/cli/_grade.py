@@ -58,7 +58,7 @@ _EXAMPLES = """Examples:
 
   stepsieve grade mc_judged.jsonl kept.jsonl --grader consensus --first mc --second judge
 
-  stepsieve grade traj.jsonl mc.jsonl --grader mc --n 8 --engine ray --actors 8 --backend openai --model policy --base-url http://10.0.0.1:8000/v1 --base-url http://10.0.0.2:8000/v1
+  stepsieve grade traj.jsonl mc.jsonl --grader mc --engine ray --backend openai --model m --base-url http://n1:8000/v1 --base-url http://n2:8000/v1
 
   stepsieve grade --grader mc --help-options
 """
