@@ -58,7 +58,7 @@ _EXAMPLES = """Examples:
 
   stepsieve grade mc_judged.jsonl kept.jsonl --grader consensus --first mc --second judge
 
-  stepsieve grade traj.jsonl mc.jsonl --grader mc --engine ray --backend openai --model m --base-url http://n1:8000/v1 --base-url http://n2:8000/v1
+  stepsieve grade in.jsonl mc.jsonl -g mc --engine ray --backend openai --model m --base-url http://n1:80/v1 --base-url http://n2:80/v1
 
   stepsieve grade --grader mc --help-options
 """
