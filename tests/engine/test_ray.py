@@ -48,27 +48,16 @@ def _ref(tmp_path: Path, n: int, batch_size: int) -> tuple[Path, Path]:
     return src, ref
 
 
-def test_same_output_as_the_local_engine(tmp_path):
+def test_same_output_as_the_local_engine_picking_up_its_partial_output(tmp_path):
     src, ref = _ref(tmp_path, 37, 4)
     out = tmp_path / "out.jsonl"
-    stats, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=4,
-                               ray_options=RayOptions(actors=2, shard_size=8))
-    assert (stats.read, stats.graded, stats.already_done) == (37, 37, 0)
-    assert lines(out) == lines(ref)
+    run_grading(SlowGrader(0.0), src, out, batch_size=4, limit=8)  # a local run got this far
+    stats, info = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=4,
+                                  ray_options=RayOptions(actors=2, shard_size=8))
+    assert (stats.read, stats.already_done, stats.graded) == (37, 8, 29)
+    assert (info["workers"], info["shards"]) == (2, 4)
+    assert lines(out) == lines(ref)  # line for line: the local engine's batches, in input order
     assert not parts_dir(out).exists()
-    again, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=4,
-                               ray_options=RayOptions(actors=2, shard_size=8))
-    assert (again.graded, again.already_done) == (0, 37) and lines(out) == lines(ref)
-
-
-def test_picks_up_a_local_engines_partial_output(tmp_path):
-    src, ref = _ref(tmp_path, 20, 2)
-    out = tmp_path / "out.jsonl"
-    run_grading(SlowGrader(0.0), src, out, batch_size=2, limit=7)
-    stats, _ = run_grading_ray(functools.partial(SlowGrader, 0.0), src, out, batch_size=2,
-                               ray_options=RayOptions(actors=2, shard_size=4))
-    assert (stats.already_done, stats.graded) == (7, 13)
-    assert lines(out) == lines(ref)
 
 
 def _run_in_thread(fn):
@@ -196,3 +185,29 @@ def test_the_local_engine_never_imports_ray():
 
     env = dict(os.environ, PYTHONPATH=str(SRC))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_sample_on_ray_resumes_after_a_failure_and_equals_local(tmp_path, capsys):
+    from _cli import run_cli
+    from _slow_job import FailingPolicy
+
+    from stepsieve.engine import run_sampling_ray
+
+    args = ["--world", "arith", "--n", "8", "--ops", "2-3", "--seed", "5", "--samples-per-task", "2",
+            "--batch-size", "2"]
+    assert run_cli(["sample", *args, "--out", tmp_path / "local.jsonl"], capsys)[0] == 0
+    dest = tmp_path / "ray.jsonl"
+    opts = RayOptions(actors=2, shard_size=2, max_restarts=0)
+    with pytest.raises(StepsieveError, match="injected failure"):
+        run_sampling_ray(functools.partial(FailingPolicy, 1), "arith", 8, 5, dest, samples_per_task=2,
+                         knobs={"ops": (2, 3)}, batch_size=2, ray_options=opts)
+    assert not dest.exists()  # nothing that looks complete
+    kept = sum(len(lines(p)) for p in parts_dir(dest).glob("part-*.jsonl"))
+    assert 2 <= kept < 16
+    # the same job from the CLI picks up the parts the failed run kept
+    code, out, err = run_cli(["sample", *args, "--out", dest, "--engine", "ray", "--actors", "2",
+                              "--shard-size", "2"], capsys)
+    assert code == 0, err
+    assert '"shards": 4' in out
+    assert dest.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert not parts_dir(dest).exists()

@@ -7,13 +7,24 @@ Parquet by suffix) with a per-step ``truth`` label and the outcome, then prints 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
+from stepsieve.cli._engine_options import (
+    ActorsOpt,
+    EngineOpt,
+    EngineOptions,
+    NumCpusOpt,
+    NumGpusOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+)
 
 _EXAMPLES = """Examples:
 
@@ -22,6 +33,8 @@ _EXAMPLES = """Examples:
   stepsieve sample --world toolcalc --n 50 --out agent.jsonl --seed 1 --temperature 0.7
 
   stepsieve sample --world arith --n 100 --ops 4-6 --samples-per-task 4 --out s.parquet
+
+  stepsieve sample --world arith --n 100000 --out big.jsonl --engine ray --num-gpus-per-actor 1
 """
 
 
@@ -48,6 +61,12 @@ def sample_cmd(
     samples_per_task: int = typer.Option(1, "--samples-per-task", help="Samples of each task."),
     model: str = typer.Option(None, "--model", help="Policy model directory (default: the embedded policy)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Tasks per batched generation call."),
+    engine: EngineOpt = "local",
+    actors: ActorsOpt = None,
+    num_cpus_per_actor: NumCpusOpt = 1.0,
+    num_gpus_per_actor: NumGpusOpt = 0.0,
+    shard_size: ShardSizeOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Sample trajectories with the policy and label every step with the exact truth."""
     from rich.progress import Progress
@@ -61,6 +80,21 @@ def sample_cmd(
         raise ConfigError("--n and --samples-per-task must be at least 1")
     w = get_world(world)
     knobs = {} if ops is None else {"ops": _ops(ops)}
+    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    if eopts.engine == "ray":
+        from stepsieve.engine import run_sampling_ray
+        from stepsieve.formats import read_trajectories
+
+        make = functools.partial(_worker_policy, model, num_gpus_per_actor > 0)
+        with Progress(transient=True) as bar:
+            job = bar.add_task(f"sampling {world} on ray", total=n)
+            info = run_sampling_ray(make, world, n, seed, out, temperature=temperature,
+                                    samples_per_task=samples_per_task, knobs=knobs, batch_size=batch_size,
+                                    ray_options=eopts.ray_options(), on_progress=lambda k: bar.advance(job, k))
+        summary = {"world": world, "out": str(out), "engine": "ray", "workers": info["workers"],
+                   "shards": info["shards"], **summarize(list(read_trajectories(out)))}
+        typer.echo(json.dumps(summary, indent=1))
+        return
     backend = BACKENDS.get("transformers")(model)
     records = []  # kept for the summary; the writer streams them to disk as they come
 
@@ -77,3 +111,10 @@ def sample_cmd(
         write_trajectories(stream(), out)
     summary = {"world": world, "out": str(out), **summarize(records)}
     typer.echo(json.dumps(summary, indent=1))
+
+
+def _worker_policy(model: str | None, gpu: bool) -> Any:
+    """The policy, built inside a Ray worker (on its GPU when it has one)."""
+    from stepsieve.backends import BACKENDS
+
+    return BACKENDS.get("transformers")(model, **({"device": "cuda"} if gpu else {}))

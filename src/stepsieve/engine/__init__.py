@@ -12,18 +12,29 @@ from stepsieve.engine._job import JobStats, run_grading
 from stepsieve.engine._parts import parts_dir
 from stepsieve.engine._resume import dropped_path, scan_done
 
-__all__ = ["JobStats", "RayOptions", "dropped_path", "parts_dir", "run_grading", "run_grading_ray", "scan_done"]
+__all__ = [
+    "JobStats",
+    "RayOptions",
+    "dropped_path",
+    "parts_dir",
+    "run_grading",
+    "run_grading_ray",
+    "run_sampling_ray",
+    "scan_done",
+]
 
-_LAZY = {"RayOptions", "run_grading_ray"}
+_LAZY = {"RayOptions": "_ray", "run_grading_ray": "_ray", "run_sampling_ray": "_ray_sample"}
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'stepsieve.engine' has no attribute {name!r}")
+    import importlib
+
     try:
-        from stepsieve.engine import _ray
+        module = importlib.import_module(f"stepsieve.engine.{_LAZY[name]}")
     except ModuleNotFoundError as e:
         if e.name != "ray":
             raise
         raise ConfigError("the Ray engine needs Ray: pip install 'stepsieve[ray]'") from None
-    return getattr(_ray, name)
+    return getattr(module, name)

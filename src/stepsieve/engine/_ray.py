@@ -185,7 +185,18 @@ def run_grading_ray(
         reader, sink = open_input(src, fmt, on_error, out)
         try:
             shards = _shards(pending_records(reader, done, stats, limit), parts.shard_size)
-            n_shards = _schedule(actors, shards, parts, stats, on_progress, reader)
+            def call(actor: Any, k: int, shard: list[Trajectory]) -> Any:
+                blob = b"\n".join(encode_json(t) for t in shard)
+                return actor.grade_shard.remote(str(parts.part(k)), blob, parts.batch_size)
+
+            def on_done(got: dict[str, Any]) -> None:
+                stats.already_done += got["already_done"]
+                stats.graded += got["graded"]
+                stats.dropped += got["dropped"]
+                if on_progress is not None:
+                    on_progress(stats, reader)
+
+            n_shards = _schedule(actors, shards, call, on_done, parts.dir, lambda t: t.id)
         finally:
             if sink is not None:
                 sink.close()
@@ -201,12 +212,16 @@ def run_grading_ray(
     return stats, {"grader": name, "config": config, "workers": n, "shards": n_shards, "backends": summaries}
 
 
-def _schedule(actors: list[Any], shards: Iterator[list[Trajectory]], parts: Any, stats: JobStats,
-              on_progress: Callable[[JobStats, Any], None] | None, reader: Any) -> int:
-    """Keep every worker busy with at most two shards queued; returns the number of shards."""
-    inflight: dict[Any, tuple[int, int, list[Trajectory]]] = {}  # ref -> (shard, worker, records)
-    load = [0] * len(actors)
-    failure: tuple[int, list[Trajectory], BaseException] | None = None
+def _schedule(actors: list[Any], shards: Iterator[list[Any]], call: Callable[[Any, int, list[Any]], Any],
+              on_done: Callable[[dict[str, Any]], None], where: Path, name: Callable[[Any], str]) -> int:
+    """Keep every worker busy with at most two shards queued; returns the number of shards.
+
+    ``call(actor, k, shard)`` starts shard ``k`` on a worker and returns its object ref;
+    ``on_done`` gets each finished shard's counts. A shard that fails stops new work; the
+    others in flight finish (their parts kept), then the first failure is raised, naming the
+    shard's first and last items (``name``)."""
+    inflight: dict[Any, tuple[int, int, list[Any]]] = {}  # ref -> (shard, worker, items)
+    failure: tuple[int, list[Any], BaseException] | None = None
     k = 0
     exhausted = False
 
@@ -216,10 +231,7 @@ def _schedule(actors: list[Any], shards: Iterator[list[Trajectory]], parts: Any,
         if shard is None:
             exhausted = True
             return False
-        blob = b"\n".join(encode_json(t) for t in shard)
-        ref = actors[w].grade_shard.remote(str(parts.part(k)), blob, parts.batch_size)
-        inflight[ref] = (k, w, shard)
-        load[w] += 1
+        inflight[call(actors[w], k, shard)] = (k, w, shard)
         k += 1
         return True
 
@@ -229,26 +241,20 @@ def _schedule(actors: list[Any], shards: Iterator[list[Trajectory]], parts: Any,
                 break
     while inflight:
         ready, _ = ray.wait(list(inflight), num_returns=1)
-        ref = ready[0]
-        shard_no, w, shard = inflight.pop(ref)
-        load[w] -= 1
+        shard_no, w, shard = inflight.pop(ready[0])
         try:
-            got = ray.get(ref)
+            got = ray.get(ready[0])
         except Exception as e:  # noqa: BLE001 — a worker's error or death: reported below, after the rest finish
             if failure is None:
                 failure = (shard_no, shard, _cause(e))
             continue
-        stats.already_done += got["already_done"]
-        stats.graded += got["graded"]
-        stats.dropped += got["dropped"]
-        if on_progress is not None:
-            on_progress(stats, reader)
+        on_done(got)
         if failure is None and not exhausted:
             submit(w)
     if failure is not None:
         shard_no, shard, err = failure
-        ids = f"{shard[0].id} … {shard[-1].id}" if len(shard) > 1 else shard[0].id
+        ids = f"{name(shard[0])} … {name(shard[-1])}" if len(shard) > 1 else name(shard[0])
         msg = (f"shard {shard_no} ({len(shard)} records, {ids}) failed: {type(err).__name__}: {err}; what the "
-               f"shards wrote is kept in {parts.dir}: re-run the same command to resume")
+               f"shards wrote is kept in {where}: re-run the same command to resume")
         raise StepsieveError(msg) from err
     return k
