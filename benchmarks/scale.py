@@ -8,8 +8,10 @@
      start and model load);
    - ``ray_2``: two workers on the machine's 2 CPUs;
    each on a cluster already up (what a job on a running cluster pays); the cluster's start is
-   timed on its own (``cluster_start_s``). Outputs are checked equal to the local run's
-   (labels without their wall seconds). ``--reps`` alternates the arms.
+   timed on its own (``cluster_start_s``), and so is each job's worker start (every worker
+   up with its grader and model built, ``worker_startup_s``): a fixed cost per job that a
+   long job amortises, reported apart from the rest. Outputs are checked equal to the local
+   run's (labels without their wall seconds). ``--reps`` alternates the arms.
 2. ``http`` (unless ``--servers ''``): K real vLLM CPU servers on 127.0.0.1 serving the
    embedded policy; for each k in ``--servers``, one client with ``--base-url`` × k (the
    server pool: least outstanding requests) sends ``--requests`` seeded completions at
@@ -86,6 +88,7 @@ def bench_engine(tmp: Path, count: int, n: int, seed: int, reps: int, batch_size
     cluster_start = time.perf_counter() - t0
     make = functools.partial(make_mc, n, seed)
     walls: dict[str, list[float]] = {"local": [], "ray_1": [], "ray_2": []}
+    starts: dict[str, list[float]] = {"ray_1": [], "ray_2": []}
     shard = max(batch_size, (count // 8) // batch_size * batch_size)  # ≥ 8 shards: both workers stay busy
     equal = True
     calls = 0
@@ -101,30 +104,37 @@ def bench_engine(tmp: Path, count: int, n: int, seed: int, reps: int, batch_size
             for arm, actors in (("ray_1", 1), ("ray_2", 2)):
                 rout = tmp / f"{arm}_{rep}.jsonl"
                 t0 = time.perf_counter()
-                run_grading_ray(make, src, rout, batch_size=batch_size,
-                                ray_options=RayOptions(actors=actors, shard_size=shard))
+                _, info = run_grading_ray(make, src, rout, batch_size=batch_size,
+                                          ray_options=RayOptions(actors=actors, shard_size=shard))
                 walls[arm].append(time.perf_counter() - t0)
+                starts[arm].append(info["startup_s"])
                 equal = equal and labels(rout) == ref
     finally:
         ray.shutdown()
     med = {k: statistics.median(v) for k, v in walls.items()}
+    start = {k: statistics.median(v) for k, v in starts.items()}
+    after = {k: med[k] - start[k] for k in start}  # the job once every worker holds its model
     return {
         "job": f"mc first-error n={n} on {count} arith trajectories (4-6 ops), embedded policy, batch {batch_size}",
         "model_calls": calls, "shard_size": shard, "reps": reps, "cluster_start_s": cluster_start,
         "wall_s": walls, "median_wall_s": med,
+        "worker_startup_s": start, "wall_after_startup_s": after,
         "overhead_ray_1_over_local": med["ray_1"] / med["local"],
+        "overhead_ray_1_over_local_after_startup": after["ray_1"] / med["local"],
         "speedup_ray_2_over_local": med["local"] / med["ray_2"],
+        "speedup_ray_2_over_local_after_startup": med["local"] / after["ray_2"],
         "same_labels_as_local": equal,
     }
 
 
 def bench_http(tmp: Path, servers: list[int], requests: int, concurrency: int, max_tokens: int) -> dict:
     from stepsieve.backends._server import VLLMServer, vllm_python
-    from stepsieve.backends.openai import OpenAIBackend
     from stepsieve.backends._tiny_model import embedded_policy_dir
+    from stepsieve.backends.openai import OpenAIBackend
 
     k_max = max(servers)
-    procs = [VLLMServer(vllm_python(ROOT), embedded_policy_dir(), tmp / f"vllm{i}", startup_timeout=1200) for i in range(k_max)]
+    procs = [VLLMServer(vllm_python(ROOT), embedded_policy_dir(), tmp / f"vllm{i}", startup_timeout=1200)
+             for i in range(k_max)]
     errors: list[BaseException] = []
 
     def start(s: VLLMServer) -> None:

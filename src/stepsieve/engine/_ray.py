@@ -155,7 +155,8 @@ def run_grading_ray(
     ``make_grader`` builds the grader inside each worker (it must pickle: a module-level
     function or a ``functools.partial`` of one). Returns the job's counts and what the driver
     learnt from the workers: ``{"grader", "config", "workers", "shards", "backends"}`` (each
-    worker's backend summary). ``src`` and ``out`` must be on a file system every node sees.
+    worker's backend summary) and ``startup_s`` (until every worker had built its grader).
+    ``src`` and ``out`` must be on a file system every node sees.
     """
     opts = ray_options or RayOptions()
     out = Path(out).absolute()
@@ -176,8 +177,13 @@ def run_grading_ray(
             num_cpus=opts.num_cpus, num_gpus=opts.num_gpus, max_restarts=opts.max_restarts,
             max_task_retries=opts.max_restarts,
         )
+        t_start = time.perf_counter()
         actors = [remote.remote(make_grader) for _ in range(n)]
-        name, h, config = ray.get(actors[0].describe.remote())
+        described = ray.get([a.describe.remote() for a in actors])  # every worker up, its grader built
+        startup = time.perf_counter() - t_start
+        name, h, config = described[0]
+        if any(d[:2] != (name, h) for d in described):
+            raise ConfigError(f"the workers built different graders: {sorted({d[:2] for d in described})}")
         parts, done, note = prepare_parts(out, name, h, shard_size=shard_size, batch_size=batch_size, limit=limit)
         if note and on_note is not None:
             on_note(note)
@@ -209,7 +215,8 @@ def run_grading_ray(
         if started:
             ray.shutdown()
     stats.seconds = time.perf_counter() - t0
-    return stats, {"grader": name, "config": config, "workers": n, "shards": n_shards, "backends": summaries}
+    return stats, {"grader": name, "config": config, "workers": n, "shards": n_shards, "backends": summaries,
+                   "startup_s": startup}
 
 
 def _schedule(actors: list[Any], shards: Iterator[list[Any]], call: Callable[[Any, int, list[Any]], Any],
