@@ -211,3 +211,40 @@ def test_sample_on_ray_resumes_after_a_failure_and_equals_local(tmp_path, capsys
     assert '"shards": 4' in out
     assert dest.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert not parts_dir(dest).exists()
+
+
+def test_cli_ray_workers_call_a_pool_of_servers_and_write_the_local_labels(tmp_path, capsys):
+    """``--backend openai`` with ``--base-url`` twice: each worker spreads its requests over both
+    servers (real sockets; the fault server answers every completion, so no model is needed
+    for this orchestration test); the labels equal the local engine's with the same flags."""
+    from _cli import run_cli
+
+    sys.path.insert(0, str(HERE.parent / "backends"))
+    from _fault_server import FaultServer
+
+    from stepsieve.formats import write_trajectories
+    from stepsieve.sampling import to_trajectory
+    from stepsieve.worlds import get_world
+    from stepsieve.worlds.arith import reference_steps
+
+    w = get_world("arith")
+    src = tmp_path / "in.jsonl"
+    ts = []
+    for i, task in enumerate(w.sample_tasks(6, 11, ops=(2, 3))):
+        steps = [*reference_steps(task)[:-1], "Answer: -1"]  # a wrong answer: mc probes every step
+        ts.append(to_trajectory(w, task, steps, traj_id=f"t{i}", meta={}))
+    write_trajectories(ts, src)
+    with FaultServer() as a, FaultServer() as b:
+        args = ["--grader", "mc", "--mode", "every-step", "--n", "2", "--batch-size", "2", "--no-cache", "-q",
+                "--backend", "openai", "--model", "m", "--base-url", a.base_url, "--base-url", b.base_url]
+        code, _, err = run_cli(["grade", src, tmp_path / "local.jsonl", *args], capsys)
+        assert code == 0, err
+        local_requests = len(a.requests) + len(b.requests)
+        code, out, err = run_cli(["grade", src, tmp_path / "ray.jsonl", *args, "--engine", "ray",
+                                  "--actors", "2", "--shard-size", "2"], capsys)
+        assert code == 0, err
+        assert len(a.requests) + len(b.requests) == 2 * local_requests > 0
+    usage = orjson.loads(out.strip().splitlines()[-1])["backend"]
+    assert usage["workers"] == 2 and {s["url"] for s in usage["servers"]} == {a.base_url, b.base_url}
+    assert all(s["requests"] > 0 for s in usage["servers"])
+    assert _labels(tmp_path / "ray.jsonl") == _labels(tmp_path / "local.jsonl")
