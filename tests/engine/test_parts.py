@@ -83,3 +83,24 @@ def test_parts_of_another_configuration_or_limit_are_refused(tmp_path):
         prepare_parts(out, G.name, H, shard_size=4, batch_size=2, limit=7)
     plan = orjson.loads((parts_dir(out) / "plan.json").read_bytes())
     assert plan["hash"] == H and plan["base"] == 0
+
+
+def test_dropped_lists_of_the_parts_are_merged_in_order(tmp_path):
+    from test_resume import DropOdd
+
+    from stepsieve.engine import dropped_path
+
+    g = DropOdd(0.0)
+    h = config_hash(g.name, g.config)
+    src, ref, out = tmp_path / "in.jsonl", tmp_path / "ref.jsonl", tmp_path / "out.jsonl"
+    make_input(src, 10)
+    run_grading(g, src, ref, batch_size=2)
+    parts, done, _ = prepare_parts(out, g.name, h, shard_size=4, batch_size=2, limit=None)
+    reader, _ = open_input(src, "stepsieve", "raise", out)
+    pending = list(pending_records(reader, done, JobStats(), None))
+    shards = [pending[i:i + 4] for i in range(0, len(pending), 4)]
+    for k, shard in enumerate(shards):
+        grade_into(g, shard, parts.part(k), JobStats(), batch_size=2)
+    parts.merge(len(shards))
+    assert lines(out) == lines(ref)
+    assert lines(dropped_path(out)) == lines(dropped_path(ref))

@@ -86,6 +86,7 @@ def _kill_a_worker_after(log: Path, records: int, timeout: float = 90.0) -> int:
     raise AssertionError("the job never got going")
 
 
+@pytest.mark.slow  # Ray workers start, and some restart: ~10-20 s idle
 def test_worker_killed_mid_shard_is_restarted_and_loses_at_most_its_batch(tmp_path):
     src, ref = _ref(tmp_path, 40, 2)
     out, log = tmp_path / "out.jsonl", tmp_path / "graded.log"
@@ -102,6 +103,7 @@ def test_worker_killed_mid_shard_is_restarted_and_loses_at_most_its_batch(tmp_pa
     assert regraded <= 2, f"{regraded} records graded twice: more than the one batch in flight"
 
 
+@pytest.mark.slow  # Ray workers start, and some restart: ~10-20 s idle
 def test_failed_shard_stops_the_job_and_the_same_command_resumes(tmp_path):
     src, ref = _ref(tmp_path, 40, 2)
     out, log = tmp_path / "out.jsonl", tmp_path / "graded.log"
@@ -145,6 +147,7 @@ def _labels(path: Path) -> list[dict]:
     return recs
 
 
+@pytest.mark.slow  # Ray workers start, and some restart: ~10-20 s idle
 def test_cli_mc_on_ray_actors_writes_the_local_engines_labels(tmp_path, capsys):
     """The real mc grader, the embedded policy in each worker (``--actors``): same command,
     same seed, same labels as the local engine."""
@@ -187,6 +190,7 @@ def test_the_local_engine_never_imports_ray():
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
+@pytest.mark.slow  # Ray workers start, and some restart: ~10-20 s idle
 def test_sample_on_ray_resumes_after_a_failure_and_equals_local(tmp_path, capsys):
     from _cli import run_cli
     from _slow_job import FailingPolicy
@@ -213,6 +217,7 @@ def test_sample_on_ray_resumes_after_a_failure_and_equals_local(tmp_path, capsys
     assert not parts_dir(dest).exists()
 
 
+@pytest.mark.slow  # Ray workers start, and some restart: ~10-20 s idle
 def test_cli_ray_workers_call_a_pool_of_servers_and_write_the_local_labels(tmp_path, capsys):
     """``--backend openai`` with ``--base-url`` twice: each worker spreads its requests over both
     servers (real sockets; the fault server answers every completion, so no model is needed
