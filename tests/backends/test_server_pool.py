@@ -81,6 +81,6 @@ def test_repeated_base_url_option_builds_a_pool(tmp_path):
 
     urls = ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
     be = backend_from_options(ModelOptions("openai", "m", urls, cache_path=str(tmp_path / "c.sqlite")))
-    assert be.pool is not None and be.pool.urls == urls
+    assert be.servers is not None and be.servers.urls == urls
     one = backend_from_options(ModelOptions("openai", "m", urls[:1], cache_path=str(tmp_path / "c.sqlite")))
-    assert one.pool is None and one.base_url == urls[0]
+    assert one.servers is None and one.base_url == urls[0]

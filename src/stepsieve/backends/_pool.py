@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,7 +73,7 @@ class ServerPool:
     async def post(
         self,
         client: httpx.AsyncClient,
-        path: str,
+        url_of: Callable[[str], str],
         body: dict[str, Any],
         headers: dict[str, str],
         policy: RetryPolicy,
@@ -80,7 +81,7 @@ class ServerPool:
         backend: str,
         stats: dict[str, int],
     ) -> dict[str, Any]:
-        """POST ``body`` to ``path`` on the best server; fail over per the module docstring.
+        """POST ``body`` to the best server (``url_of(its base URL)``); fail over per the module docstring.
         Tries at most ``policy.max_retries + 1`` times plus once more per extra server."""
         once = replace(policy, max_retries=0)
         attempts = policy.max_retries + len(self.servers)
@@ -93,7 +94,7 @@ class ServerPool:
             s = self.servers[i]
             s.outstanding += 1
             try:
-                resp = await post_json(client, s.url + path, body, headers, once, backend=backend, stats={})
+                resp = await post_json(client, url_of(s.url), body, headers, once, backend=backend, stats={})
             except BackendError as e:
                 if not e.retryable:
                     raise

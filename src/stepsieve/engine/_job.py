@@ -26,6 +26,7 @@ import orjson
 from stepsieve._errors import ConfigError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
+from stepsieve.media import MediaCarrier
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["JobStats", "grade_into", "open_input", "pending_records", "run_grading"]
@@ -95,7 +96,7 @@ def run_grading(
     reader, sink = open_input(src, fmt, on_error, out)
     try:
         pending = pending_records(reader, done, stats, limit)
-        grade_into(grader, pending, out, stats, batch_size=batch_size,
+        grade_into(grader, pending, out, stats, batch_size=batch_size, source=src,
                    on_batch=None if on_batch is None else lambda s: on_batch(s, reader))
     finally:
         if sink is not None:
@@ -113,13 +114,18 @@ def grade_into(
     stats: JobStats,
     *,
     batch_size: int,
+    source: str | Path | None = None,
+    media_for: Path | None = None,
     on_batch: Callable[[JobStats], None] | None = None,
 ) -> None:
     """Grade ``records`` (already known not to be in ``out``) into ``out`` in batches, each
     flushed and fsync'ed before the next. The one writing loop of both engines: the Ray
-    engine runs it per shard, with the shard's own part as ``out``."""
+    engine runs it per shard, with the shard's own part as ``out`` and the job's output as
+    ``media_for`` (images go to the store beside the final OUT, referenced from there).
+    ``source`` is the input file, which relative image paths resolve against."""
     h = config_hash(grader.name, grader.config)
     out.parent.mkdir(parents=True, exist_ok=True)
+    media = MediaCarrier(source, media_for or out)  # images of the labelled copies live beside OUT
     drop_fh: IO[bytes] | None = None
     try:
         with open(out, "ab") as fh:
@@ -128,7 +134,7 @@ def grade_into(
                 lines = []
                 for g in grader.grade(batch):
                     wanted[g.id] -= 1
-                    lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                    lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
                 _write_batch(fh, lines)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]

@@ -73,7 +73,7 @@ class _Worker:
     def describe(self) -> tuple[str, str, Any]:
         return self.grader.name, self.hash, getattr(self.grader, "config", None)
 
-    def grade_shard(self, part: str, blob: bytes, batch_size: int) -> dict[str, Any]:
+    def grade_shard(self, part: str, blob: bytes, batch_size: int, src: str, out: str) -> dict[str, Any]:
         """The local engine's loop on one shard: skip what ``part`` holds, grade the rest.
 
         The shard travels as canonical JSON lines and is decoded here exactly as the local
@@ -83,7 +83,8 @@ class _Worker:
         path = Path(part)
         done = scan_done(path, self.grader.name, self.hash)
         stats = JobStats()
-        grade_into(self.grader, pending_records(records, done, stats, None), path, stats, batch_size=batch_size)
+        grade_into(self.grader, pending_records(records, done, stats, None), path, stats, batch_size=batch_size,
+                   source=src, media_for=Path(out))
         return stats.to_dict()
 
     def summary(self) -> dict[str, Any] | None:
@@ -168,6 +169,7 @@ def run_grading_ray(
     if shard_size % batch_size:
         raise ConfigError(f"--shard-size {shard_size} must be a multiple of --batch-size {batch_size}, so that "
                           "shards grade the same batches as the local engine (and write the same labels)")
+    src_abs = Path(src).absolute()
     t0 = time.perf_counter()
     started = _connect(opts.address)
     actors: list[Any] = []
@@ -193,7 +195,7 @@ def run_grading_ray(
             shards = _shards(pending_records(reader, done, stats, limit), parts.shard_size)
             def call(actor: Any, k: int, shard: list[Trajectory]) -> Any:
                 blob = b"\n".join(encode_json(t) for t in shard)
-                return actor.grade_shard.remote(str(parts.part(k)), blob, parts.batch_size)
+                return actor.grade_shard.remote(str(parts.part(k)), blob, parts.batch_size, str(src_abs), str(out))
 
             def on_done(got: dict[str, Any]) -> None:
                 stats.already_done += got["already_done"]
