@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import ConfigError
+from stepsieve._errors import BackendError, ConfigError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
 from stepsieve.trajectory import Trajectory
@@ -101,9 +101,12 @@ def run_grading(
             for batch in _batches(reader, done, stats, batch_size, limit):
                 wanted = Counter(t.id for t in batch)
                 lines = []
-                for g in grader.grade(batch):
-                    wanted[g.id] -= 1
-                    lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                try:
+                    for g in grader.grade(batch):
+                        wanted[g.id] -= 1
+                        lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                except BackendError as e:
+                    raise _stopped(e, batch, stats, out) from e
                 _write_batch(fh, lines)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
@@ -127,6 +130,21 @@ def run_grading(
     stats.read = reader.read
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _stopped(e: BackendError, batch: list[Trajectory], stats: JobStats, out: Path) -> BackendError:
+    """The backend's error, saying which records it left ungraded (the batch in flight, by id)
+    and what is kept: the user knows exactly what failed and that a re-run finishes it."""
+    ids = [t.id for t in batch]
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    kept = stats.already_done + stats.graded
+    err = type(e)(
+        f"not graded: trajectories {shown}: {e}. {kept} graded records in {out} are kept; "
+        "re-run the same command to grade the rest",
+        backend=e.backend, url=e.url,
+    )
+    err.records = ids  # type: ignore[attr-defined]
+    return err
 
 
 def _batches(

@@ -33,6 +33,7 @@ class PRMOptions:
     threshold: float | None = None  # P(correct) at or above which a step is correct (default: the checkpoint's)
     batch_size: int = 16  # trajectories per forward pass
     device: str | None = None  # torch device (default: cuda when available, else cpu)
+    allow_pickle_weights: bool = False  # load a checkpoint whose backbone is pickled (runs code from it)
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'prm'")
@@ -73,9 +74,10 @@ class PRMGrader:
         batch_size: int = 16,
         device: str | None = None,
         name: str = "prm",
+        allow_pickle_weights: bool = False,
     ) -> None:
         path = Path(model) if model is not None else default_model_dir()
-        self._model = StepRM.load(path, device=device)
+        self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
         self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
         self.name = name
         self.config: dict[str, Any] = {
@@ -92,7 +94,7 @@ class PRMGrader:
     def from_options(cls, options: PRMOptions, ctx: GradeContext) -> PRMGrader:
         o = options
         return cls(o.model or ctx.model, threshold=o.threshold, batch_size=o.batch_size, device=o.device,
-                   name=ctx.label or "prm")
+                   name=ctx.label or "prm", allow_pickle_weights=o.allow_pickle_weights)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""
