@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import BackendError, ConfigError
+from stepsieve._errors import BackendError, ConfigError, OutputError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
 from stepsieve.trajectory import Trajectory
@@ -61,11 +61,26 @@ def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
     return open_reader(src, fmt, on_error=mode, rejects=sink), sink
 
 
-def _write_batch(fh: IO[bytes], records: list[bytes]) -> None:
-    if records:
+def _write_batch(fh: IO[bytes], records: list[bytes], kept: int) -> None:
+    """Append whole lines and fsync. When the disk is full the file is cut back to its last
+    whole line (truncating needs no space) and OutputError says what is kept."""
+    if not records:
+        return
+    start = fh.seek(0, os.SEEK_END)
+    try:
         fh.write(b"".join(records))
         fh.flush()
         os.fsync(fh.fileno())
+    except OSError as e:
+        try:
+            fh.truncate(start)
+            os.fsync(fh.fileno())
+        except OSError:
+            pass  # the resume scan cuts a partial last line as well
+        raise OutputError.from_os(
+            e, fh.name, f"the {kept} records written before this batch are kept (every line whole); "
+            "free space and re-run the same command to resume",
+        ) from None
 
 
 def run_grading(
@@ -107,7 +122,7 @@ def run_grading(
                         lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
                 except BackendError as e:
                     raise _stopped(e, batch, stats, out) from e
-                _write_batch(fh, lines)
+                _write_batch(fh, lines, stats.already_done + stats.graded)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
                 if missing:
@@ -117,6 +132,7 @@ def run_grading(
                     _write_batch(
                         drop_fh,
                         [orjson.dumps({"id": i, "hash": h}, option=orjson.OPT_APPEND_NEWLINE) for i in missing],
+                        stats.dropped,
                     )
                     stats.dropped += len(missing)
                 if on_batch is not None:

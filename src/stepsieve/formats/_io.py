@@ -204,8 +204,12 @@ class Writer:
         self.written = 0
 
     def write(self, t: Trajectory) -> None:
-        """Encode and write one record (raises DataError when the format cannot express it)."""
-        self._write(t)
+        """Encode and write one record (raises DataError when the format cannot express it,
+        OutputError when the disk is full)."""
+        try:
+            self._write(t)
+        except OSError as e:
+            raise self._sink.failed(e) from None
         self.written += 1
 
     def close(self, ok: bool = True) -> None:
