@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CLI
+from .conftest import CLI, normalized
 from .test_kill_resume import _write_input
 
 
@@ -34,17 +34,18 @@ def _run(args: list, limit: int | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> tuple[Path, bytes]:
+def graded(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("disk")
     src = d / "in.jsonl"
     _write_input(src, 300)
     ref = d / "ref.jsonl"
     assert _run(["grade", src, ref, "--grader", "rules", "-q"]).returncode == 0
-    return src, ref.read_bytes()
+    return src, ref
 
 
 def test_grading_on_a_full_disk_stops_with_whole_lines_and_resumes(graded, tmp_path):
-    src, want = graded
+    src, ref = graded
+    want = ref.read_bytes()
     out = tmp_path / "out.jsonl"
     r = _run(["grade", src, out, "--grader", "rules", "-q", "--batch-size", "16"], limit=len(want) // 2)
     assert r.returncode == 2, r.stderr
@@ -52,17 +53,19 @@ def test_grading_on_a_full_disk_stops_with_whole_lines_and_resumes(graded, tmp_p
     assert f"{out}: cannot write (File too large)" in r.stderr and "re-run the same command to resume" in r.stderr
     part = out.read_bytes()
     assert 0 < len(part) <= len(want) // 2 and part.endswith(b"\n")
-    assert want.startswith(part)  # whole lines, the records of an uninterrupted run, in order
+    # whole lines, the records of an uninterrupted run, in order (rules labels carry measured seconds)
+    kept = normalized(out)
+    assert kept == normalized(ref)[: len(kept)]
     r = _run(["grade", src, out, "--grader", "rules", "-q"])  # space freed
     assert r.returncode == 0, r.stderr
-    assert out.read_bytes() == want
+    assert normalized(out) == normalized(ref)
 
 
 @pytest.mark.parametrize("verb", ["convert", "curate"])
 def test_an_atomic_writer_on_a_full_disk_leaves_nothing_that_looks_complete(graded, tmp_path, verb):
     src, _ = graded
     out = tmp_path / "out.jsonl"
-    args = ["convert", src, out, "--to", "trl"] if verb == "convert" else \
+    args = ["convert", src, out, "--to", "openai-chat"] if verb == "convert" else \
         ["curate", src, "-o", out, "--label", "truth", "--mode", "mask"]
     r = _run(args, limit=4096)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -79,16 +82,16 @@ def test_a_real_full_tmpfs(graded, tmp_path):
                                            capture_output=True, check=False).returncode != 0:
         pytest.skip("cannot mount a tmpfs here; the RLIMIT_FSIZE tests cover the same paths")
     try:
-        src, want = graded
+        src, ref = graded
         out = mnt / "out.jsonl"
         r = _run(["grade", src, out, "--grader", "rules", "-q"])
         assert r.returncode == 2 and "No space left on device" in r.stderr and "Traceback" not in r.stderr, r.stderr
-        part = out.read_bytes()
-        assert part.endswith(b"\n") and want.startswith(part)
+        kept = normalized(out)
+        assert out.read_bytes().endswith(b"\n") and len(kept) > 0 and kept == normalized(ref)[: len(kept)]
         big = tmp_path / "big"
         big.mkdir()
         shutil.copy(out, big / "out.jsonl")  # "space freed": carry on where it stopped, elsewhere
         assert _run(["grade", src, big / "out.jsonl", "--grader", "rules", "-q"]).returncode == 0
-        assert (big / "out.jsonl").read_bytes() == want
+        assert normalized(big / "out.jsonl") == normalized(ref)
     finally:
         subprocess.run(["umount", str(mnt)], check=False)

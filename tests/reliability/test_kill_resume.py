@@ -83,7 +83,7 @@ def _cli(args: list) -> list[str]:
 
 # (verb, argv builder, input records): each writes through a .partial file renamed on success.
 VERBS = {
-    "convert": (lambda src, out: ["convert", src, out.with_suffix(".parquet"), "--to", "trl"], 20_000),
+    "convert": (lambda src, out: ["convert", src, out.with_suffix(".parquet")], 20_000),
     "curate": (lambda src, out: ["curate", src, "-o", out, "--label", "truth", "--mode", "mask"], 20_000),
     "export": (lambda src, out: ["export", src, "-o", out.with_suffix(".parquet"), "--format", "trl-stepwise",
                                  "--label", "truth"], 20_000),
