@@ -8,7 +8,8 @@
     │   ├── BackendUnavailable the server cannot be reached
     │   ├── BackendTimeout     a request exceeded its timeout after every retry
     │   └── BudgetExceeded     the job would spend more than --max-cost allows
-    └── GraderError            a grader cannot grade (e.g. a missing label it depends on)
+    ├── GraderError            a grader cannot grade (e.g. a missing label it depends on)
+    └── OutputError            an output cannot be written (disk full, file size limit)
 
 Errors carry their context as attributes; ``str(err)`` is the message a user reads,
 e.g. ``traces.jsonl:412: step 3 has no text``.
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "GraderError",
+    "OutputError",
     "SchemaError",
     "StepsieveError",
 ]
@@ -110,3 +112,19 @@ class BudgetExceeded(BackendError):
 
 class GraderError(StepsieveError):
     """A grader cannot grade the given input."""
+
+
+class OutputError(StepsieveError):
+    """An output file cannot be written (disk full, a file size limit, permissions).
+
+    ``path`` is the output; the message says what was kept and how to go on."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+    @classmethod
+    def from_os(cls, e: OSError, path: object, kept: str) -> OutputError:
+        """``path: cannot write (No space left on device): KEPT``."""
+        why = e.strerror or type(e).__name__
+        return cls(f"{path}: cannot write ({why}): {kept}", path=str(path))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _cli import run_cli as run
+from _vllm import running
 
 from stepsieve._errors import BackendError
 from stepsieve.backends._server import CHAT_TEMPLATE, VLLMServer, vllm_python
@@ -17,8 +18,6 @@ from stepsieve.backends.openai import OpenAIBackend
 from stepsieve.formats import get_format, read_trajectories
 from stepsieve.prm._served import ServedPRMGrader
 from stepsieve.trajectory import Step, Trajectory
-
-from .conftest import running
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -30,6 +30,11 @@ class Generation:
     tokens: int  # generated tokens
     finish_reason: str = "stop"  # "stop" (stop string / eos) or "length"
     logprobs: list[float] | None = None  # per generated token, when asked
+    # Prompt tokens of the request that produced this sample, shared among the samples it
+    # returned: summed over a prompt's samples, what reading the prompt cost. Kept with the
+    # sample in the request cache, so a label's cost is the same whether it was served from
+    # the cache (a resumed job) or not.
+    prompt_tokens: int = 0
 
 
 @dataclass(slots=True)

@@ -18,11 +18,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from stepsieve._errors import BackendError, ConfigError
+from stepsieve._errors import BackendError, BudgetExceeded, ConfigError
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
@@ -61,6 +62,7 @@ class OpenAIBackend:
         *,
         base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1",
         api_key_env: str = "OPENAI_API_KEY",
+        api_key_file: str | os.PathLike[str] | None = None,
         concurrency: int = 8,
         timeout: float = 60.0,
         max_retries: int = 4,
@@ -72,6 +74,8 @@ class OpenAIBackend:
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
+        if not timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, got {timeout}")
         self.model = model
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         # Several replicas of the model: requests spread by least outstanding, failures fail over.
@@ -79,8 +83,7 @@ class OpenAIBackend:
         self.base_url = urls[0].rstrip("/") if urls else ""
         self.concurrency = concurrency
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff, cap=backoff_max, timeout=timeout)
-        key = os.environ.get(api_key_env)
-        self._api_key = Secret(key) if key else None
+        self._api_key = _read_key(api_key_env, api_key_file)
         self.api_key_env = api_key_env
         self.cache = cache
         self.budget = budget
@@ -89,6 +92,7 @@ class OpenAIBackend:
         self.model_id = f"openai:{where}:{model}"  # no key: cache entries are not secret-bound
         self.cost = Cost()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "failures": 0, "cache_hits": 0}
+        self._seen: dict[str, str] = {}  # the last error the server itself answered (why it died)
 
     def __repr__(self) -> str:
         urls = self.servers.urls if self.servers is not None else self.base_url
@@ -201,22 +205,39 @@ class OpenAIBackend:
     # ---------------------------------------------------------------- machinery
 
     def _sampled(self, path, reqs, n, max_tokens, temperature, seed, parse_gens) -> list[list[Generation]]:
+        """Seeded sampling with n > 1 is sent as n requests of one sample each, sample j with
+        seed ``seed + j`` (what vLLM gives sample j of an ``n`` request): sample j then depends
+        only on (prompt, seed, j) on every server, and vLLM's CPU engine, which dies on seeded
+        ``n > 1`` requests once its batch is full (``CPU Generator does not use offset``),
+        serves them. Cache keys are per sample and the same either way."""
         use_cache = cacheable(temperature, seed)
         # Greedy samples are all the same: ask for one (vLLM rejects n > 1 with temperature 0).
         ask = 1 if temperature == 0.0 else n
-        jobs = []
-        for body, chars in reqs:
+        split = seed is not None and ask > 1
+        jobs, owner = [], []
+        for i, (body, chars) in enumerate(reqs):
             body = {**body, "n": ask}
             keyed = {k: v for k, v in body.items() if k != "n"}
             keys = [cache_key(self.model_id, path, keyed, seed, j) for j in range(n)] if use_cache else []
-            jobs.append((body, chars, keys, n * max_tokens, None))
+            if split:
+                for j in range(n):
+                    jobs.append(({**body, "n": 1, "seed": seed + j}, chars, keys[j : j + 1], max_tokens, 1))
+                    owner.append(i)
+            else:
+                jobs.append((body, chars, keys, n * max_tokens, ask))
+                owner.append(i)
 
         def parse(resp: dict[str, Any], job: tuple) -> list[dict[str, Any]]:
-            gens = parse_gens(resp, ask)
-            return gens if ask == n else [dict(gens[0]) for _ in range(n)]
+            want = job[4]
+            gens = parse_gens(resp, want)
+            per_job = 1 if split else n
+            return gens if want == per_job else [dict(gens[0]) for _ in range(per_job)]
 
         results = self._run(path, jobs, parse)
-        return [[Generation(**g) for g in r] for r in results]
+        out: list[list[Generation]] = [[] for _ in reqs]
+        for i, r in zip(owner, results):
+            out[i].extend(Generation(**g) for g in r)
+        return out
 
     def _run(
         self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]], *, url: str | None = None
@@ -249,25 +270,57 @@ class OpenAIBackend:
         failure: list[tuple[int, BaseException]] = []
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         bar = _progress(self.progress and len(todo) > 16, len(todo), url)
+        # Budget reservations of requests in flight: a request whose reservation does not fit
+        # waits for those to settle (they give back what they did not use) and fails only if
+        # it still does not fit with nothing in flight.
+        settled = asyncio.Condition()
+        reserved = [0]
+
+        async def reserve(need: int) -> None:
+            assert self.budget is not None
+            async with settled:
+                while True:
+                    try:
+                        self.budget.charge(1, need, backend=self.name, url=url)
+                    except BudgetExceeded:
+                        if reserved[0] == 0 or failure:
+                            raise
+                        await settled.wait()
+                    else:
+                        reserved[0] += 1
+                        return
+
+        async def settle(unused: int) -> None:
+            assert self.budget is not None
+            async with settled:
+                self.budget.refund(unused)
+                reserved[0] -= 1
+                settled.notify_all()
 
         async def one(i: int) -> None:
             body, chars, keys, max_out, _ = jobs[i]
             async with sem:
                 if failure:  # a request failed for good: start nothing new, finish what runs
                     return
-                if self.budget is not None:
-                    self.budget.charge(1, chars + max_out, backend=self.name, url=url)
+                try:
+                    if self.budget is not None:
+                        await reserve(chars + max_out)
+                except BudgetExceeded as e:
+                    failure.append((i, e))
+                    return
                 try:
                     resp = await self._post(client, url, {**body, "model": self.model}, headers)
                     out = parse(resp, jobs[i])
                 except BaseException as e:  # noqa: BLE001 — re-raised below with context
                     failure.append((i, e))
                     self.stats["failures"] += 1
+                    if self.budget is not None:
+                        await settle(0)  # a failed request may have been paid for: keep it charged
                     return
                 usage = resp.get("usage") or {}
                 t_in, t_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
                 if self.budget is not None:
-                    self.budget.refund(chars + max_out - t_in - t_out)
+                    await settle(chars + max_out - t_in - t_out)
                 self.cost = self.cost + Cost(1, t_in, t_out, 0.0)
                 self.stats["requests"] += 1
                 results[i] = out
@@ -290,7 +343,8 @@ class OpenAIBackend:
             if not isinstance(err, BackendError):
                 err = BackendError(f"{url}: {type(err).__name__}: {err}", backend=self.name, url=url)
             kept = "kept in the request cache" if self.cache is not None else "kept on err.partial"
-            err.args = (f"request {i} of {len(jobs)} failed: {err}; {done} finished requests are {kept}",)
+            msg = f"{err}; {done} of {len(jobs)} requests of this call finished and are {kept}"
+            err.args = (self._api_key.redact(msg) if self._api_key else msg,)  # a server may echo it
             err.partial = list(results)  # type: ignore[attr-defined]
             err.failed_index = i  # type: ignore[attr-defined]
             raise err
@@ -299,7 +353,9 @@ class OpenAIBackend:
                     headers: dict[str, str]) -> dict[str, Any]:
         """One request with its retries: to the one server, or to the best of the pool."""
         if self.servers is None:
-            return await post_json(client, url, body, headers, self.policy, backend=self.name, stats=self.stats)
+            return await post_json(
+                client, url, body, headers, self.policy, backend=self.name, stats=self.stats, seen=self._seen
+            )
         # The request's URL on each replica: the same route under that replica's base URL (or,
         # for routes at the server's root such as /pooling, under its root).
         if url.startswith(self.base_url):
@@ -310,6 +366,22 @@ class OpenAIBackend:
             client, lambda base: (base.removesuffix("/v1") if rooted else base) + route, body, headers,
             self.policy, backend=self.name, stats=self.stats,
         )
+
+
+def _read_key(env: str, path: str | os.PathLike[str] | None) -> Secret | None:
+    """The API key: from ``path`` when given (its first line), else from ``$env``; never from
+    an option's value, so it stays out of shell history, process lists and manifests."""
+    if path is None:
+        key = os.environ.get(env)
+        return Secret(key) if key else None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--api-key-file {path}: cannot read it ({type(e).__name__})") from None
+    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not key:
+        raise ConfigError(f"--api-key-file {path}: the file is empty")
+    return Secret(key)
 
 
 def _progress(show: bool, total: int, url: str):
@@ -338,18 +410,25 @@ def _split_tokens(total: int, texts: list[str]) -> list[int]:
     return [round(total * len(t) / chars) for t in texts]
 
 
+def _prompt_shares(resp: dict[str, Any], n: int) -> list[int]:
+    """The request's prompt tokens shared among its n samples (they sum to the total)."""
+    total = int((resp.get("usage") or {}).get("prompt_tokens", 0))
+    return [total // n + (1 if j < total % n else 0) for j in range(n)]
+
+
 def _completion_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
     choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))
     if len(choices) != n:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [c.get("text") or "" for c in choices]
     counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    shares = _prompt_shares(resp, n)
     out = []
-    for c, t, k in zip(choices, texts, counts):
+    for c, t, k, p in zip(choices, texts, counts, shares):
         lp = (c.get("logprobs") or {}).get("token_logprobs")
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": [float(x) for x in lp] if lp is not None else None})
+                    "logprobs": [float(x) for x in lp] if lp is not None else None, "prompt_tokens": p})
     return out
 
 
@@ -359,13 +438,14 @@ def _chat_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [(c.get("message") or {}).get("content") or "" for c in choices]
     counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    shares = _prompt_shares(resp, n)
     out = []
-    for c, t, k in zip(choices, texts, counts):
+    for c, t, k, p in zip(choices, texts, counts, shares):
         content = (c.get("logprobs") or {}).get("content")
         lp = [float(x["logprob"]) for x in content] if content is not None else None
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": lp})
+                    "logprobs": lp, "prompt_tokens": p})
     return out
 
 

@@ -30,6 +30,7 @@ from stepsieve.backends._lean_llama import LeanLlama, LeanStepper, lean_unsuppor
 from stepsieve.backends._prefix import prefill
 from stepsieve.backends._protocol import Generation, Score
 from stepsieve.backends._sampler import sample_seed, signed, stop_candidates, token_pieces
+from stepsieve.backends._weights import load_kwargs
 from stepsieve.trajectory import Cost
 
 __all__ = ["TransformersBackend", "sample_seed"]
@@ -71,6 +72,7 @@ class TransformersBackend:
         budget: Budget | None = None,
         chat_template: str | None = None,
         decoder: str = "auto",
+        allow_pickle: bool = False,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,9 +95,10 @@ class TransformersBackend:
         self.path = path
         self.model = str(path)
         self.model_id = _model_id(path)
+        weights = load_kwargs(path, allow_pickle=allow_pickle)  # before any loading: a clear refusal
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.lm = AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=getattr(torch, dtype), use_safetensors=True
+            str(path), dtype=getattr(torch, dtype), **weights
         ).to(device)  # type: ignore[arg-type]  # transformers wraps .to(): mypy takes device for self
         self.lm.eval()
         self.device = device
@@ -185,6 +188,8 @@ class TransformersBackend:
                     max_tokens, stop, temperature, run_seed, logprobs,
                 )
                 for (i, j), g in zip(chunk, gens):
+                    # the prompt is read once for its n samples: each carries its share
+                    g.prompt_tokens = len(ids[i]) // n + (1 if j < len(ids[i]) % n else 0)
                     out[i][j] = g
                 if cache is not None:
                     cache.put_many([(keys[i, j], _gen_dict(g)) for (i, j), g in zip(chunk, gens)])
@@ -348,7 +353,8 @@ class TransformersBackend:
 
 
 def _gen_dict(g: Generation) -> dict[str, Any]:
-    return {"text": g.text, "tokens": g.tokens, "finish_reason": g.finish_reason, "logprobs": g.logprobs}
+    return {"text": g.text, "tokens": g.tokens, "finish_reason": g.finish_reason, "logprobs": g.logprobs,
+            "prompt_tokens": g.prompt_tokens}
 
 
 def _score_dict(s: Score) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from stepsieve.cli._engine_options import (
     merge_summaries,
 )
 from stepsieve.cli._model_options import (
+    ApiKeyFileOpt,
     BackendOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
@@ -44,6 +45,7 @@ from stepsieve.cli._model_options import (
     ModelOpt,
     ModelOptions,
     NoCacheOpt,
+    TimeoutOpt,
     backend_from_options,
     report_backend,
 )
@@ -128,6 +130,8 @@ def grade_cmd(
     max_cost: MaxCostOpt = None,
     dry_run: DryRunOpt = False,
     no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    api_key_file: ApiKeyFileOpt = None,
     fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories graded per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
@@ -152,7 +156,8 @@ def grade_cmd(
     if src is None or out is None:
         raise click.UsageError(f"Missing argument '{'SRC' if src is None else 'OUT'}'.")
     values = {**_flag_options(list(ctx.args), grader_options(grader), grader), **_pairs(option)}
-    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache, timeout=timeout,
+                         api_key_file=str(api_key_file) if api_key_file else None)
     eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
     if eopts.engine == "ray" and not dry_run:
         _grade_on_ray(grader, values, label, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size,

@@ -29,6 +29,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.backends import BACKENDS, Budget, RequestCache
 
 __all__ = [
+    "ApiKeyFileOpt",
     "BackendOpt",
     "BaseUrlOpt",
     "ConcurrencyOpt",
@@ -37,6 +38,7 @@ __all__ = [
     "ModelOpt",
     "ModelOptions",
     "NoCacheOpt",
+    "TimeoutOpt",
     "backend_from_options",
     "report_backend",
 ]
@@ -74,6 +76,17 @@ MaxCostOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print how many calls and tokens the job would take; spend nothing.")
 ]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.001, help="openai: seconds one request may take before it is retried."),
+]
+ApiKeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file",
+        help="openai: read the API key from this file (else from $OPENAI_API_KEY); never logged or stored.",
+    ),
+]
 NoCacheOpt = Annotated[
     bool,
     typer.Option("--no-cache", help="Bypass the persistent request cache ($STEPSIEVE_CACHE_DIR or .stepsieve-cache/)."),
@@ -94,6 +107,7 @@ class ModelOptions:
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 60.0
     cache_path: str | None = None
+    api_key_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS.names():
@@ -107,6 +121,8 @@ class ModelOptions:
             raise ConfigError("--base-url applies to --backend openai only")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if self.max_cost is not None:
             Budget.parse(self.max_cost)
 
@@ -142,7 +158,8 @@ def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
     cls = BACKENDS.get(opts.backend)
     if opts.backend == "transformers":
         return cls(_model_dir(opts), cache=cache, budget=budget, **extra)
-    kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout}
+    kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout,
+                          "api_key_file": opts.api_key_file}
     if opts.base_url:
         kw["base_url"] = opts.base_url if isinstance(opts.base_url, str) else list(opts.base_url)
     return cls(opts.model, cache=cache, budget=budget, **kw, **extra)

@@ -85,6 +85,10 @@ def train_prm_cmd(
         "and head together for this many epochs (the shipped StepRM: 2).",
     ),
     finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
+    allow_pickle_weights: bool = typer.Option(
+        False, "--allow-pickle-weights",
+        help="Load a --base that has only pickled weights (pytorch_model.bin): they run code when loaded.",
+    ),
 ) -> None:
     """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
 
@@ -123,6 +127,7 @@ def train_prm_cmd(
             seed,
             device,
             bf16,
+            allow_pickle_weights,
         )
         return
     if objective != "steprm":
@@ -159,6 +164,7 @@ def train_prm_cmd(
         device=device,
         progress=True,
         source=str(data),
+        allow_pickle=allow_pickle_weights,
     )
     _echo_summary(model.config.training, out, ("dev_loss", "threshold", "dev_f1_vs_label", "seconds"))
 
@@ -179,6 +185,7 @@ def _train_implicit(
     seed: int,
     device: str | None,
     bf16: bool,
+    allow_pickle: bool,
 ) -> None:
     from stepsieve.formats import read_trajectories
     from stepsieve.prm import ImplicitTrainOptions, train_implicit_prm
@@ -204,6 +211,7 @@ def _train_implicit(
         device=device,
         progress=True,
         source=str(data),
+        allow_pickle=allow_pickle,
     )
     keys = ("dev_loss", "dev_outcome_accuracy", "threshold", "dev_f1_vs_outcome", "seconds")
     _echo_summary(model.config.training, out, keys)

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import ConfigError
+from stepsieve._errors import BackendError, ConfigError, OutputError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
 from stepsieve.media import MediaCarrier
@@ -62,11 +62,26 @@ def open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
     return open_reader(src, fmt, on_error=mode, rejects=sink), sink
 
 
-def _write_batch(fh: IO[bytes], records: list[bytes]) -> None:
-    if records:
+def _write_batch(fh: IO[bytes], records: list[bytes], kept: int) -> None:
+    """Append whole lines and fsync. When the disk is full the file is cut back to its last
+    whole line (truncating needs no space) and OutputError says what is kept."""
+    if not records:
+        return
+    start = fh.seek(0, os.SEEK_END)
+    try:
         fh.write(b"".join(records))
         fh.flush()
         os.fsync(fh.fileno())
+    except OSError as e:
+        try:
+            fh.truncate(start)
+            os.fsync(fh.fileno())
+        except OSError:
+            pass  # the resume scan cuts a partial last line as well
+        raise OutputError.from_os(
+            e, fh.name, f"the {kept} records written before this batch are kept (every line whole); "
+            "free space and re-run the same command to resume",
+        ) from None
 
 
 def run_grading(
@@ -132,10 +147,13 @@ def grade_into(
             for batch in _chunks(records, batch_size):
                 wanted = Counter(t.id for t in batch)
                 lines = []
-                for g in grader.grade(batch):
-                    wanted[g.id] -= 1
-                    lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
-                _write_batch(fh, lines)
+                try:
+                    for g in grader.grade(batch):
+                        wanted[g.id] -= 1
+                        lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                except BackendError as e:
+                    raise _stopped(e, batch, stats, out) from e
+                _write_batch(fh, lines, stats.already_done + stats.graded)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
                 if missing:
@@ -145,6 +163,7 @@ def grade_into(
                     _write_batch(
                         drop_fh,
                         [orjson.dumps({"id": i, "hash": h}, option=orjson.OPT_APPEND_NEWLINE) for i in missing],
+                        stats.dropped,
                     )
                     stats.dropped += len(missing)
                 if on_batch is not None:
@@ -152,6 +171,21 @@ def grade_into(
     finally:
         if drop_fh is not None:
             drop_fh.close()
+
+
+def _stopped(e: BackendError, batch: list[Trajectory], stats: JobStats, out: Path) -> BackendError:
+    """The backend's error, saying which records it left ungraded (the batch in flight, by id)
+    and what is kept: the user knows exactly what failed and that a re-run finishes it."""
+    ids = [t.id for t in batch]
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    kept = stats.already_done + stats.graded
+    err = type(e)(
+        f"not graded: trajectories {shown}: {e}. {kept} graded records in {out} are kept; "
+        "re-run the same command to grade the rest",
+        backend=e.backend, url=e.url,
+    )
+    err.records = ids  # type: ignore[attr-defined]
+    return err
 
 
 def pending_records(reader: Iterable[Trajectory], done: Counter[str], stats: JobStats,

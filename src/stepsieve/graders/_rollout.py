@@ -75,13 +75,18 @@ class Rollouts:
             )
             texts = [[g.text for g in row] for row in gens]
             tokens = [[g.tokens for g in row] for row in gens]
+            # what each probe's prompt cost, carried by its samples (also when they come from
+            # the request cache: a resumed job records what an uninterrupted one does)
+            read = [sum(g.prompt_tokens for g in row) for row in gens]
         spent = _delta(self.backend.cost, before)
+        if isinstance(self.world, AgentWorld):  # prompts of many turns: shared equally
+            read = [round(spent.tokens_in / len(probes))] * len(probes)
         total_out = sum(map(sum, tokens)) or 1
         out = []
-        for (task, steps), row, toks in zip(probes, texts, tokens):
+        for (task, steps), row, toks, t_in in zip(probes, texts, tokens, read):
             rolls: list[dict[str, Any]] = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
             share = sum(toks) / total_out
-            cost = Cost(self.n, round(spent.tokens_in / len(probes)), sum(toks), spent.seconds * share)
+            cost = Cost(self.n, t_in, sum(toks), spent.seconds * share)
             out.append(ProbeResult(self.n, sum(r["correct"] for r in rolls), rolls, cost))
         return out
 

@@ -37,6 +37,7 @@ class PRMOptions:
     prompt: str = "qwen"  # served PRM layout: qwen (Qwen2.5-Math-PRM) | math-shepherd | text
     step_tag: str | None = None  # served PRM step tag (default: the prompt's: <extra_0>, ' ки', blank line)
     positive: int | None = None  # served PRM: the row column holding P(correct) (default: the prompt's)
+    allow_pickle_weights: bool = False  # load a checkpoint whose backbone is pickled (runs code from it)
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'prm'")
@@ -77,9 +78,10 @@ class PRMGrader:
         batch_size: int = 16,
         device: str | None = None,
         name: str = "prm",
+        allow_pickle_weights: bool = False,
     ) -> None:
         path = Path(model) if model is not None else default_model_dir()
-        self._model = StepRM.load(path, device=device)
+        self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
         self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
         self.name = name
         self.config: dict[str, Any] = {
@@ -113,7 +115,8 @@ class PRMGrader:
                 threshold=0.5 if o.threshold is None else o.threshold, batch_size=o.batch_size,
                 name=ctx.label or "prm",
             )
-        return cls(model, threshold=o.threshold, batch_size=o.batch_size, device=o.device, name=ctx.label or "prm")
+        return cls(model, threshold=o.threshold, batch_size=o.batch_size, device=o.device, name=ctx.label or "prm",
+                   allow_pickle_weights=o.allow_pickle_weights)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""

@@ -244,15 +244,17 @@ def train_prm(
     device: str | None = None,
     progress: bool = False,
     source: str = "<trajectories>",
+    allow_pickle: bool = False,
 ) -> StepRM:
-    """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``."""
+    """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``. ``base`` must
+    hold safetensors unless ``allow_pickle`` (pickled weights run code when loaded)."""
     options = options or TrainOptions()
     if options.finetune_epochs and not freeze_backbone:  # before any work is spent
         raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
     t0 = time.perf_counter()
     config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft, template=template,
                           head=head, head_width=head_width, freeze_backbone=freeze_backbone)
-    model = StepRM.from_base(base, config, seed=options.seed).to(device or default_device())
+    model = StepRM.from_base(base, config, seed=options.seed, allow_pickle=allow_pickle).to(device or default_device())
     examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)
     if not examples:
         raise DataError(f"no trajectory carries label {label!r} on any step", path=source)

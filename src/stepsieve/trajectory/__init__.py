@@ -32,7 +32,15 @@ from stepsieve.trajectory._record import (
     encode_json,
 )
 from stepsieve.trajectory._rejects import RejectSink, rejects_path
-from stepsieve.trajectory._sinks import JsonArraySink, JsonlSink, ParquetSink, Sink, open_sink, rows_to_table
+from stepsieve.trajectory._sinks import (
+    JsonArraySink,
+    JsonlSink,
+    ParquetSink,
+    Sink,
+    commit_partial,
+    open_sink,
+    rows_to_table,
+)
 from stepsieve.trajectory._sources import CONTAINERS, SourceRecord, container_of, iter_source, source_size
 from stepsieve.trajectory._stats import Summary, summarize
 from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
@@ -70,6 +78,7 @@ __all__ = [
     "arrow_schema",
     "batch_rows",
     "check_after_error",
+    "commit_partial",
     "container_of",
     "decode_json",
     "encode_json",
