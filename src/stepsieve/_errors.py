@@ -84,11 +84,15 @@ class SchemaError(DataError):
 
 
 class BackendError(StepsieveError):
-    """A model backend failed."""
+    """A model backend failed. ``retryable`` is False when trying again (on this server or
+    another replica) cannot help: the server refused the request itself (a 4xx answer)."""
 
-    def __init__(self, message: str, *, backend: str | None = None, url: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, backend: str | None = None, url: str | None = None, retryable: bool = True
+    ) -> None:
         self.backend = backend
         self.url = url
+        self.retryable = retryable
         super().__init__(message)
 
 

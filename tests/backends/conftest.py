@@ -68,7 +68,12 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     if probe.returncode != 0:
         pytest.fail(f"{python} cannot import vllm:\n{probe.stderr[-2000:]}", pytrace=False)
     # 20-60 s on an idle 2-core machine; minutes when it shares the cores with a training run.
-    server = VLLMServer(python, model_dir, tmp_path_factory.mktemp("vllm"), startup_timeout=900)
+    yield from running(VLLMServer(python, model_dir, tmp_path_factory.mktemp("vllm"), startup_timeout=900))
+
+
+def running(server: VLLMServer) -> Iterator[VLLMServer]:
+    """Start ``server`` for a fixture, failing the tests with its log when it cannot start,
+    and always stop it."""
     try:
         server.start()
     except Exception as e:  # noqa: BLE001 — report the server log with the failure

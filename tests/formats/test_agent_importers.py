@@ -6,6 +6,8 @@ Every expected count below was derived by hand from the file, as each comment sa
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -275,8 +277,17 @@ def test_claude_code_result_without_call_names_file_line_and_id(tmp_path, capsys
     assert "nope" in json.dumps(rej)
 
 
+def _png(colour: str = "red") -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 3), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def test_anthropic_computer_use_actions_and_images_kept_aside():
-    png = base64.b64encode(b"\x89PNG fake bytes").decode()
+    raw = _png()
+    png = base64.b64encode(raw).decode()
     rec = {
         "system": "You use a computer.",
         "messages": [
@@ -328,11 +339,9 @@ def test_anthropic_computer_use_actions_and_images_kept_aside():
     ]
     assert s.text == 'click({"x": 640, "y": 400, "button": "left"})\ntype({"text": "wifi"})'
     assert s.thought == "Clicking the gear." and s.observation == "clicked\ntyped"
-    (img,) = s.meta["images"]
-    assert (
-        img["mime"] == "image/png" and img["size"] == len(b"\x89PNG fake bytes") and len(img["sha256"]) == 64
-    )
-    assert png not in json.dumps(t.to_dict())
+    (img,) = s.images
+    assert (img.mime, img.size, img.role) == ("image/png", len(raw), "after")
+    assert img.sha256 == hashlib.sha256(raw).hexdigest()
     assert t.task[0] == {"role": "system", "content": "You use a computer."}
     assert t.outcome.answer == "Done."
     with pytest.raises(DataError, match="read-only"):
@@ -340,7 +349,7 @@ def test_anthropic_computer_use_actions_and_images_kept_aside():
 
 
 def test_openai_computer_call_items():
-    shot = "data:image/png;base64," + base64.b64encode(b"img").decode()
+    shot = "data:image/png;base64," + base64.b64encode(_png("blue")).decode()
     items = [
         {"role": "user", "content": "scroll down"},
         {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Need to scroll."}]},
@@ -360,7 +369,7 @@ def test_openai_computer_call_items():
     t = get_format("openai-agents").decode(items)
     a = t.steps[0].actions[0]
     assert (a.type, a.x, a.y, a.scroll_y, a.id) == ("scroll", 10, 20, 300, "cc1")
-    assert t.steps[0].thought == "Need to scroll." and t.steps[0].meta["images"][0]["size"] == 3
+    assert t.steps[0].thought == "Need to scroll." and t.steps[0].images[0].size == len(_png("blue"))
     assert len(t.meta["unknown_events"]) == 1 and t.steps[1].text == "Scrolled."
     with pytest.raises(DataError, match="call_id 'zz'"):
         get_format("openai-agents").decode(

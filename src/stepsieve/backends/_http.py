@@ -109,7 +109,8 @@ async def post_json(
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
                 retry_after = _retry_after(resp)
             else:
-                raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}", backend=backend, url=url)
+                raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}", backend=backend, url=url,
+                                   retryable=False)
         if attempt == policy.max_retries:
             break
         stats["retries"] = stats.get("retries", 0) + 1

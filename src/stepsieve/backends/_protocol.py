@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from stepsieve._registry import Registry
 from stepsieve.trajectory import Cost
 
-__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "HasSummary", "Score"]
+__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "HasSummary", "Pooled", "Pools", "Score"]
 
 
 @dataclass(slots=True)
@@ -38,6 +38,15 @@ class Score:
 
     logprob: float  # sum over the continuation's tokens
     token_logprobs: list[float] = field(default_factory=list)
+    tokens: int = 0
+
+
+@dataclass(slots=True)
+class Pooled:
+    """What a pooling server returned for one input: its rows (one per pooled token, e.g.
+    ``[P(wrong), P(right)]`` per step tag of a process reward model) and the prompt tokens."""
+
+    rows: list[Any]
     tokens: int = 0
 
 
@@ -95,6 +104,15 @@ class ChatBackend(Backend, Protocol):
 
 
 @runtime_checkable
+class Pools(Protocol):
+    """An optional capability: a backend that reaches a server's pooling API (vLLM's
+    ``/pooling``), where reward models and process reward models are served."""
+
+    def pool(self, requests: Sequence[dict[str, Any]]) -> list[Pooled]:
+        ...
+
+
+@runtime_checkable
 class HasSummary(Protocol):
     """An optional capability: a backend that reports its own usage summary (a dry run's
     estimate, or what a job spent) as one JSON-ready dict. Never contains an API key."""
@@ -107,3 +125,4 @@ class HasSummary(Protocol):
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
 BACKENDS.register("transformers", "stepsieve.backends.transformers:TransformersBackend")
 BACKENDS.register("openai", "stepsieve.backends.openai:OpenAIBackend")
+BACKENDS.register("gui-policy", "stepsieve.backends.gui_policy:GuiPolicyBackend")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,7 +26,8 @@ from stepsieve._errors import BackendError, ConfigError
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
-from stepsieve.backends._protocol import Generation, Score
+from stepsieve.backends._pool import ServerPool
+from stepsieve.backends._protocol import Generation, Pooled, Score
 from stepsieve.trajectory import Cost
 
 __all__ = ["OpenAIBackend"]
@@ -57,7 +59,7 @@ class OpenAIBackend:
         self,
         model: str,
         *,
-        base_url: str = "http://127.0.0.1:8000/v1",
+        base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1",
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8,
         timeout: float = 60.0,
@@ -71,7 +73,10 @@ class OpenAIBackend:
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        # Several replicas of the model: requests spread by least outstanding, failures fail over.
+        self.servers = ServerPool(urls) if len(urls) > 1 else None
+        self.base_url = urls[0].rstrip("/") if urls else ""
         self.concurrency = concurrency
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff, cap=backoff_max, timeout=timeout)
         key = os.environ.get(api_key_env)
@@ -80,12 +85,14 @@ class OpenAIBackend:
         self.cache = cache
         self.budget = budget
         self.progress = progress
-        self.model_id = f"openai:{self.base_url}:{model}"  # no key: cache entries are not secret-bound
+        where = ",".join(sorted(self.servers.urls)) if self.servers is not None else self.base_url
+        self.model_id = f"openai:{where}:{model}"  # no key: cache entries are not secret-bound
         self.cost = Cost()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "failures": 0, "cache_hits": 0}
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend({self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+        urls = self.servers.urls if self.servers is not None else self.base_url
+        return f"OpenAIBackend({self.model!r}, base_url={urls!r}, concurrency={self.concurrency})"
 
     # ---------------------------------------------------------------- public calls
 
@@ -153,14 +160,43 @@ class OpenAIBackend:
         results = self._run("/completions", jobs, parse)
         return [Score(**r[0]) for r in results]
 
+    def pool(self, requests: Sequence[dict[str, Any]]) -> list[Pooled]:
+        """Per-token pooling outputs from vLLM's pooling API (``POST /pooling`` at the server's
+        root), one per request body (``{"input": text}`` or ``{"messages": [...]}``): for a
+        process reward model served with STEP pooling, one row per step tag, e.g. ``[P(wrong),
+        P(right)]`` for Qwen2.5-Math-PRM. Deterministic, so cached like greedy requests."""
+        jobs = []
+        for body in requests:
+            key = cache_key(self.model_id, "pool", body, None, 0)
+            jobs.append((body, len(json.dumps(body)), [key], 0, None))
+        url = self.base_url.removesuffix("/v1") + "/pooling"
+
+        def parse(resp: dict[str, Any], job: tuple) -> list[dict[str, Any]]:
+            data = resp.get("data")
+            rows = data[0].get("data") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+            if not isinstance(rows, list):
+                raise BackendError(
+                    f"{url}: a pooling answer holds data[0].data (one row a token), got {str(resp)[:200]}",
+                    backend=self.name, url=url,
+                )
+            usage = resp.get("usage") or {}
+            return [{"rows": rows, "tokens": int(usage.get("prompt_tokens", 0))}]
+
+        results = self._run("", jobs, parse, url=url)
+        return [Pooled(**r[0]) for r in results]
+
     def summary(self) -> dict[str, Any]:
         """Run summary: requests, retries, failures, cache hits, tokens and throughput."""
         c = self.cost
         secs = c.seconds or 1e-9
-        return {
+        out = {
             "backend": self.name, "model": self.model, "base_url": self.base_url, **self.stats,
             **c.to_dict(), "requests_per_s": c.calls / secs, "tokens_out_per_s": c.tokens_out / secs,
         }
+        if self.servers is not None:
+            out["base_url"] = self.servers.urls
+            out["servers"] = self.servers.summary()
+        return out
 
     # ---------------------------------------------------------------- machinery
 
@@ -182,7 +218,9 @@ class OpenAIBackend:
         results = self._run(path, jobs, parse)
         return [[Generation(**g) for g in r] for r in results]
 
-    def _run(self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]]) -> list[list[dict]]:
+    def _run(
+        self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]], *, url: str | None = None
+    ) -> list[list[dict]]:
         """Send every job not already cached; keep what finished even when one fails for good.
 
         A job is (body, prompt chars, cache keys, max output tokens, extra). Prompt characters
@@ -198,7 +236,7 @@ class OpenAIBackend:
                         results[i] = got  # type: ignore[assignment]
                         self.stats["cache_hits"] += 1
         todo = [i for i in range(len(jobs)) if results[i] is None]
-        url = self.base_url + path
+        url = url or self.base_url + path
         try:
             _run_sync(self._send_all(url, jobs, todo, results, parse))
         finally:
@@ -220,8 +258,7 @@ class OpenAIBackend:
                 if self.budget is not None:
                     self.budget.charge(1, chars + max_out, backend=self.name, url=url)
                 try:
-                    resp = await post_json(client, url, {**body, "model": self.model}, headers, self.policy,
-                                           backend=self.name, stats=self.stats)
+                    resp = await self._post(client, url, {**body, "model": self.model}, headers)
                     out = parse(resp, jobs[i])
                 except BaseException as e:  # noqa: BLE001 — re-raised below with context
                     failure.append((i, e))
@@ -257,6 +294,22 @@ class OpenAIBackend:
             err.partial = list(results)  # type: ignore[attr-defined]
             err.failed_index = i  # type: ignore[attr-defined]
             raise err
+
+    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any],
+                    headers: dict[str, str]) -> dict[str, Any]:
+        """One request with its retries: to the one server, or to the best of the pool."""
+        if self.servers is None:
+            return await post_json(client, url, body, headers, self.policy, backend=self.name, stats=self.stats)
+        # The request's URL on each replica: the same route under that replica's base URL (or,
+        # for routes at the server's root such as /pooling, under its root).
+        if url.startswith(self.base_url):
+            route, rooted = url[len(self.base_url):], False
+        else:
+            route, rooted = url[len(self.base_url.removesuffix("/v1")):], True
+        return await self.servers.post(
+            client, lambda base: (base.removesuffix("/v1") if rooted else base) + route, body, headers,
+            self.policy, backend=self.name, stats=self.stats,
+        )
 
 
 def _progress(show: bool, total: int, url: str):

@@ -17,6 +17,7 @@ estimate on ``--dry-run``, the run summary otherwise)::
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,7 +44,8 @@ __all__ = [
 BackendOpt = Annotated[
     str,
     typer.Option(
-        "--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server)."
+        "--backend", help="Model backend: transformers (in process), openai (any OpenAI-compatible server) "
+        "or gui-policy (the gui world's embedded policy)."
     ),
 ]
 ModelOpt = Annotated[
@@ -54,9 +56,11 @@ ModelOpt = Annotated[
     ),
 ]
 BaseUrlOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY)."
+        "--base-url",
+        help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY). Repeat it for "
+        "replicas of one model: requests go to the one with the fewest outstanding, a failing one is backed off.",
     ),
 ]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight at once.")]
@@ -82,7 +86,7 @@ class ModelOptions:
 
     backend: str = "transformers"
     model: str | None = None
-    base_url: str | None = None
+    base_url: str | Sequence[str] | None = None  # one server, or replicas of the same model
     concurrency: int = 8
     max_cost: str | None = None
     dry_run: bool = False
@@ -96,6 +100,9 @@ class ModelOptions:
             BACKENDS.get(self.backend)  # raises ConfigError with "did you mean"
         if self.backend == "openai" and not self.model:
             raise ConfigError("--backend openai needs --model NAME (the model name the server serves)")
+        if isinstance(self.base_url, list | tuple):  # one URL stays a str; several become a tuple
+            urls = tuple(self.base_url)
+            object.__setattr__(self, "base_url", None if not urls else urls[0] if len(urls) == 1 else urls)
         if self.backend == "transformers" and self.base_url:
             raise ConfigError("--base-url applies to --backend openai only")
         if self.concurrency < 1:
@@ -137,7 +144,7 @@ def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
         return cls(_model_dir(opts), cache=cache, budget=budget, **extra)
     kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout}
     if opts.base_url:
-        kw["base_url"] = opts.base_url
+        kw["base_url"] = opts.base_url if isinstance(opts.base_url, str) else list(opts.base_url)
     return cls(opts.model, cache=cache, budget=budget, **kw, **extra)
 
 

@@ -59,11 +59,12 @@ def _progress(it: Iterable[Any], reader: InputReader | None, enabled: bool, what
             yield x
 
 
-def _write_trajectories(ts: Iterable[Trajectory], output: str | Path) -> int:
-    """Canonical records through the shared writer (.jsonl or .parquet, atomic on success)."""
+def _write_trajectories(ts: Iterable[Trajectory], output: str | Path, input: str | Path) -> int:
+    """Canonical records through the shared writer (.jsonl or .parquet, atomic on success),
+    their images carried from beside ``input`` into ``output``'s media folder."""
     from stepsieve.formats import open_writer
 
-    with open_writer(output) as w:
+    with open_writer(output, media_from=input) as w:
         for t in ts:
             w.write(t)
     return w.written
@@ -82,7 +83,7 @@ def curate_file(
     reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
     st = CurateStats()
     rows = _write_trajectories(
-        curate(_progress(reader, reader, progress, "curate"), grading, opts, st), output
+        curate(_progress(reader, reader, progress, "curate"), grading, opts, st), output, input
     )
     counts = {
         "in": reader.read,
@@ -202,7 +203,7 @@ def credit_file(
     groups = group_by_task(
         _progress(reader, reader, progress, "credit"), max_open=max_open, contiguous=contiguous, stats=gst
     )
-    n = _write_trajectories(credit(groups, opts), output)
+    n = _write_trajectories(credit(groups, opts), output, input)
     counts = {
         "in": reader.read,
         "out": n,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,9 +26,10 @@ import orjson
 from stepsieve._errors import ConfigError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
+from stepsieve.media import MediaCarrier
 from stepsieve.trajectory import Trajectory
 
-__all__ = ["JobStats", "run_grading"]
+__all__ = ["JobStats", "grade_into", "open_input", "pending_records", "run_grading"]
 
 
 @dataclass(slots=True)
@@ -46,7 +47,7 @@ class JobStats:
         return asdict(self)
 
 
-def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
+def open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
     from stepsieve.formats import OnError, open_reader
     from stepsieve.trajectory import RejectSink, rejects_path
 
@@ -89,21 +90,51 @@ def run_grading(
         raise ConfigError(f"{out}: a grading output is append-only JSONL; name it *.jsonl")
     if batch_size < 1:
         raise ConfigError("batch_size must be at least 1")
-    h = config_hash(grader.name, grader.config)
-    done = scan_done(out, grader.name, h)
-    stats = JobStats()
     t0 = time.perf_counter()
-    reader, sink = _open_input(src, fmt, on_error, out)
+    done = scan_done(out, grader.name, config_hash(grader.name, grader.config))
+    stats = JobStats()
+    reader, sink = open_input(src, fmt, on_error, out)
+    try:
+        pending = pending_records(reader, done, stats, limit)
+        grade_into(grader, pending, out, stats, batch_size=batch_size, source=src,
+                   on_batch=None if on_batch is None else lambda s: on_batch(s, reader))
+    finally:
+        if sink is not None:
+            sink.close()
+    stats.rejected = reader.rejected
+    stats.read = reader.read
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def grade_into(
+    grader: Grader,
+    records: Iterable[Trajectory],
+    out: Path,
+    stats: JobStats,
+    *,
+    batch_size: int,
+    source: str | Path | None = None,
+    media_for: Path | None = None,
+    on_batch: Callable[[JobStats], None] | None = None,
+) -> None:
+    """Grade ``records`` (already known not to be in ``out``) into ``out`` in batches, each
+    flushed and fsync'ed before the next. The one writing loop of both engines: the Ray
+    engine runs it per shard, with the shard's own part as ``out`` and the job's output as
+    ``media_for`` (images go to the store beside the final OUT, referenced from there).
+    ``source`` is the input file, which relative image paths resolve against."""
+    h = config_hash(grader.name, grader.config)
     out.parent.mkdir(parents=True, exist_ok=True)
+    media = MediaCarrier(source, media_for or out)  # images of the labelled copies live beside OUT
     drop_fh: IO[bytes] | None = None
     try:
         with open(out, "ab") as fh:
-            for batch in _batches(reader, done, stats, batch_size, limit):
+            for batch in _chunks(records, batch_size):
                 wanted = Counter(t.id for t in batch)
                 lines = []
                 for g in grader.grade(batch):
                     wanted[g.id] -= 1
-                    lines.append(orjson.dumps(g.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                    lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
                 _write_batch(fh, lines)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
@@ -117,32 +148,32 @@ def run_grading(
                     )
                     stats.dropped += len(missing)
                 if on_batch is not None:
-                    on_batch(stats, reader)
+                    on_batch(stats)
     finally:
         if drop_fh is not None:
             drop_fh.close()
-        if sink is not None:
-            sink.close()
-    stats.rejected = reader.rejected
-    stats.read = reader.read
-    stats.seconds = time.perf_counter() - t0
-    return stats
 
 
-def _batches(
-    reader: Any, done: Counter[str], stats: JobStats, size: int, limit: int | None
-) -> Iterator[list[Trajectory]]:
-    batch: list[Trajectory] = []
+def pending_records(reader: Iterable[Trajectory], done: Counter[str], stats: JobStats,
+             limit: int | None) -> Iterator[Trajectory]:
+    """The input records not yet accounted for in the output, in input order (an id written
+    k times skips its first k occurrences)."""
     for seen, t in enumerate(reader, 1):
         if done[t.id] > 0:
             done[t.id] -= 1
             stats.already_done += 1
         else:
-            batch.append(t)
-            if len(batch) == size:
-                yield batch
-                batch = []
+            yield t
         if limit is not None and seen >= limit:
             break
+
+
+def _chunks(records: Iterable[Trajectory], size: int) -> Iterator[list[Trajectory]]:
+    batch: list[Trajectory] = []
+    for t in records:
+        batch.append(t)
+        if len(batch) == size:
+            yield batch
+            batch = []
     if batch:
         yield batch

@@ -9,28 +9,28 @@ the agent-rules grader read):
   calls joined by newlines, each also kept, in call order, in ``meta["observations"]``);
 - ``meta["is_error"]`` is True where the log flags the result as an error, and
   ``meta["returncode"]`` holds a command's exit status where the log has one;
-- images in results are never inlined: ``meta["images"]`` lists a summary of each
-  (sha256, size, mime, or the reference the log gave) until the media store takes them;
+- images in results are never inlined: a base64 image becomes one of the step's ``images``
+  (role ``after``: the screen the action produced), held as a ``data:`` reference until the
+  writer moves it into the output's media folder (``stepsieve.media``); an image the log
+  gives by URL or file id is kept as given in ``meta["image_links"]``;
 - trajectory ``meta["unknown_events"]`` keeps, unchanged, every event or content block the
   importer does not know (``stepsieve inspect`` counts them).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 from typing import Any
 
-from stepsieve.trajectory import Action, Point, Step
+from stepsieve._errors import DataError, SchemaError
+from stepsieve.media import inline_ref
+from stepsieve.trajectory import Action, MediaRef, Point, Step
 
 __all__ = [
     "UNKNOWN_EVENTS",
     "Turn",
     "anthropic_computer_action",
     "arguments_text",
-    "image_summary",
     "list_of",
     "obj_of",
     "openai_computer_action",
@@ -79,24 +79,6 @@ def render_action(a: Action) -> str:
 
 def render_actions(actions: list[Action]) -> str:
     return "\n".join(render_action(a) for a in actions)
-
-
-def image_summary(data: Any, mime: str | None) -> dict[str, Any]:
-    """What a record keeps of an inline image: sha256, size and mime of its bytes (never the
-    base64 itself). ``data`` that is not valid base64 is summarised as text."""
-    raw: bytes
-    if isinstance(data, str):
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raw = data.encode()
-    else:
-        raw = bytes(data or b"")
-    return {
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "size": len(raw),
-        "mime": mime or "application/octet-stream",
-    }
 
 
 def _xy(v: Any) -> tuple[int, int] | None:
@@ -186,7 +168,7 @@ class Turn:
     """One assistant turn being assembled from a log: its reasoning, calls and their results,
     made into a Step by ``step()`` once the log has given everything it has for it."""
 
-    __slots__ = ("actions", "errors", "meta", "results", "texts", "thinking")
+    __slots__ = ("actions", "errors", "images", "meta", "results", "texts", "thinking")
 
     def __init__(self, meta: dict[str, Any] | None = None) -> None:
         self.thinking: list[str] = []
@@ -194,7 +176,17 @@ class Turn:
         self.actions: list[Action] = []
         self.results: dict[str, str] = {}  # call id -> result text
         self.errors: dict[str, bool] = {}
+        self.images: list[MediaRef] = []
         self.meta: dict[str, Any] = meta if meta is not None else {}
+
+    def add_image(self, data: Any, mime: Any, where: str) -> None:
+        """A base64 image the log inlines in a result (the screen after the action)."""
+        if not isinstance(data, str):
+            raise SchemaError(f"{where}: image data must be base64 text, got {type(data).__name__}")
+        try:
+            self.images.append(inline_ref(data, mime=mime if isinstance(mime, str) else None, role="after"))
+        except DataError as e:
+            raise SchemaError(f"{where}: {e.reason}") from None
 
     def call_ids(self) -> list[str]:
         return [a.id for a in self.actions if a.id is not None]
@@ -211,7 +203,7 @@ class Turn:
             thought = "\n\n".join(self.thinking) or None
             if not text.strip() and thought is not None:
                 text, thought = thought, None
-            return Step(index, text, "reasoning", thought=thought, meta=meta or None)
+            return Step(index, text, "reasoning", thought=thought, meta=meta or None, images=list(self.images))
         thought = "\n\n".join([*self.thinking, *(t for t in self.texts if t.strip())]) or None
         obs = [self.results.get(a.id) if a.id is not None else None for a in self.actions]
         if len(self.actions) == 1 and self.actions[0].id is None and "" in self.results:
@@ -229,4 +221,5 @@ class Turn:
             thought=thought,
             meta=meta or None,
             actions=list(self.actions),
+            images=list(self.images),
         )

@@ -27,6 +27,7 @@ from stepsieve._errors import ConfigError, DataError
 from stepsieve.formats._files import FileFormat, path_size
 from stepsieve.formats._protocol import BytesCodec, Format
 from stepsieve.formats._registry import FORMATS, get_format
+from stepsieve.media import MediaCarrier
 from stepsieve.trajectory import (
     RejectSink,
     Sink,
@@ -174,7 +175,14 @@ class Reader:
 
 class Writer:
     """Writes Trajectories in one format; ``written`` counts them. Use as a context manager:
-    the file appears at ``path`` only when the block ends without an exception."""
+    the file appears at ``path`` only when the block ends without an exception.
+
+    A format that references step images (the canonical one) gets them carried into
+    ``<path>.media`` (``stepsieve.media.MediaCarrier``): ``media_from`` is the file the
+    records were read from, whose folder their image paths are relative to (None: the
+    output's own folder). Writing a record whose image is missing or altered raises
+    DataError. A format with no place for images counts them in ``images_left_out``.
+    """
 
     def __init__(
         self,
@@ -184,9 +192,14 @@ class Writer:
         container: str | None = None,
         options: dict[str, Any] | None = None,
         batch_size: int = 1024,
+        media_from: str | Path | None = None,
     ) -> None:
         self.path = str(path)
         self.format = _resolve_format(fmt, options)
+        self.media: MediaCarrier | None = (
+            MediaCarrier(media_from, path) if getattr(self.format, "carries_media", False) else None
+        )
+        self.images_left_out = 0
         self.container = container or _container_for_output(path)
         parquet = self.container == "parquet"
         schema = self.format.arrow_schema if parquet else None
@@ -204,7 +217,12 @@ class Writer:
         self.written = 0
 
     def write(self, t: Trajectory) -> None:
-        """Encode and write one record (raises DataError when the format cannot express it)."""
+        """Encode and write one record (raises DataError when the format cannot express it,
+        or when an image it references is missing or altered)."""
+        if self.media is not None:
+            t = self.media.carry(t)
+        elif any(s.images for s in t.steps):
+            self.images_left_out += sum(len(s.images) for s in t.steps)
         self._write(t)
         self.written += 1
 
@@ -246,10 +264,16 @@ def open_reader(
 
 
 def open_writer(
-    path: str | Path, fmt: str | Format = "stepsieve", *, container: str | None = None, **options: Any
+    path: str | Path,
+    fmt: str | Format = "stepsieve",
+    *,
+    container: str | None = None,
+    media_from: str | Path | None = None,
+    **options: Any,
 ) -> Writer:
-    """A Writer for ``path`` in ``fmt`` (container from the suffix: .jsonl, .json, .parquet)."""
-    return Writer(path, fmt, container=container, options=options)
+    """A Writer for ``path`` in ``fmt`` (container from the suffix: .jsonl, .json, .parquet);
+    ``media_from`` is the input file whose folder the records' image paths are relative to."""
+    return Writer(path, fmt, container=container, options=options, media_from=media_from)
 
 
 def read_trajectories(path: str | Path, fmt: str | Format = "stepsieve", **options: Any) -> Iterator[Trajectory]:
@@ -269,14 +293,23 @@ def write_trajectories(
 
 @dataclass(frozen=True, slots=True)
 class ConvertStats:
-    """What a conversion did; ``read == written + rejected`` always."""
+    """What a conversion did; ``read == written + rejected`` always. ``images`` counts the
+    distinct images carried into the output's media folder; ``images_left_out`` those the
+    target format has no place for."""
 
     read: int
     written: int
     rejected: int
+    images: int = 0
+    images_left_out: int = 0
 
     def __str__(self) -> str:
-        return f"{self.read} read, {self.written} written, {self.rejected} rejected"
+        text = f"{self.read} read, {self.written} written, {self.rejected} rejected"
+        if self.images:
+            text += f", {self.images} images carried"
+        if self.images_left_out:
+            text += f", {self.images_left_out} step images not written (the format has no place for images)"
+        return text
 
 
 def convert(
@@ -300,7 +333,7 @@ def convert(
     sink = RejectSink(rejects if rejects is not None else rejects_path(dst)) if on_error == "skip" else None
     reader = Reader(src, src_format, on_error=on_error, rejects=sink, options=src_options)
     try:
-        with Writer(dst, dst_format, options=dst_options) as writer:
+        with Writer(dst, dst_format, options=dst_options, media_from=src) as writer:
             for t in reader:
                 try:
                     writer.write(t)
@@ -312,7 +345,8 @@ def convert(
     finally:
         if sink is not None:
             sink.close()
-    stats = ConvertStats(reader.read, writer.written, reader.rejected)
+    carried = writer.media.carried if writer.media is not None else 0
+    stats = ConvertStats(reader.read, writer.written, reader.rejected, carried, writer.images_left_out)
     if stats.read != stats.written + stats.rejected:  # pragma: no cover - an invariant, not a branch
         raise AssertionError(f"conversion lost records: {stats}")
     return stats

@@ -75,6 +75,9 @@ class RecordFormat:
     arrow_schema: ClassVar[Any] = None
     # Nested keys whose explicit null means something (kept when reading Parquet rows).
     nullable: ClassVar[frozenset[str]] = frozenset()
+    # True when the layout references step images (``Step.images``): its writers then bring
+    # the images into the output's media folder (``stepsieve.media``).
+    carries_media: ClassVar[bool] = False
 
     def decode(self, obj: Any) -> Trajectory:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -26,8 +26,9 @@ transcript a line. Mapping:
   Without tool use it is a ``reasoning`` step whose text is the text blocks;
 - ``tool_result`` blocks of the next user message are the observations of the calls they
   name (``is_error`` -> ``meta["is_error"]``); a result whose ``tool_use_id`` no call made is
-  an error naming the message and the id. Image blocks are counted and summarised in
-  ``step.meta["images"]`` (sha256, size, mime), never inlined;
+  an error naming the message and the id. A base64 image block becomes one of the step's
+  ``images`` (role ``after``; the writer moves it into the output's media folder, never
+  inlined), an image by URL or file id stays in ``meta["image_links"]``;
 - later user text is kept in the previous step's ``meta["after"]``; a block type the importer
   does not know goes to ``meta["unknown_events"]``; the last reasoning step's text is
   ``outcome.answer``; other top-level keys go to ``meta["extra_fields"]``.
@@ -46,7 +47,6 @@ from stepsieve.formats._agent import (
     UNKNOWN_EVENTS,
     Turn,
     anthropic_computer_action,
-    image_summary,
     tool_action,
 )
 from stepsieve.formats._fields import extra_fields, require_object, stable_id, type_name
@@ -64,8 +64,10 @@ def read_only(name: str) -> DataError:
     )
 
 
-def result_text(content: Any, images: list[dict[str, Any]], unknown: list[Any], where: str) -> str:
-    """The text of a ``tool_result`` content (a string or blocks); images summarised aside."""
+def result_text(content: Any, turn: Turn, unknown: list[Any], where: str) -> str:
+    """The text of a ``tool_result`` content (a string or blocks). Its base64 images become
+    the turn's step images (moved into the output's media folder by the writer); an image
+    given by URL or file id is kept, as given, in ``meta["image_links"]``."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -80,9 +82,9 @@ def result_text(content: Any, images: list[dict[str, Any]], unknown: list[Any], 
         elif kind == "image":
             src = b.get("source") if isinstance(b.get("source"), dict) else {}
             if src.get("type") == "base64":
-                images.append(image_summary(src.get("data"), src.get("media_type")))
+                turn.add_image(src.get("data"), src.get("media_type"), f"{where}.content[{j}]")
             else:  # a URL or file reference is kept as it is
-                images.append({k: v for k, v in src.items() if k != "data"})
+                turn.meta.setdefault("image_links", []).append({k: v for k, v in src.items() if k != "data"})
         else:
             unknown.append({"where": f"{where}.content[{j}]", "event": b})
     return "\n".join(parts)
@@ -150,10 +152,7 @@ class AnthropicSteps:
                     "which no earlier tool_use made",
                     line=line,
                 )
-            images: list[dict[str, Any]] = []
-            text = result_text(b.get("content"), images, self.unknown, f"{where}.content[{j}]")
-            if images:
-                turn.meta.setdefault("images", []).extend(images)
+            text = result_text(b.get("content"), turn, self.unknown, f"{where}.content[{j}]")
             turn.add_result(call_id, text, bool(b.get("is_error")) if "is_error" in b else None)  # type: ignore[arg-type]
         return rest
 

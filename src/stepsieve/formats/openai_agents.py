@@ -20,7 +20,9 @@ that follow join it, so one model response with text and calls is one ``action``
 (text and reasoning summaries its ``thought``) and text alone a ``reasoning`` step. Each
 ``function_call`` is a tool Action, each ``computer_call`` a computer-use Action; outputs
 are paired by ``call_id`` (an output for a call never made is an error naming the item),
-screenshots summarised in ``meta["images"]`` (sha256 of a data URL's bytes, or the URL).
+a screenshot given as a ``data:`` URL becomes the step's image (role ``after``; the writer
+moves it into the output's media folder), one given by URL or file id stays in
+``meta["image_links"]``.
 Item types the importer does not know are kept in ``meta["unknown_events"]``; everything else
 of a run state or response goes to ``meta``. The last reasoning step is ``outcome.answer``.
 A run state with no items at all is an error (a trajectory needs a step).
@@ -30,13 +32,12 @@ Read-only.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from stepsieve._errors import DataError, SchemaError
-from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, image_summary, openai_computer_action, tool_action
+from stepsieve.formats._agent import UNKNOWN_EVENTS, Turn, openai_computer_action, tool_action
 from stepsieve.formats._fields import stable_id, type_name
 from stepsieve.formats._files import DocumentFormat, existing_path
 from stepsieve.formats.anthropic import read_only
@@ -55,15 +56,15 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _screenshot(output: Any) -> dict[str, Any] | None:
+def _screenshot(output: Any, turn: Turn, where: str) -> None:
+    """A ``computer_screenshot`` output: a ``data:`` URL becomes the step's image (role
+    ``after``); an image given by URL or file id is kept, as given, in ``meta["image_links"]``."""
     url = output.get("image_url") if isinstance(output, dict) else None
-    if not isinstance(url, str):
-        return None
-    if url.startswith("data:") and "," in url:
+    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
         head, data = url.split(",", 1)
-        mime = head[5:].split(";")[0] or None
-        return image_summary(data if ";base64" in head else base64.b64encode(data.encode()).decode(), mime)
-    return {"url": url}
+        turn.add_image(data, head[5:].split(";")[0] or None, where)
+    elif isinstance(output, dict) and (url is not None or "file_id" in output):
+        turn.meta.setdefault("image_links", []).append({k: v for k, v in output.items() if k != "type"})
 
 
 def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]:
@@ -125,9 +126,7 @@ def responses_steps(items: list[Any]) -> tuple[list[Any], list[Turn], list[Any]]
                 )
             out = it.get("output")
             if kind == "computer_call_output":
-                img = _screenshot(out)
-                if img is not None:
-                    turn.meta.setdefault("images", []).append(img)
+                _screenshot(out, turn, f"item {i}")
                 text = ""
             else:
                 text = out if isinstance(out, str) else _text(out)

@@ -26,6 +26,7 @@ class Stepsieve(RecordFormat):
     name: ClassVar[str] = "stepsieve"
     description: ClassVar[str] = "canonical Trajectory records (JSONL or typed Parquet)"
     arrow_schema: ClassVar[Any] = TRAJECTORY_SCHEMA
+    carries_media: ClassVar[bool] = True
 
     def decode(self, obj: Any) -> Trajectory:
         return Trajectory.from_dict(obj)

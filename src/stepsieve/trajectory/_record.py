@@ -31,6 +31,7 @@ __all__ = [
     "Cost",
     "GraderRef",
     "Label",
+    "MediaRef",
     "Outcome",
     "Point",
     "Step",
@@ -128,6 +129,28 @@ class Action(msgspec.Struct, omit_defaults=True, gc=False):
     path: list[Point] | None = None
 
 
+MediaRole = Literal["before", "after"]
+_SHA256 = msgspec.Meta(pattern="^[0-9a-f]{64}$")
+
+
+class MediaRef(msgspec.Struct, omit_defaults=True, gc=False):
+    """An image of a step's observation, stored beside the record file, never inlined.
+
+    ``path`` is relative to the folder of the file that holds the record; in a stepsieve
+    output it is content-addressed, ``OUT.media/ab/abcd….png`` (``stepsieve.media``).
+    ``sha256`` and ``size`` are of the image's bytes: readers check them when they read the
+    image. ``role`` says whether it shows the screen ``before`` or ``after`` the action.
+    While a record is in memory between an importer and a writer, ``path`` may be a
+    ``data:`` URL; writers move such images into the output's media folder.
+    """
+
+    path: str
+    sha256: Annotated[str, _SHA256]
+    size: int
+    mime: str = "image/png"
+    role: MediaRole | None = None
+
+
 class Label(msgspec.Struct, omit_defaults=True, gc=False):
     """One grader's judgement of one step.
 
@@ -165,6 +188,8 @@ class Step(msgspec.Struct, omit_defaults=True, gc=False):
     meta: dict[str, Any] | None = None
     # What an action step does, in machine form (tool calls, computer-use actions).
     actions: list[Action] = []
+    # Screenshots of the observation (before/after the action), stored beside the output.
+    images: list[MediaRef] = []
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)

@@ -69,10 +69,11 @@ class Summary:
                 self.actions[(a.name or "?") if a.type == "tool" else a.type] += 1
             if s.observation is not None:
                 self.observations += 1
+            self.images += len(s.images)
             if s.meta:
-                images = s.meta.get("images")
-                if isinstance(images, list):
-                    self.images += len(images)
+                links = s.meta.get("image_links")
+                if isinstance(links, list):
+                    self.images += len(links)
             for name, lab in s.labels.items():
                 st = self.labels.get(name)
                 if st is None:
