@@ -1,0 +1,5 @@
+"""``python -m stepsieve ...``: the same command line as the ``stepsieve`` console script."""
+
+from stepsieve.cli import main
+
+main()
