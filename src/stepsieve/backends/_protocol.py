@@ -125,3 +125,4 @@ class HasSummary(Protocol):
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
 BACKENDS.register("transformers", "stepsieve.backends.transformers:TransformersBackend")
 BACKENDS.register("openai", "stepsieve.backends.openai:OpenAIBackend")
+BACKENDS.register("gui-policy", "stepsieve.backends.gui_policy:GuiPolicyBackend")

@@ -44,7 +44,8 @@ __all__ = [
 BackendOpt = Annotated[
     str,
     typer.Option(
-        "--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server)."
+        "--backend", help="Model backend: transformers (in process), openai (any OpenAI-compatible server) "
+        "or gui-policy (the gui world's embedded policy)."
     ),
 ]
 ModelOpt = Annotated[
