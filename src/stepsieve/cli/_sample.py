@@ -78,8 +78,6 @@ def sample_cmd(
     """Sample trajectories with the policy and label every step with the exact truth."""
     from rich.progress import Progress
 
-    from stepsieve.backends import BACKENDS
-    from stepsieve.backends.gui_policy import is_gui_policy_dir
     from stepsieve.formats import write_trajectories
     from stepsieve.media import MediaStore
     from stepsieve.sampling import sample, summarize
@@ -91,13 +89,13 @@ def sample_cmd(
     knobs = {} if ops is None else {"ops": _ops(ops)}
     eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
     if eopts.engine == "ray":
-        if isinstance(w, Screenshots) or getattr(w, "policy_backend", None) is not None:
-            raise ConfigError(f"sample --engine ray samples with the transformers policy and writes no screenshots: "
-                              f"sample the {world} world with the local engine")
+        if isinstance(w, Screenshots):
+            raise ConfigError(f"--engine ray does not sample worlds with screenshots ({world}) yet: its workers "
+                              "would need one media store beside OUT; use the local engine")
         from stepsieve.engine import run_sampling_ray
         from stepsieve.formats import read_trajectories
 
-        make = functools.partial(_worker_policy, model, num_gpus_per_actor > 0)
+        make = functools.partial(_worker_policy, world, model, num_gpus_per_actor > 0)
         with Progress(transient=True) as bar:
             job = bar.add_task(f"sampling {world} on ray", total=n)
             info = run_sampling_ray(make, world, n, seed, out, temperature=temperature,
@@ -107,11 +105,7 @@ def sample_cmd(
                    "shards": info["shards"], **summarize(list(read_trajectories(out)))}
         typer.echo(json.dumps(summary, indent=1))
         return
-    own = getattr(w, "policy_backend", None)  # a world's own embedded policy (gui: gui-policy)
-    if own is not None and (model is None or is_gui_policy_dir(model)):
-        backend = BACKENDS.get(own)(model)
-    else:
-        backend = BACKENDS.get("transformers")(model)
+    backend = _policy(w, model)
     media = MediaStore.for_output(out) if isinstance(w, Screenshots) else None
     records = []  # kept for the summary; the writer streams them to disk as they come
 
@@ -130,8 +124,20 @@ def sample_cmd(
     typer.echo(json.dumps(summary, indent=1))
 
 
-def _worker_policy(model: str | None, gpu: bool) -> Any:
-    """The policy, built inside a Ray worker (on its GPU when it has one)."""
+def _policy(w: Any, model: str | None, **kw: Any) -> Any:
+    """The sampling policy: a world's own embedded one (gui: gui-policy) unless ``--model``
+    names a transformers model."""
     from stepsieve.backends import BACKENDS
+    from stepsieve.backends.gui_policy import is_gui_policy_dir
 
-    return BACKENDS.get("transformers")(model, **({"device": "cuda"} if gpu else {}))
+    own = getattr(w, "policy_backend", None)
+    if own is not None and (model is None or is_gui_policy_dir(model)):
+        return BACKENDS.get(own)(model)
+    return BACKENDS.get("transformers")(model, **kw)
+
+
+def _worker_policy(world: str, model: str | None, gpu: bool) -> Any:
+    """The policy, built inside a Ray worker (on its GPU when it has one)."""
+    from stepsieve.worlds import get_world
+
+    return _policy(get_world(world), model, **({"device": "cuda"} if gpu else {}))
