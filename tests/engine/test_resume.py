@@ -130,3 +130,41 @@ def test_dropped_trajectories_are_listed_and_skipped_on_resume(tmp_path):
 def test_output_must_be_jsonl(tmp_path):
     with pytest.raises(ConfigError, match="jsonl"):
         run_grading(SlowGrader(0.0), tmp_path / "in.jsonl", tmp_path / "out.parquet")
+
+
+class FailsOn(SlowGrader):
+    """A grader whose model call fails for good on one trajectory (as an HTTP backend does)."""
+
+    name = "slow"
+
+    def __init__(self, bad: str) -> None:
+        super().__init__(0.0)
+        self.bad = bad
+
+    def grade(self, trajectories):
+        batch = list(trajectories)
+        if any(t.id == self.bad for t in batch):
+            from stepsieve import BackendError
+
+            raise BackendError("http://x/v1/completions: HTTP 500: boom; 3 of 4 requests of this call finished",
+                               backend="openai", url="http://x/v1")
+        yield from super().grade(batch)
+
+
+def test_a_failed_model_call_names_the_trajectories_left_ungraded_and_a_rerun_finishes(tmp_path):
+    from stepsieve import BackendError
+
+    src = tmp_path / "in.jsonl"
+    make_input(src, 6)
+    ref = tmp_path / "ref.jsonl"
+    run_grading(SlowGrader(0.0), src, ref)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(BackendError) as err:
+        run_grading(FailsOn("t3"), src, out, batch_size=2)
+    msg = str(err.value)
+    assert msg.startswith("not graded: trajectories t2, t3: http://x/v1/completions: HTTP 500: boom")
+    assert "2 graded records" in msg and "re-run the same command" in msg
+    assert err.value.records == ["t2", "t3"] and err.value.url == "http://x/v1"
+    assert lines(out) == lines(ref)[:2]
+    run_grading(SlowGrader(0.0), src, out, batch_size=2)
+    assert lines(out) == lines(ref)

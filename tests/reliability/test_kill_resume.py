@@ -87,7 +87,7 @@ VERBS = {
     "curate": (lambda src, out: ["curate", src, "-o", out, "--label", "truth", "--mode", "mask"], 20_000),
     "export": (lambda src, out: ["export", src, "-o", out.with_suffix(".parquet"), "--format", "trl-stepwise",
                                  "--label", "truth"], 20_000),
-    "sample": (lambda src, out: ["sample", "--world", "arith", "--n", "48", "--batch-size", "8", "--out", out,
+    "sample": (lambda src, out: ["sample", "--world", "arith", "--n", "12", "--batch-size", "4", "--out", out,
                                  "--seed", "3"], 0),
 }
 

@@ -133,4 +133,10 @@ async def post_json(
             break
         stats["retries"] = stats.get("retries", 0) + 1
         await asyncio.sleep(policy.delay(attempt, retry_after))
+    if last.startswith("connection failed") and "server" in seen:  # it answered an error, then went away
+        raise BackendUnavailable(
+            f"model server {url} died: its connections failed ({last}) after it answered {seen['server']}; "
+            "see its log, restart it and re-run to resume",
+            backend=backend, url=url,
+        )
     raise BackendError(f"{url}: failed after {policy.max_retries + 1} attempts: {last}", backend=backend, url=url)

@@ -69,6 +69,15 @@ def load_document(path: str) -> tuple[bytes, Any]:
         raise DataError(f"malformed JSON document: {e.msg}", path=path, line=line) from None
 
 
+# What splitting a document of an unexpected layout raises (a list where an id belongs...):
+# a bad record, reported with its line, never a traceback (found by the property tests).
+_LAYOUT_ERRORS = (TypeError, KeyError, IndexError, AttributeError, ValueError)
+
+
+def _layout_error(fmt: Any, e: Exception) -> str:
+    return f"unexpected {getattr(fmt, 'name', 'document')} layout ({type(e).__name__}: {e})"
+
+
 class DocumentFormat(RecordFormat):
     """Base of formats whose file is one JSON document, or JSONL with one document a line.
 
@@ -93,12 +102,21 @@ class DocumentFormat(RecordFormat):
                 if rec.error is not None:
                     yield rec
                     continue
-                for item, value in enumerate(self.split(rec.value)):
+                try:
+                    values = list(self.split(rec.value))
+                except _LAYOUT_ERRORS as e:
+                    yield SourceRecord(rec.line, None, error=_layout_error(self, e), raw=rec.raw)
+                    continue
+                for item, value in enumerate(values):
                     yield SourceRecord(rec.line, value, raw=rec.raw if item == 0 else None)
             return
         data, doc = load_document(p)
         progress[0] = len(data)
-        parts = list(self.split(doc))
+        try:
+            parts = list(self.split(doc))
+        except _LAYOUT_ERRORS as e:
+            yield SourceRecord(1, None, error=_layout_error(self, e), raw=data)
+            return
         for i, value in enumerate(parts):
             yield SourceRecord(
                 1, value, raw=data if len(parts) == 1 else None, item=i if len(parts) > 1 else None

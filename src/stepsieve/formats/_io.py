@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from stepsieve._errors import ConfigError, DataError
+from stepsieve._errors import ConfigError, DataError, SchemaError
 from stepsieve.formats._files import FileFormat, path_size
 from stepsieve.formats._protocol import BytesCodec, Format
 from stepsieve.formats._registry import FORMATS, get_format
@@ -135,7 +135,13 @@ class Reader:
                 self._skip(rec, rec.where() + rec.error)
                 continue
             try:
-                t = decode(rec.value)
+                try:
+                    t = decode(rec.value)
+                except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
+                    # A decoder is a function of parsed JSON: these mean a layout it did not
+                    # expect (found by the property tests: a list where an id belongs...).
+                    # Reported as a bad record, never a traceback.
+                    raise SchemaError(f"unexpected {fmt.name} layout ({type(e).__name__}: {e})") from None
             except DataError as e:
                 reason = rec.where() + e.reason + self._layout_hint(e, rec.value)
                 line = e.line if e.line is not None else rec.line  # a multi-line record names its line
