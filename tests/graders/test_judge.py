@@ -32,10 +32,10 @@ class Replies:
         self.kw = kw
         self.prompts += prompts
         out = []
-        for _ in prompts:
+        for p in prompts:
             texts = self.script.pop(0)
             assert len(texts) == kw["n"]
-            out.append([Generation(x, 5) for x in texts])
+            out.append([Generation(x, 5, prompt_tokens=len(p)) for x in texts])
         self.cost = self.cost + Cost(len(prompts), 100 * len(prompts), 5 * kw["n"] * len(prompts), 0.5)
         return out
 
@@ -59,6 +59,8 @@ def test_first_error_one_call_per_trajectory():
     assert out[1].first_error("judge") == -1
     lab0 = out[0].steps[0].labels["judge"]
     assert lab0.cost.calls == 1 and lab0.cost.tokens_out == 5 and out[0].steps[1].labels["judge"].cost.calls == 0
+    # each item's own prompt tokens, not a batch average (#16)
+    assert lab0.cost.tokens_in == len(be.prompts[0]) != out[1].steps[0].labels["judge"].cost.tokens_in
     assert "Paragraph 1 is wrong" in lab0.rationale
     assert be.kw["temperature"] == 0.0
 
@@ -70,7 +72,8 @@ def test_votes_majority_and_scores():
     assert [lab.verdict for lab in labs] == ["correct", "correct", "incorrect", None]
     # share of the 3 parsed votes that put the first error after step i
     assert [lab.score for lab in labs] == [1.0, pytest.approx(2 / 3), 0.0, 0.0]
-    assert labs[0].extra == {"votes": [2, 1, 2, None], "first_error": 2}
+    sha = labs[0].extra.pop("prompt_sha256")
+    assert labs[0].extra == {"votes": [2, 1, 2, None], "first_error": 2} and len(sha) == 64
     assert be.kw["n"] == 4 and be.kw["temperature"] == 0.7
 
 

@@ -30,6 +30,7 @@ class Generation:
     tokens: int  # generated tokens
     finish_reason: str = "stop"  # "stop" (stop string / eos) or "length"
     logprobs: list[float] | None = None  # per generated token, when asked
+    prompt_tokens: int = 0  # tokens of this sample's own prompt (0: the backend cannot tell)
 
 
 @dataclass(slots=True)
@@ -48,6 +49,11 @@ class Backend(Protocol):
     name: str
     model: str
     cost: Cost
+
+    # Optional, read with getattr: ``context_window`` (int, prompt + generated tokens the
+    # model takes; a prompt that does not fit raises ContextOverflow, never a truncation),
+    # ``count_tokens(texts) -> list[int]`` (exact prompt tokens), ``accepts_images`` (True
+    # when chat messages may carry OpenAI ``image_url`` parts).
 
     def generate(
         self,

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stepsieve._errors import BackendError, ConfigError
+from stepsieve._errors import BackendError, ConfigError, ContextOverflow
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
+from stepsieve.backends._content import conversation_bound
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
 from stepsieve.backends._protocol import Generation, Score
 from stepsieve.trajectory import Cost
@@ -52,6 +53,7 @@ class OpenAIBackend:
     """Completions, chat completions and log-likelihood scoring over HTTP."""
 
     name = "openai"
+    accepts_images = True  # chat messages may carry image_url parts (the server must be a VLM)
 
     def __init__(
         self,
@@ -131,7 +133,7 @@ class OpenAIBackend:
             body["seed"] = seed
         if logprobs:
             body["logprobs"] = True
-        reqs = [({**body, "messages": list(c)}, sum(len(str(m.get("content", ""))) for m in c)) for c in conversations]
+        reqs = [({**body, "messages": list(c)}, conversation_bound(c)) for c in conversations]
         return self._sampled("/chat/completions", reqs, n, max_tokens, temperature, seed, _chat_gens)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
@@ -224,6 +226,9 @@ class OpenAIBackend:
                                            backend=self.name, stats=self.stats)
                     out = parse(resp, jobs[i])
                 except BaseException as e:  # noqa: BLE001 — re-raised below with context
+                    if isinstance(e, BackendError) and not isinstance(e, ContextOverflow) and _too_long(str(e)):
+                        e = ContextOverflow(f"prompt {i} does not fit the model's context: {e}",
+                                            index=i, backend=self.name, url=url)
                     failure.append((i, e))
                     self.stats["failures"] += 1
                     return
@@ -252,6 +257,8 @@ class OpenAIBackend:
             done = sum(r is not None for r in results)
             if not isinstance(err, BackendError):
                 err = BackendError(f"{url}: {type(err).__name__}: {err}", backend=self.name, url=url)
+            if isinstance(err, ContextOverflow):
+                err.index = i
             kept = "kept in the request cache" if self.cache is not None else "kept on err.partial"
             err.args = (f"request {i} of {len(jobs)} failed: {err}; {done} finished requests are {kept}",)
             err.partial = list(results)  # type: ignore[attr-defined]
@@ -277,6 +284,16 @@ def _progress(show: bool, total: int, url: str):
     return _Bar
 
 
+_TOO_LONG = ("maximum context length", "context length", "max_model_len", "too long", "context_length_exceeded")
+
+
+def _too_long(message: str) -> bool:
+    """A client error (HTTP 400) saying the prompt does not fit: vLLM ("This model's maximum
+    context length is N tokens"), OpenAI (``context_length_exceeded``), llama.cpp, SGLang."""
+    low = message.lower()
+    return "http 400" in low and any(k in low for k in _TOO_LONG)
+
+
 def _split_tokens(total: int, texts: list[str]) -> list[int]:
     """Per-sample token counts when the server reports only the total: shared by text length."""
     chars = sum(len(t) for t in texts)
@@ -290,13 +307,15 @@ def _completion_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
     if len(choices) != n:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [c.get("text") or "" for c in choices]
-    counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    usage = resp.get("usage") or {}
+    counts = _split_tokens(int(usage.get("completion_tokens", 0)), texts)
     out = []
     for c, t, k in zip(choices, texts, counts):
         lp = (c.get("logprobs") or {}).get("token_logprobs")
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": [float(x) for x in lp] if lp is not None else None})
+                    "logprobs": [float(x) for x in lp] if lp is not None else None,
+                    "prompt_tokens": int(usage.get("prompt_tokens", 0))})
     return out
 
 
@@ -305,14 +324,15 @@ def _chat_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
     if len(choices) != n:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [(c.get("message") or {}).get("content") or "" for c in choices]
-    counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    usage = resp.get("usage") or {}
+    counts = _split_tokens(int(usage.get("completion_tokens", 0)), texts)
     out = []
     for c, t, k in zip(choices, texts, counts):
         content = (c.get("logprobs") or {}).get("content")
         lp = [float(x["logprob"]) for x in content] if content is not None else None
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": lp})
+                    "logprobs": lp, "prompt_tokens": int(usage.get("prompt_tokens", 0))})
     return out
 
 
