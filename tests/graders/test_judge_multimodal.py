@@ -251,7 +251,7 @@ def test_embedded_verifier_refuses_other_worlds(gui_file: Path, tmp_path: Path):
     with open_writer(tc) as w:
         w.write(Trajectory("x1", "Add 2 and 3", [Step(0, "calculator 2 + 3", "action", "5")],
                            meta={"world": "toolcalc"}))
-    with pytest.raises(ConfigError, match="world 'toolcalc'.*trained on arith"):
+    with pytest.raises(ConfigError, match=r"world 'toolcalc'.*trained on arith"):
         build_grader("judge", {}, GradeContext(source=tc))
 
 

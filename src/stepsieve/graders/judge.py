@@ -58,9 +58,10 @@ from typing import Any, Literal
 
 from stepsieve._errors import ConfigError, ContextOverflow
 from stepsieve._registry import check_options
-from stepsieve.backends import BACKENDS, Backend, ChatBackend, Generation
+from stepsieve.backends import BACKENDS, Backend, ChatBackend
 from stepsieve.embedded import model_dir, parse_verdict, verifier_prompt
 from stepsieve.graders._action_context import ImageOptions, RenderedPrompt, render_action
+from stepsieve.graders._asking import ask_each
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
 from stepsieve.media import MediaResolver
@@ -277,58 +278,16 @@ class JudgeGrader:
     def _ask(
         self, prompts: list[str | RenderedPrompt], where: list[str]
     ) -> tuple[list[list[str] | None], list[Cost], dict[int, ContextOverflow]]:
-        """``votes`` replies per prompt and each prompt's own cost; prompts over the model's
-        context are raised (``too_long=error``) or returned as overflows (``skip``), with no
-        reply. ``where[i]`` names prompt i in errors (trajectory and step)."""
+        """``votes`` replies per prompt and each prompt's own cost (``_asking.ask_each``)."""
         kw: dict[str, Any] = {
             "n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed
         }
         if self.embedded and self.verifier_format == 1:
             kw["stop"] = ["\n"]
-        results: list[list[Generation] | None] = [None] * len(prompts)
-        overflow: dict[int, ContextOverflow] = {}
-        pending = list(range(len(prompts)))
-        secs0 = self.backend.cost.seconds
-        while pending:
-            try:
-                gens = self._call([prompts[k] for k in pending], kw)
-            except ContextOverflow as e:
-                if e.index is None or not 0 <= e.index < len(pending):
-                    raise
-                bad = pending[e.index]
-                if self.options.too_long == "error":
-                    raise ContextOverflow(
-                        f"{where[bad]}: the judge prompt does not fit the model's context ({e}); use a model "
-                        "with a longer context, a shorter template or -o history=K, or -o too_long=skip to "
-                        "label such steps None and count them",
-                        index=bad, prompt_tokens=e.prompt_tokens, window=e.window, backend=e.backend, url=e.url,
-                    ) from None
-                overflow[bad] = e
-                for j, r in enumerate(getattr(e, "partial", None) or []):
-                    if r is not None:  # finished before the overflow was seen: keep, do not pay twice
-                        results[pending[j]] = [Generation(**g) if isinstance(g, dict) else g for g in r]
-                pending = [k for k in pending if k != bad and results[k] is None]
-                continue
-            for k, row in zip(pending, gens):
-                results[k] = row
-            pending = []
-        secs = self.backend.cost.seconds - secs0
-        out_tok = [sum(g.tokens for g in row) if row is not None else 0 for row in results]
-        total = sum(out_tok) or 1
-        costs = [
-            Cost(self.votes, row[0].prompt_tokens if row else 0, o, secs * o / total) if row is not None else Cost()
-            for row, o in zip(results, out_tok)
-        ]
-        self.counts["too_long"] += len(overflow)
-        return [[g.text for g in row] if row is not None else None for row in results], costs, overflow
-
-    def _call(self, prompts: list[str | RenderedPrompt], kw: dict[str, Any]) -> list[list[Generation]]:
-        if self.chat:
-            assert isinstance(self.backend, ChatBackend)
-            convs = [[{"role": "user", "content": p.content() if isinstance(p, RenderedPrompt) else p}]
-                     for p in prompts]
-            return self.backend.chat(convs, **kw)
-        return self.backend.generate([p.text if isinstance(p, RenderedPrompt) else p for p in prompts], **kw)
+        got = ask_each(self.backend, prompts, where, chat=self.chat, too_long=self.options.too_long,
+                       what="the judge prompt", **kw)
+        self.counts["too_long"] += len(got.overflow)
+        return got.replies, got.costs, got.overflow
 
     def _first_error_prompt(self, t: Trajectory) -> str:
         steps = [s.text for s in t.steps]
