@@ -14,130 +14,29 @@ import base64
 import io
 import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from stepsieve import ConfigError, ContextOverflow
 from stepsieve.backends._dryrun import DryRunBackend
 from stepsieve.backends._protocol import Generation
-from stepsieve.backends.openai import OpenAIBackend
 from stepsieve.formats import open_writer, read_trajectories
 from stepsieve.graders import GradeContext, build_grader
 from stepsieve.graders.judge import JudgeGrader, parse_action_verdict
-from stepsieve.media import MediaStore
-from stepsieve.trajectory import Action, Cost, Step, Trajectory
+from stepsieve.trajectory import Cost, Step, Trajectory
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _multimodal import ChatCapture, chat_backend, content_of, write_gui_file
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _screen(label: str, color: str, size=(1600, 1000)) -> bytes:
-    im = Image.new("RGB", size, color)
-    d = ImageDraw.Draw(im)
-    d.rectangle([100, 100, 500, 220], outline="black", width=6)
-    d.text((120, 140), label, fill="black")
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
-
-
 @pytest.fixture
 def gui_file(tmp_path: Path) -> Path:
-    """Two GUI records (screenshots in the media store beside the file) and one text-only."""
-    path = tmp_path / "gui.jsonl"
-    store = MediaStore(path)
-    home, cart, paid = (store.put(_screen(x, c), role="after") for x, c in
-                        (("Home", "white"), ("Cart: 1 item", "lightblue"), ("Paid", "lightgreen")))
-    t = Trajectory(
-        "g1", "Buy the blue mug",
-        [
-            Step(0, "screenshot", "action", "home page", actions=[Action("screenshot")], images=[home]),
-            Step(1, "click(300, 160) 'Add to cart'", "action", "cart shows 1 item",
-                 actions=[Action("click", x=300, y=160, button="left")], images=[cart]),
-            Step(2, "click(700, 400) 'Pay'", "action", "payment done",
-                 actions=[Action("click", x=700, y=400, button="left")], images=[paid]),
-        ],
-        meta={"world": "gui"},
-    )
-    text = Trajectory("x1", "Add 2 and 3", [Step(0, "calculator 2 + 3", "action", "5"),
-                                            Step(1, "answer 5", "action", "submitted")],
-                      meta={"world": "toolcalc"})
-    with open_writer(path) as w:
-        w.write(t)
-        w.write(text)
-    return path
-
-
-class ChatCapture:
-    """A chat-completions server on a real socket: records every body, answers ``default`` or
-    the reply of the first ``by_needle`` key found in the prompt text, and reports
-    prompt_tokens = characters of the text parts + 100 per image (per-item costs differ)."""
-
-    def __init__(self, default: str, by_needle: dict[str, str] | None = None, too_long_over: int | None = None):
-        self.default, self.by_needle, self.too_long_over = default, by_needle or {}, too_long_over
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                outer.bodies.append(body)
-                content = body["messages"][0]["content"]
-                parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
-                images = sum(p["type"] == "image_url" for p in parts)
-                tokens = sum(len(p.get("text", "")) for p in parts) + 100 * images
-                if outer.too_long_over is not None and tokens > outer.too_long_over:
-                    msg = {"error": {"message": f"This model's maximum context length is {outer.too_long_over} "
-                                                f"tokens. However, you requested {tokens} tokens"}}
-                    return self._send(400, msg)
-                text = "".join(p.get("text", "") for p in parts)
-                reply = next((r for k, r in outer.by_needle.items() if k in text), outer.default)
-                n = body.get("n", 1)
-                self._send(200, {
-                    "choices": [{"index": j, "message": {"role": "assistant", "content": reply},
-                                 "finish_reason": "stop"} for j in range(n)],
-                    "usage": {"prompt_tokens": tokens, "completion_tokens": 7 * n},
-                })
-
-            def _send(self, code: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _content(srv: ChatCapture, needle: str) -> Any:
-    """The message content of the one request whose text holds ``needle`` (requests run
-    concurrently: their order is not fixed)."""
-    found = []
-    for b in srv.bodies:
-        c = b["messages"][0]["content"]
-        text = c if isinstance(c, str) else "".join(p.get("text", "") for p in c)
-        if needle in text:
-            found.append(c)
-    assert len(found) == 1, f"{len(found)} requests hold {needle!r}"
-    return found[0]
-
-
-def _backend(srv: ChatCapture) -> OpenAIBackend:
-    return OpenAIBackend("vlm", base_url=srv.base_url, max_retries=0, progress=False)
+    return write_gui_file(tmp_path)
 
 
 def test_action_verdict_parser_is_strict():
@@ -160,13 +59,13 @@ def test_screenshots_go_as_downscaled_image_parts(gui_file: Path):
                       {"[Action 1]": "Paying before checking the cart.\nVerdict: incorrect\nKind: premature"})
     try:
         g = build_grader("judge", {"mode": "per-action", "image_max_side": "512"},
-                         GradeContext(backend=lambda: _backend(srv), default_model=False, source=gui_file))
+                         GradeContext(backend=lambda: chat_backend(srv), default_model=False, source=gui_file))
         gui, text = list(g.grade(read_trajectories(gui_file)))
     finally:
         srv.close()
-    first = _content(srv, "[Action 0]\nscreenshot")
+    first = content_of(srv, "[Action 0]\nscreenshot")
     assert isinstance(first, list) and [p["type"] for p in first].count("image_url") == 1  # step 0: after only
-    second = _content(srv, "[Action 1]\nclick(300")
+    second = content_of(srv, "[Action 1]\nclick(300")
     kinds = [p["type"] for p in second]
     assert kinds.count("image_url") == 2 and kinds[0] == "text"
     # before (the home screen) comes before the action text, after (the cart) after it
@@ -186,7 +85,7 @@ def test_screenshots_go_as_downscaled_image_parts(gui_file: Path):
     assert labs[1].cost.tokens_in == len(texts) + 200 != labs[0].cost.tokens_in
     assert labs[1].cost.calls == 1 and labs[1].cost.tokens_out == 7
     # text-only agent: the same rubric, content is a plain string, notes instead of images
-    body = _content(srv, "[Action 0]\ncalculator 2 + 3")
+    body = content_of(srv, "[Action 0]\ncalculator 2 + 3")
     assert isinstance(body, str) and "(no screenshot)" in body and "calculator 2 + 3" in body
     assert text.steps[0].labels["judge"].extra["images"] == 0
     assert g.counts["images"] == 5 and g.counts["too_long"] == 0
@@ -195,11 +94,11 @@ def test_screenshots_go_as_downscaled_image_parts(gui_file: Path):
 def test_image_cap_and_text_only_backends(gui_file: Path):
     srv = ChatCapture("Verdict: correct\nKind: none")
     try:
-        g = JudgeGrader(_backend(srv), mode="per-action", images=1, source=gui_file)
+        g = JudgeGrader(chat_backend(srv), mode="per-action", images=1, source=gui_file)
         list(g.grade(read_trajectories(gui_file)))
     finally:
         srv.close()
-    parts = _content(srv, "[Action 1]\nclick(300")
+    parts = content_of(srv, "[Action 1]\nclick(300")
     assert [p["type"] for p in parts].count("image_url") == 1  # capped: the screen before is kept
     assert "(screenshot not shown)" in "".join(p.get("text", "") for p in parts)
     assert g.counts["images_left_out"] == 2  # steps 1 and 2 each had before and after
@@ -223,8 +122,8 @@ def test_prompt_over_the_context_is_an_error_or_a_counted_skip(gui_file: Path):
     srv = ChatCapture("Verdict: correct\nKind: none", too_long_over=1200)
     try:
         with pytest.raises(ContextOverflow, match=r"trajectory 'g1' step \d.*too_long=skip"):
-            list(JudgeGrader(_backend(srv), mode="per-action", source=gui_file).grade(read_trajectories(gui_file)))
-        g = JudgeGrader(_backend(srv), mode="per-action", too_long="skip", source=gui_file)
+            list(JudgeGrader(chat_backend(srv), mode="per-action", source=gui_file).grade(read_trajectories(gui_file)))
+        g = JudgeGrader(chat_backend(srv), mode="per-action", too_long="skip", source=gui_file)
         gui, text = list(g.grade(read_trajectories(gui_file)))
     finally:
         srv.close()
@@ -263,7 +162,7 @@ def test_requests_validate_against_vllm_request_model(gui_file: Path):
         pytest.fail(f"vLLM's venv is missing ({python}): run `bash scripts/setup_test_server.sh`", pytrace=False)
     srv = ChatCapture("Verdict: correct\nKind: none")
     try:
-        g = JudgeGrader(_backend(srv), mode="per-action", votes=3, source=gui_file)
+        g = JudgeGrader(chat_backend(srv), mode="per-action", votes=3, source=gui_file)
         list(g.grade(read_trajectories(gui_file)))
     finally:
         srv.close()
