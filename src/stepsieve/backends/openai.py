@@ -284,12 +284,14 @@ def _progress(show: bool, total: int, url: str):
     return _Bar
 
 
-_TOO_LONG = ("maximum context length", "context length", "max_model_len", "too long", "context_length_exceeded")
+_TOO_LONG = ("context length", "maximum model length", "max_model_len", "too long", "context_length_exceeded",
+             "exceeds the context", "longer than the maximum")
 
 
 def _too_long(message: str) -> bool:
     """A client error (HTTP 400) saying the prompt does not fit: vLLM ("This model's maximum
-    context length is N tokens"), OpenAI (``context_length_exceeded``), llama.cpp, SGLang."""
+    context length is N tokens", "... longer than the maximum model length"), OpenAI
+    (``context_length_exceeded``), llama.cpp ("exceeds the context size"), SGLang."""
     low = message.lower()
     return "http 400" in low and any(k in low for k in _TOO_LONG)
 
