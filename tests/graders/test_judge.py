@@ -153,3 +153,20 @@ def test_embedded_verifier_directory_and_its_format(tmp_path):
     assert JudgeGrader(verifier=d).verifier_format == 1
     with pytest.raises(ConfigError, match="not a verifier directory"):
         JudgeGrader(verifier=tmp_path / "nothing")
+
+
+def test_embedded_verifier_never_judges_a_truncated_prompt():
+    """#16: a prompt over the embedded verifier's 1,024-token window is an error naming the
+    trajectory, or with too_long=skip a counted undecided label; never a judgement."""
+    from stepsieve import ContextOverflow
+
+    long_problem = "Mia has 4 apples and gets 3 more. " * 40  # ~1,400 characters, one token each
+    short, long = toy("short", ["4 + 3 = 7"]), toy("long", ["4 + 3 = 7", "7 * 2 = 14"], task=long_problem)
+    with pytest.raises(ContextOverflow, match=r"trajectory 'long'.*context window of 1024"):
+        list(JudgeGrader().grade([short, long]))
+    g = JudgeGrader(too_long="skip")
+    a, b = list(g.grade([short, long]))
+    assert a.steps[0].labels["judge"].cost.calls == 1  # the short one was judged
+    lab = b.steps[0].labels["judge"]
+    assert lab.verdict is None and lab.extra["too_long"] and lab.extra["window"] == 1024
+    assert lab.extra["prompt_tokens"] > 1024 and g.counts["too_long"] == 1
