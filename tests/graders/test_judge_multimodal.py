@@ -185,3 +185,18 @@ print(json.dumps(out))
     assert len(got) == 5 and all(r[0] == 3 and r[1] == 0 and r[2] == 1024 for r in got)
     assert got[1][3].count("image_url") == 2 and got[1][4] == ["data:image/png;base64,"] * 2
     assert got[3][3] == []  # text-only: a plain string content
+
+
+def test_cli_dry_run_counts_images_before_any_request(gui_file: Path, tmp_path: Path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _cli import run_cli
+
+    out = tmp_path / "judged.jsonl"
+    code, stdout, err = run_cli(["grade", gui_file, out, "--grader", "judge", "--mode", "per-action",
+                                 "--backend", "openai", "--model", "vlm", "--base-url", "http://127.0.0.1:9/v1",
+                                 "-o", "image_max_side=560", "--dry-run"], capsys)
+    assert code == 0, err
+    assert not out.exists()  # nothing written, and port 9 was never asked (it would refuse)
+    estimate = json.loads(err.split("dry run, nothing spent: ", 1)[1].splitlines()[0])
+    assert estimate["calls"] == 5 and estimate["images"] == 5 and estimate["image_tokens_estimate"] == 5 * 262
+    assert json.loads(stdout.strip().splitlines()[-1])["counts"]["images"] == 5

@@ -66,6 +66,7 @@ class Rollouts:
         if not probes:
             return []
         before = Cost.from_dict(self.backend.cost.to_dict())  # a snapshot, not an alias
+        own_in: list[int] | None = None  # each probe's own prompt tokens, where the backend says
         if isinstance(self.world, AgentWorld):
             texts, tokens = self._agent(probes)
         else:
@@ -75,13 +76,16 @@ class Rollouts:
             )
             texts = [[g.text for g in row] for row in gens]
             tokens = [[g.tokens for g in row] for row in gens]
+            if all(row and row[0].prompt_tokens > 0 for row in gens):
+                own_in = [row[0].prompt_tokens for row in gens]
         spent = _delta(self.backend.cost, before)
         total_out = sum(map(sum, tokens)) or 1
         out = []
-        for (task, steps), row, toks in zip(probes, texts, tokens):
+        for k, ((task, steps), row, toks) in enumerate(zip(probes, texts, tokens)):
             rolls: list[dict[str, Any]] = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
             share = sum(toks) / total_out
-            cost = Cost(self.n, round(spent.tokens_in / len(probes)), sum(toks), spent.seconds * share)
+            t_in = own_in[k] if own_in is not None else round(spent.tokens_in / len(probes))
+            cost = Cost(self.n, t_in, sum(toks), spent.seconds * share)
             out.append(ProbeResult(self.n, sum(r["correct"] for r in rolls), rolls, cost))
         return out
 
