@@ -284,7 +284,8 @@ def _progress(show: bool, total: int, url: str):
     return _Bar
 
 
-_TOO_LONG = ("context length", "maximum model length", "max_model_len", "too long", "context_length_exceeded",
+_TOO_LONG = ("context length", "maximum model length", "max_model_len", "prompt is too long", "input is too long",
+             "context_length_exceeded",
              "exceeds the context", "longer than the maximum")
 
 
