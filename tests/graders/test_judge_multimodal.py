@@ -123,13 +123,18 @@ def test_prompt_over_the_context_is_an_error_or_a_counted_skip(gui_file: Path):
     try:
         with pytest.raises(ContextOverflow, match=r"trajectory 'g1' step \d.*too_long=skip"):
             list(JudgeGrader(chat_backend(srv), mode="per-action", source=gui_file).grade(read_trajectories(gui_file)))
+        sent_before = len(srv.bodies)
         g = JudgeGrader(chat_backend(srv), mode="per-action", too_long="skip", source=gui_file)
         gui, text = list(g.grade(read_trajectories(gui_file)))
+        sent = len(srv.bodies) - sent_before
     finally:
         srv.close()
     skipped = [s.labels["judge"] for s in gui.steps if s.labels["judge"].extra.get("too_long")]
     assert skipped and all(lab.verdict is None and "context" in lab.rationale for lab in skipped)
-    assert g.counts["too_long"] == len(skipped)
+    assert g.counts["too_long"] == len(skipped) == 2
+    # 5 prompts sent at once, then only the second overflowing one again: the judgements that
+    # finished beside the first overflow come from the error's partial results, not re-sent
+    assert sent == 6
     assert all(s.labels["judge"].verdict == "correct" for s in text.steps)  # the short ones were judged
 
 
