@@ -68,3 +68,26 @@ def test_prompt_over_the_server_context_is_never_judged(http):
     assert all(s.labels["judge"].verdict is None and s.labels["judge"].extra["too_long"] for s in long_t.steps)
     assert g.counts["too_long"] == 2
     assert short_t.steps[0].labels["judge"].cost.calls == 1  # judged: the short prompt still went through
+
+
+def test_augment_through_vllm_is_cached(vllm_server, tmp_path: Path):
+    """Reasoning augmentation through the real server: every kept action gets a checked
+    thought or a kept reject, and a second run is answered from the request cache."""
+    from stepsieve.augment import Augmenter, AugmentOptions
+    from stepsieve.backends import RequestCache
+
+    opts = AugmentOptions(keep="all", template="augment_compact.txt", max_tokens=16, min_chars=1, history=2)
+
+    def run() -> tuple[list[Trajectory], OpenAIBackend]:
+        be = OpenAIBackend(vllm_server.served_name, base_url=vllm_server.base_url, concurrency=2, timeout=300,
+                           progress=False, cache=RequestCache(tmp_path / "cache.sqlite"))
+        return list(Augmenter(be, opts).grade([_episode()])), be
+
+    (first,), be1 = run()
+    (second,), be2 = run()
+    for s in first.steps:
+        a = s.meta["augment"]
+        assert a["cost"]["calls"] == 1 and a["cost"]["tokens_in"] > 0
+        assert (a["check"] == "ok") == (s.thought is not None) and (s.thought or a["rejected_thought"] is not None)
+    assert be1.stats["requests"] == 2 and be2.stats["requests"] == 0 and be2.stats["cache_hits"] == 2
+    assert [s.thought for s in second.steps] == [s.thought for s in first.steps]
