@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh clone:
 #   make demo   creates .venv, installs stepsieve, runs the main job on the embedded default
-#   make test   creates .venv (and the test model server's own venv), runs `make check`, then the whole suite
+#   make test   creates .venv (and the test model server's own venv, and a headless Chromium from the
+#               distribution's packages for the step viewer test), runs `make check`, then the whole suite
 #   make check  lint (ruff), type-check (mypy) and the import-layer contract (import-linter)
 PY ?= python3
 VENV := .venv
@@ -29,6 +30,7 @@ check: venv
 
 test: venv check
 	bash scripts/setup_test_server.sh
+	bash scripts/setup_browser.sh
 	$(BIN)/python -m pytest -q tests
 
 clean:

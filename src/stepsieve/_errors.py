@@ -8,7 +8,8 @@
     │   ├── BackendUnavailable the server cannot be reached
     │   ├── BackendTimeout     a request exceeded its timeout after every retry
     │   └── BudgetExceeded     the job would spend more than --max-cost allows
-    └── GraderError            a grader cannot grade (e.g. a missing label it depends on)
+    ├── GraderError            a grader cannot grade (e.g. a missing label it depends on)
+    └── OutputError            an output cannot be written (disk full, file size limit)
 
 Errors carry their context as attributes; ``str(err)`` is the message a user reads,
 e.g. ``traces.jsonl:412: step 3 has no text``.
@@ -25,6 +26,7 @@ __all__ = [
     "ContextOverflow",
     "DataError",
     "GraderError",
+    "OutputError",
     "SchemaError",
     "StepsieveError",
 ]
@@ -85,11 +87,15 @@ class SchemaError(DataError):
 
 
 class BackendError(StepsieveError):
-    """A model backend failed."""
+    """A model backend failed. ``retryable`` is False when trying again (on this server or
+    another replica) cannot help: the server refused the request itself (a 4xx answer)."""
 
-    def __init__(self, message: str, *, backend: str | None = None, url: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, backend: str | None = None, url: str | None = None, retryable: bool = True
+    ) -> None:
         self.backend = backend
         self.url = url
+        self.retryable = retryable
         super().__init__(message)
 
 
@@ -125,3 +131,19 @@ class BudgetExceeded(BackendError):
 
 class GraderError(StepsieveError):
     """A grader cannot grade the given input."""
+
+
+class OutputError(StepsieveError):
+    """An output file cannot be written (disk full, a file size limit, permissions).
+
+    ``path`` is the output; the message says what was kept and how to go on."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+    @classmethod
+    def from_os(cls, e: OSError, path: object, kept: str) -> OutputError:
+        """``path: cannot write (No space left on device): KEPT``."""
+        why = e.strerror or type(e).__name__
+        return cls(f"{path}: cannot write ({why}): {kept}", path=str(path))

@@ -22,6 +22,8 @@ class FaultServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.retry_after: str | None = None
+        self.error_message: str | None = None  # the message of injected HTTP errors
+        self.on_request = self.requests.append  # called with each request body (under the lock)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         outer = self
@@ -33,7 +35,7 @@ class FaultServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with outer._lock:
-                    outer.requests.append(body)
+                    outer.on_request(body)
                     outer.headers.append(dict(self.headers))
                     prompt = body.get("prompt")
                     if isinstance(prompt, str) and prompt in outer.per_prompt:
@@ -55,7 +57,8 @@ class FaultServer:
                     self._send(200, payload)
                 else:
                     headers = {"Retry-After": outer.retry_after} if outer.retry_after else {}
-                    self._send(int(action), {"error": {"message": f"injected {action}"}}, headers)
+                    message = outer.error_message or f"injected {action}"
+                    self._send(int(action), {"error": {"message": message}}, headers)
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -71,6 +74,11 @@ class FaultServer:
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def close_listener(self) -> None:
+        """Stop accepting connections, as a server process that died (answers in flight finish)."""
+        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+        self.httpd.socket.close()
 
     def __enter__(self) -> FaultServer:
         self._thread.start()

@@ -77,7 +77,7 @@ def test_failure_keeps_everything_finished_before_it(fault_server, tmp_path):
     with pytest.raises(BackendError) as err:
         b.generate(prompts, max_tokens=4, temperature=0.0)
     e = err.value
-    assert e.failed_index == 3 and "request 3 of 6 failed" in str(e) and "HTTP 500" in str(e)
+    assert e.failed_index == 3 and "3 of 6 requests of this call finished" in str(e) and "HTTP 500" in str(e)
     assert [r is not None for r in e.partial] == [True, True, True, False, False, False]
     assert e.partial[1][0]["text"] == "echo:p1#0"
     # the server recovers; a re-run pays only for what was not finished
@@ -103,7 +103,7 @@ def test_sampled_without_seed_is_never_served_from_cache(fault_server, tmp_path)
     assert len(fault_server.requests) == 2
     b.generate(["a"], n=2, max_tokens=4, temperature=1.0, seed=1)
     b.generate(["a"], n=2, max_tokens=4, temperature=1.0, seed=1)
-    assert len(fault_server.requests) == 3
+    assert len(fault_server.requests) == 4  # seeded: one request per sample, then cached
 
 
 def test_budget_refuses_before_sending(fault_server):
@@ -132,3 +132,62 @@ def test_api_key_only_from_env_and_never_leaks(fault_server, tmp_path, monkeypat
     with pytest.raises(BackendError) as err:
         b.generate(["b"], max_tokens=4)
     assert secret not in str(err.value)
+
+
+def test_token_budget_at_concurrency_8_waits_for_reservations_instead_of_refusing(fault_server):
+    # One request reserves 10 prompt chars + 30 tokens = 40; eight at once would reserve 320.
+    # Each uses 5 + 3 = 8, so all eight fit in 100 once reservations settle.
+    b = _backend(fault_server, concurrency=8, budget=Budget(max_tokens=100))
+    out = b.generate([f"prompt{i:04d}" for i in range(8)], max_tokens=30, temperature=0.0)
+    assert len(out) == 8 and len(fault_server.requests) == 8
+    assert b.budget.tokens == 64
+    # The cap still holds: a request that cannot fit even alone stops before it is sent.
+    with pytest.raises(BudgetExceeded, match="tokens"):
+        b.generate(["y" * 10], max_tokens=40, temperature=0.0)
+    assert len(fault_server.requests) == 8
+
+
+def test_seeded_samples_are_one_request_each_with_seed_plus_j(fault_server, tmp_path):
+    b = _backend(fault_server, cache=RequestCache(tmp_path / "c.sqlite"))
+    out = b.generate(["a", "b"], n=3, max_tokens=4, temperature=1.0, seed=7)
+    sent = sorted((r["prompt"], r["seed"], r["n"]) for r in fault_server.requests)
+    assert sent == [(p, 7 + j, 1) for p in "ab" for j in range(3)]
+    assert [len(r) for r in out] == [3, 3]
+    assert [g.prompt_tokens for g in out[0]] == [5, 5, 5]  # each sample's own request
+    again = b.generate(["a", "b"], n=3, max_tokens=4, temperature=1.0, seed=7)
+    assert len(fault_server.requests) == 6 and b.stats["cache_hits"] == 6
+    def rows(res):
+        return [[(g.text, g.prompt_tokens) for g in r] for r in res]
+
+    assert rows(again) == rows(out)
+
+
+def test_a_server_that_dies_is_reported_with_what_it_said(fault_server):
+    fault_server.script = [500]
+    fault_server.error_message = "EngineDeadError: RuntimeError: CPU Generator does not use offset"
+    b = _backend(fault_server, max_retries=3, timeout=1.0, backoff=0.05)
+    orig = fault_server.on_request
+
+    def die_after_first(body):
+        orig(body)
+        if len(fault_server.requests) == 1:
+            fault_server.close_listener()
+
+    fault_server.on_request = die_after_first
+    with pytest.raises(BackendUnavailable) as err:
+        b.generate(["a"], max_tokens=4, temperature=0.0)
+    msg = str(err.value)
+    assert "died" in msg and "CPU Generator does not use offset" in msg and "HTTP 500" in msg
+
+
+def test_api_key_file_is_read_and_redacted_from_echoing_errors(fault_server, tmp_path):
+    secret = "sk-file-key-abcdef0123456789"
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(secret + "\n")
+    b = _backend(fault_server, api_key_env="NO_SUCH_VAR_SET", api_key_file=key_file)
+    fault_server.default = 401
+    fault_server.error_message = f"Incorrect API key provided: {secret}"  # servers echo keys
+    with pytest.raises(BackendError) as err:
+        b.generate(["b"], max_tokens=4)
+    assert fault_server.headers[-1]["Authorization"] == f"Bearer {secret}"
+    assert secret not in str(err.value) and "***" in str(err.value)

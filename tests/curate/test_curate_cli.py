@@ -117,7 +117,7 @@ def test_export_chat_from_curated_and_stepwise(tmp_path):
     out = tmp_path / "ft.jsonl"
     counts = invoke("export", cur, "-o", out, "--format", "openai-chat", "-q")
     rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
-    assert counts["out"] == 2 and [m.get("weight") for m in rows[0]["messages"]] == [None, 1, 0, 0]
+    assert counts["out"] == 2 and [m.get("weight") for m in rows[0]["messages"]] == [None, 1, 0]
     out = tmp_path / "prm.parquet"
     counts = invoke("export", src, "-o", out, "--format", "trl-stepwise", "--label", "mc", "--soft", "-q")
     assert counts["out"] == 3
@@ -154,3 +154,19 @@ def test_curated_parquet_round_trips_through_the_shared_reader(tmp_path):
     ts = list(read_trajectories(out))
     assert len(ts) == counts["out"] == 2
     assert [s.labels["curate"].score for s in ts[0].steps] == [1.0, 0.0, 0.0]
+
+
+def test_export_openai_chat_to_parquet_is_refused_with_the_reason(tmp_path):
+    src = _graded(tmp_path / "g.jsonl")
+    r = runner.invoke(app, ["export", str(src), "-o", str(tmp_path / "ft.parquet"), "--format", "openai-chat", "-q"])
+    assert r.exit_code != 0 and not (tmp_path / "ft.parquet").exists()
+    assert "JSONL upload format" in str(r.exception) and "trl-sft" in str(r.exception)
+    counts = invoke("export", src, "-o", tmp_path / "sft.parquet", "--format", "trl-sft", "--turns", "step", "-q")
+    assert counts["out"] >= 1
+
+
+def test_old_after_error_values_are_refused(tmp_path):
+    src = _graded(tmp_path / "g.jsonl")
+    r = runner.invoke(app, ["export", str(src), "-o", str(tmp_path / "p.jsonl"), "--format", "trl-stepwise",
+                            "--after-error", "drop", "-q"])
+    assert r.exit_code != 0 and "incorrect, skip" in str(r.exception)

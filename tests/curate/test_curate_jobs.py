@@ -152,8 +152,8 @@ def test_parquet_rows_load_in_datasets(tmp_path):
     datasets = pytest.importorskip("datasets")
     src = _write_lines(tmp_path / "in.jsonl", _recs(agent=True))
     pairs_file(src, tmp_path / "sdpo.parquet", Grading("truth"), PairOptions(), fmt="step-dpo")
-    export_file(src, tmp_path / "chat.parquet", ExportOptions(format="openai-chat"))
-    for name in ("sdpo.parquet", "chat.parquet"):
+    export_file(src, tmp_path / "sft.parquet", ExportOptions(format="trl-sft"))
+    for name in ("sdpo.parquet", "sft.parquet"):
         ds = datasets.load_dataset(
             "parquet", data_files=str(tmp_path / name), split="train", cache_dir=str(tmp_path / "hf")
         )

@@ -156,7 +156,7 @@ CASES: dict[str, tuple[str, str, str, list[str]]] = {
         "rows",
         V,
         ".jsonl",
-        ["export", "--format", "trl-stepwise", "--label", "mc", "--soft", "--after-error", "drop"],
+        ["export", "--format", "trl-stepwise", "--label", "mc", "--soft", "--after-error", "skip"],
     ),
     "export-stepwise-threshold": (
         "rows",
@@ -190,11 +190,17 @@ CASES: dict[str, tuple[str, str, str, list[str]]] = {
         ".jsonl",
         ["export", "--format", "openai-chat", "--weight-label", "judge"],
     ),
-    "export-chat-parquet-out": (
+    "export-chat-per-step": (
+        "rows",
+        "@curate-mask-grade",
+        ".jsonl",
+        ["export", "--format", "openai-chat", "--turns", "step"],
+    ),
+    "export-sft-parquet-out": (
         "table",
         "@curate-mask-grade",
         ".parquet",
-        ["export", "--format", "openai-chat"],
+        ["export", "--format", "trl-sft"],
     ),
     "export-trl-dpo": ("rows", "@pairs-records", ".jsonl", ["export", "--format", "trl-dpo"]),
     "export-step-dpo": (
@@ -202,6 +208,12 @@ CASES: dict[str, tuple[str, str, str, list[str]]] = {
         "@pairs-records-truth-value",
         ".jsonl",
         ["export", "--format", "step-dpo", "--sep", "\\n\\n"],
+    ),
+    "export-step-dpo-for-step-dpo": (
+        "rows",
+        "@pairs-records-truth-value",
+        ".jsonl",
+        ["export", "--format", "step-dpo", "--for", "step-dpo"],
     ),
     "export-chat-skip-bad": (
         "rows",
@@ -307,7 +319,7 @@ def test_verb_matches_golden(name: str, tmp_path: Path) -> None:
     _check(kind, out, f"{name}{suffix}", tmp_path)
     _counts(name, counts)
     rejects = Path(f"{out}.rejected.jsonl")
-    if "skip" in args:
+    if "--on-error" in args:
         rej = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
         assert [(x["line"], x["file"].endswith(BAD)) for x in rej] == [(4, True), (5, True)]
     # what went in came out or was rejected (verbs that keep or drop whole records)

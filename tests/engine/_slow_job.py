@@ -33,6 +33,44 @@ class SlowGrader:
             yield t
 
 
+class LoggedSlowGrader(SlowGrader):
+    """SlowGrader that appends ``PID ID`` to ``log`` for every record it grades, so a test
+    can find a worker process mid-job and count records graded twice."""
+
+    def __init__(self, delay: float, log: str) -> None:
+        super().__init__(delay)
+        self.log = log
+
+    def grade(self, trajectories):
+        import os
+
+        for t in super().grade(trajectories):
+            with open(self.log, "a") as fh:
+                fh.write(f"{os.getpid()} {t.id}\n")
+            yield t
+
+
+class FailingPolicy:
+    """The embedded policy that raises on its ``fail_after + 1``-th generate call (per
+    process): a sampling worker that breaks mid-job, for the resume test."""
+
+    def __init__(self, fail_after: int) -> None:
+        from stepsieve.backends.transformers import TransformersBackend
+
+        self.inner = TransformersBackend()
+        self.fail_after = fail_after
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, *args, **kw):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise RuntimeError("injected failure")
+        return self.inner.generate(*args, **kw)
+
+
 if __name__ == "__main__":
     stats = run_grading(SlowGrader(float(sys.argv[3])), sys.argv[1], sys.argv[2], batch_size=2)
     print(stats.to_dict())

@@ -31,7 +31,8 @@ def _records(name: str) -> list[dict]:
 
 def test_every_registered_format_is_tested():
     importers = {"anthropic", "claude-code", "mini-swe-agent", "swe-agent", "openhands", "openai-agents",
-                 "otel-genai", "tau-bench", "inspect"}  # tests/formats/test_agent_importers.py
+                 "otel-genai", "tau-bench", "inspect",  # tests/formats/test_agent_importers.py
+                 "osworld"}  # tests/formats/test_osworld.py
     assert set(FORMATS.names()) == set(FIXTURES) | {"stepsieve", "responses"} | importers
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stepsieve.graders import GRADERS
 from stepsieve.graders.agent_rules import AgentRulesGrader
-from stepsieve.trajectory import Action, Step, Trajectory
+from stepsieve.trajectory import Action, MediaRef, Step, Trajectory
 
 
 def _bash(i: int, cmd: str, obs: str | None, **meta) -> Step:
@@ -43,22 +43,24 @@ def test_repeat_needs_the_same_call_right_before_with_the_same_observation():
     assert "repeat of step 0" in got[1][1]
 
 
+def _shot(sha: str, role: str = "after") -> MediaRef:
+    return MediaRef(path=f"o.media/{sha[:2]}/{sha}.png", sha256=sha * 32, size=1, role=role)
+
+
 def test_no_effect_of_a_click_that_left_the_screen_unchanged():
-    def click(i, sha):
-        return Step(
-            i,
-            "click",
-            "action",
-            observation="",
-            meta={"images": [{"sha256": sha}]},
-            actions=[Action("click", x=5, y=6, button="left", id=f"c{i}")],
-        )
+    def click(i, sha, before=None, kind="click"):
+        images = ([_shot(before, "before")] if before else []) + [_shot(sha)]
+        return Step(i, kind, "action", observation="", images=images, actions=[Action(kind, x=5, y=6, id=f"c{i}")])
 
     got = _grade([click(0, "aa"), click(1, "aa"), click(2, "bb")])
     assert [v for v, _ in got] == [None, "incorrect", None]
     assert "no effect" in got[1][1]
     wait = [Step(i, "wait", "action", observation="", actions=[Action("wait")]) for i in range(2)]
     assert [v for v, _ in _grade(wait)] == [None, None]
+    # a step that shows its own before and after screens: unchanged is no effect (a hover is not)
+    got = _grade([click(0, "cc", before="cc"), click(1, "dd", before="cc"), click(2, "dd", "dd", kind="move")])
+    assert [v for v, _ in got] == ["incorrect", None, None]
+    assert "screen after the action is the screen before it" in got[0][1]
 
 
 def test_malformed_arguments_and_acting_after_the_end():

@@ -10,6 +10,7 @@ import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
+import orjson
 import pytest
 
 from stepsieve.embedded import POLICY_DIR, VERIFIER_DIR
@@ -68,7 +69,12 @@ def test_toolcalc_sampling_replays_and_is_deterministic(backend) -> None:
         task = w.task_from_trajectory(t)
         actions = [s.text for s in t.steps]
         assert [s.observation for s in t.steps] == w.replay(task, actions)
-        assert all(s.kind == "action" and "tool_call" in s.meta for s in t.steps)
+        assert all(s.kind == "action" and s.meta is None for s in t.steps)
+        # the machine form of each action: one real tool call, its id paired with the step
+        for s in t.steps:
+            (a,) = s.actions
+            assert a.type == "tool" and a.id == f"call_{s.index}" and a.name in ("calculator", "answer")
+            assert orjson.loads(a.arguments) and s.text.startswith(a.name)
         assert isinstance(t.task, list) and t.task[0]["role"] == "system"
 
 

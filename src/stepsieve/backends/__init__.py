@@ -7,7 +7,16 @@ package does not import torch.
 
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable, default_cache_path
-from stepsieve.backends._protocol import BACKENDS, Backend, ChatBackend, Generation, HasSummary, Score
+from stepsieve.backends._protocol import (
+    BACKENDS,
+    Backend,
+    ChatBackend,
+    Generation,
+    HasSummary,
+    Pooled,
+    Pools,
+    Score,
+)
 
 __all__ = [
     "BACKENDS",
@@ -16,6 +25,8 @@ __all__ = [
     "ChatBackend",
     "Generation",
     "HasSummary",
+    "Pooled",
+    "Pools",
     "RequestCache",
     "Score",
     "cache_key",

@@ -49,8 +49,9 @@ class DryRunBackend:
 
     def _counted(self, prompts: Sequence[Any], counts: list[int], n: int, max_tokens: int, logprobs: bool):
         self.cost = self.cost + Cost(len(prompts), sum(counts), len(prompts) * n * max_tokens, 0.0)
-        return [
-            [Generation("", 0, "dry_run", [] if logprobs else None, prompt_tokens=k) for _ in range(n)]
+        return [  # the prompt is read once for its n samples: each carries its share
+            [Generation("", 0, "dry_run", [] if logprobs else None, prompt_tokens=k // n + (j < k % n))
+             for j in range(n)]
             for k in counts
         ]
 

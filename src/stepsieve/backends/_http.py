@@ -37,6 +37,10 @@ class Secret:
     def reveal(self) -> str:
         return self._value
 
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the secret masked (a server may echo a key back)."""
+        return text.replace(self._value, "***") if self._value else text
+
     def __repr__(self) -> str:
         return "Secret('***')"
 
@@ -76,8 +80,14 @@ async def post_json(
     *,
     backend: str,
     stats: dict[str, int],
+    seen: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """POST ``body`` and return the JSON answer, retrying per ``policy``; raises BackendError."""
+    """POST ``body`` and return the JSON answer, retrying per ``policy``; raises BackendError.
+
+    ``seen`` (shared by one backend's requests) keeps the last error the server answered
+    itself, so when it then stops accepting connections the error says that it died and
+    what it said before, not only that it is unreachable."""
+    seen = {} if seen is None else seen
     start = time.monotonic()
     last = ""
     for attempt in range(policy.max_retries + 1):
@@ -88,6 +98,12 @@ async def post_json(
             last = f"cannot connect ({type(e).__name__}: {e})"
             waited = time.monotonic() - start
             if attempt == policy.max_retries or waited + policy.delay(attempt) > policy.timeout:
+                if "server" in seen:
+                    raise BackendUnavailable(
+                        f"model server {url} died: it stopped accepting connections ({last}) after "
+                        f"answering {seen['server']}; see its log, restart it and re-run to resume",
+                        backend=backend, url=url,
+                    ) from None
                 raise BackendUnavailable(
                     f"model server {url} is unreachable: {last}; is it running?", backend=backend, url=url
                 ) from None
@@ -107,9 +123,12 @@ async def post_json(
                     last = f"HTTP 200 with a body that is not JSON: {resp.text[:200]!r}"
             elif resp.status_code in RETRY_STATUS or resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                if resp.status_code >= 500:
+                    seen["server"] = last
                 retry_after = _retry_after(resp)
             else:
-                raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}", backend=backend, url=url)
+                raise BackendError(f"{url}: HTTP {resp.status_code}: {resp.text[:500]}", backend=backend, url=url,
+                                   retryable=False)
         if attempt == policy.max_retries:
             break
         stats["retries"] = stats.get("retries", 0) + 1

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from stepsieve._registry import Registry
 from stepsieve.trajectory import Cost
 
-__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "HasSummary", "Score"]
+__all__ = ["BACKENDS", "Backend", "ChatBackend", "Generation", "HasSummary", "Pooled", "Pools", "Score"]
 
 
 @dataclass(slots=True)
@@ -30,7 +30,11 @@ class Generation:
     tokens: int  # generated tokens
     finish_reason: str = "stop"  # "stop" (stop string / eos) or "length"
     logprobs: list[float] | None = None  # per generated token, when asked
-    prompt_tokens: int = 0  # tokens of this sample's own prompt (0: the backend cannot tell)
+    # Prompt tokens of the request that produced this sample, shared among the samples it
+    # returned: summed over a prompt's samples, what reading the prompt cost. Kept with the
+    # sample in the request cache, so a label's cost is the same whether it was served from
+    # the cache (a resumed job) or not.
+    prompt_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -39,6 +43,15 @@ class Score:
 
     logprob: float  # sum over the continuation's tokens
     token_logprobs: list[float] = field(default_factory=list)
+    tokens: int = 0
+
+
+@dataclass(slots=True)
+class Pooled:
+    """What a pooling server returned for one input: its rows (one per pooled token, e.g.
+    ``[P(wrong), P(right)]`` per step tag of a process reward model) and the prompt tokens."""
+
+    rows: list[Any]
     tokens: int = 0
 
 
@@ -101,6 +114,15 @@ class ChatBackend(Backend, Protocol):
 
 
 @runtime_checkable
+class Pools(Protocol):
+    """An optional capability: a backend that reaches a server's pooling API (vLLM's
+    ``/pooling``), where reward models and process reward models are served."""
+
+    def pool(self, requests: Sequence[dict[str, Any]]) -> list[Pooled]:
+        ...
+
+
+@runtime_checkable
 class HasSummary(Protocol):
     """An optional capability: a backend that reports its own usage summary (a dry run's
     estimate, or what a job spent) as one JSON-ready dict. Never contains an API key."""
@@ -113,3 +135,4 @@ class HasSummary(Protocol):
 BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
 BACKENDS.register("transformers", "stepsieve.backends.transformers:TransformersBackend")
 BACKENDS.register("openai", "stepsieve.backends.openai:OpenAIBackend")
+BACKENDS.register("gui-policy", "stepsieve.backends.gui_policy:GuiPolicyBackend")

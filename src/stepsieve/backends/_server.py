@@ -9,12 +9,14 @@ started as a module. It runs niced, in its own process group, and is always stop
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,12 +53,16 @@ class VLLMServer:
         max_model_len: int = 1024,
         startup_timeout: float = 400.0,
         nice: int = 10,
+        pooler: dict[str, Any] | None = None,
     ) -> None:
+        """``pooler``: serve the model as a pooling model (``--runner pooling``) with this
+        ``--pooler-config`` (e.g. ``{"step_tag_id": 151651}`` for a process reward model)."""
         self.python, self.model_dir, self.workdir = Path(python), Path(model_dir), Path(workdir)
         self.served_name = served_name
         self.max_model_len = max_model_len
         self.startup_timeout = startup_timeout
         self.nice = nice
+        self.pooler = pooler
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -103,6 +109,8 @@ class VLLMServer:
             "--distributed-executor-backend", "uni", "--enable-prefix-caching",
             "--chat-template", str(template),
         ]
+        if self.pooler is not None:
+            cmd += ["--runner", "pooling", "--pooler-config", json.dumps(self.pooler)]
         log = open(self.log_path, "wb")  # noqa: SIM115 — closed with the process
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_healthy()
@@ -124,11 +132,12 @@ class VLLMServer:
             self.stop()
             raise BackendUnavailable(f"vLLM not healthy after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
         # Warm-up: the first request pays one-off costs that must not land in a timing or a test.
-        httpx.post(
-            self.base_url + "/completions",
-            json={"model": self.served_name, "prompt": "1+1=", "max_tokens": 4, "temperature": 0},
-            timeout=120,
-        ).raise_for_status()
+        body: dict[str, Any]
+        if self.pooler is not None:
+            url, body = self.base_url.removesuffix("/v1") + "/pooling", {"input": "1+1="}
+        else:
+            url, body = self.base_url + "/completions", {"prompt": "1+1=", "max_tokens": 4, "temperature": 0}
+        httpx.post(url, json={"model": self.served_name, **body}, timeout=120).raise_for_status()
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

@@ -12,7 +12,7 @@ import json
 import string
 from pathlib import Path
 
-__all__ = ["CHARSET", "build_tiny_llama", "embedded_policy_dir"]
+__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "embedded_policy_dir"]
 
 # Printable ASCII plus newline: enough for arithmetic word problems and chat-free prompts.
 CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
@@ -27,10 +27,10 @@ def embedded_policy_dir() -> Path | None:
     return None
 
 
-def _write_tokenizer(out: Path) -> None:
+def _write_tokenizer(out: Path, extra_specials: tuple[str, ...] = (), chat_template: str | None = None) -> None:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARSET))}
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARSET) + list(extra_specials))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     # One token per character; Fuse joins them back without spaces when decoding.
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
@@ -38,22 +38,20 @@ def _write_tokenizer(out: Path) -> None:
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
     )
-    tok.add_special_tokens(SPECIALS)
+    tok.add_special_tokens(SPECIALS + list(extra_specials))
     tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": "<bos>",
-                "eos_token": "<eos>",
-                "pad_token": "<pad>",
-                "unk_token": "<unk>",
-                "model_max_length": 1024,
-                "clean_up_tokenization_spaces": False,
-            },
-            indent=1,
-        )
-    )
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<bos>",
+        "eos_token": "<eos>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "model_max_length": 1024,
+        "clean_up_tokenization_spaces": False,
+    }
+    if chat_template is not None:
+        config["chat_template"] = chat_template
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=1))
     (out / "special_tokens_map.json").write_text(
         json.dumps({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"})
     )
@@ -101,3 +99,58 @@ def build_tiny_llama(
     model = LlamaForCausalLM(config)
     model.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def build_tiny_qwen2_prm(
+    out: str | Path,
+    *,
+    step_tag: str = "<extra_0>",
+    chat_template: str | None = None,
+    hidden_size: int = 128,  # head size 32: vLLM's CPU attention has no kernel for 16
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+) -> tuple[Path, int]:
+    """Write a random ``Qwen2ForProcessRewardModel`` (the architecture of Qwen2.5-Math-PRM, as
+    vLLM serves it: a Qwen2 body and a two-class ``score`` head, Linear-ReLU-Linear) with a char
+    tokenizer that has ``step_tag`` as one special token. Returns (directory, step tag's id).
+
+    transformers has no class for this architecture (the published model ships remote code), so
+    the weights are a random Qwen2 body plus the head's four tensors, named as the checkpoint
+    names them, in safetensors."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Qwen2Config, Qwen2Model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(out, (step_tag,), chat_template)
+    vocab_size = len(SPECIALS) + len(CHARSET) + 1
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=1024,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+        dtype="float32",
+    )
+    torch.manual_seed(seed)
+    body = Qwen2Model(config)
+    tensors = {f"model.{k}": v.contiguous() for k, v in body.state_dict().items()}
+    g = torch.Generator().manual_seed(seed + 1)
+    tensors["score.0.weight"] = torch.randn(hidden_size, hidden_size, generator=g) * 0.2
+    tensors["score.0.bias"] = torch.zeros(hidden_size)
+    tensors["score.2.weight"] = torch.randn(2, hidden_size, generator=g) * 0.2
+    tensors["score.2.bias"] = torch.zeros(2)
+    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+    cfg = config.to_dict()
+    cfg["architectures"] = ["Qwen2ForProcessRewardModel"]
+    cfg["num_labels"] = 2
+    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    return out, vocab_size - 1

@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from stepsieve._errors import BackendError, ConfigError, ContextOverflow
+from stepsieve._errors import BackendError, BudgetExceeded, ConfigError, ContextOverflow
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
 from stepsieve.backends._content import conversation_bound
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
-from stepsieve.backends._protocol import Generation, Score
+from stepsieve.backends._pool import ServerPool
+from stepsieve.backends._protocol import Generation, Pooled, Score
 from stepsieve.trajectory import Cost
 
 __all__ = ["OpenAIBackend"]
@@ -59,8 +62,9 @@ class OpenAIBackend:
         self,
         model: str,
         *,
-        base_url: str = "http://127.0.0.1:8000/v1",
+        base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1",
         api_key_env: str = "OPENAI_API_KEY",
+        api_key_file: str | os.PathLike[str] | None = None,
         concurrency: int = 8,
         timeout: float = 60.0,
         max_retries: int = 4,
@@ -72,22 +76,29 @@ class OpenAIBackend:
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
+        if not timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, got {timeout}")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        # Several replicas of the model: requests spread by least outstanding, failures fail over.
+        self.servers = ServerPool(urls) if len(urls) > 1 else None
+        self.base_url = urls[0].rstrip("/") if urls else ""
         self.concurrency = concurrency
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff, cap=backoff_max, timeout=timeout)
-        key = os.environ.get(api_key_env)
-        self._api_key = Secret(key) if key else None
+        self._api_key = _read_key(api_key_env, api_key_file)
         self.api_key_env = api_key_env
         self.cache = cache
         self.budget = budget
         self.progress = progress
-        self.model_id = f"openai:{self.base_url}:{model}"  # no key: cache entries are not secret-bound
+        where = ",".join(sorted(self.servers.urls)) if self.servers is not None else self.base_url
+        self.model_id = f"openai:{where}:{model}"  # no key: cache entries are not secret-bound
         self.cost = Cost()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "failures": 0, "cache_hits": 0}
+        self._seen: dict[str, str] = {}  # the last error the server itself answered (why it died)
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend({self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+        urls = self.servers.urls if self.servers is not None else self.base_url
+        return f"OpenAIBackend({self.model!r}, base_url={urls!r}, concurrency={self.concurrency})"
 
     # ---------------------------------------------------------------- public calls
 
@@ -155,36 +166,84 @@ class OpenAIBackend:
         results = self._run("/completions", jobs, parse)
         return [Score(**r[0]) for r in results]
 
+    def pool(self, requests: Sequence[dict[str, Any]]) -> list[Pooled]:
+        """Per-token pooling outputs from vLLM's pooling API (``POST /pooling`` at the server's
+        root), one per request body (``{"input": text}`` or ``{"messages": [...]}``): for a
+        process reward model served with STEP pooling, one row per step tag, e.g. ``[P(wrong),
+        P(right)]`` for Qwen2.5-Math-PRM. Deterministic, so cached like greedy requests."""
+        jobs = []
+        for body in requests:
+            key = cache_key(self.model_id, "pool", body, None, 0)
+            jobs.append((body, len(json.dumps(body)), [key], 0, None))
+        url = self.base_url.removesuffix("/v1") + "/pooling"
+
+        def parse(resp: dict[str, Any], job: tuple) -> list[dict[str, Any]]:
+            data = resp.get("data")
+            rows = data[0].get("data") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+            if not isinstance(rows, list):
+                raise BackendError(
+                    f"{url}: a pooling answer holds data[0].data (one row a token), got {str(resp)[:200]}",
+                    backend=self.name, url=url,
+                )
+            usage = resp.get("usage") or {}
+            return [{"rows": rows, "tokens": int(usage.get("prompt_tokens", 0))}]
+
+        results = self._run("", jobs, parse, url=url)
+        return [Pooled(**r[0]) for r in results]
+
     def summary(self) -> dict[str, Any]:
         """Run summary: requests, retries, failures, cache hits, tokens and throughput."""
         c = self.cost
         secs = c.seconds or 1e-9
-        return {
+        out = {
             "backend": self.name, "model": self.model, "base_url": self.base_url, **self.stats,
             **c.to_dict(), "requests_per_s": c.calls / secs, "tokens_out_per_s": c.tokens_out / secs,
         }
+        if self.servers is not None:
+            out["base_url"] = self.servers.urls
+            out["servers"] = self.servers.summary()
+        return out
 
     # ---------------------------------------------------------------- machinery
 
     def _sampled(self, path, reqs, n, max_tokens, temperature, seed, parse_gens) -> list[list[Generation]]:
+        """Seeded sampling with n > 1 is sent as n requests of one sample each, sample j with
+        seed ``seed + j`` (what vLLM gives sample j of an ``n`` request): sample j then depends
+        only on (prompt, seed, j) on every server, and vLLM's CPU engine, which dies on seeded
+        ``n > 1`` requests once its batch is full (``CPU Generator does not use offset``),
+        serves them. Cache keys are per sample and the same either way."""
         use_cache = cacheable(temperature, seed)
         # Greedy samples are all the same: ask for one (vLLM rejects n > 1 with temperature 0).
         ask = 1 if temperature == 0.0 else n
-        jobs = []
-        for body, chars in reqs:
+        split = seed is not None and ask > 1
+        jobs, owner = [], []
+        for i, (body, chars) in enumerate(reqs):
             body = {**body, "n": ask}
             keyed = {k: v for k, v in body.items() if k != "n"}
             keys = [cache_key(self.model_id, path, keyed, seed, j) for j in range(n)] if use_cache else []
-            jobs.append((body, chars, keys, n * max_tokens, None))
+            if split:
+                for j in range(n):
+                    jobs.append(({**body, "n": 1, "seed": seed + j}, chars, keys[j : j + 1], max_tokens, 1))
+                    owner.append(i)
+            else:
+                jobs.append((body, chars, keys, n * max_tokens, ask))
+                owner.append(i)
 
         def parse(resp: dict[str, Any], job: tuple) -> list[dict[str, Any]]:
-            gens = parse_gens(resp, ask)
-            return gens if ask == n else [dict(gens[0]) for _ in range(n)]
+            want = job[4]
+            gens = parse_gens(resp, want)
+            per_job = 1 if split else n
+            return gens if want == per_job else [dict(gens[0]) for _ in range(per_job)]
 
         results = self._run(path, jobs, parse)
-        return [[Generation(**g) for g in r] for r in results]
+        out: list[list[Generation]] = [[] for _ in reqs]
+        for i, r in zip(owner, results):
+            out[i].extend(Generation(**g) for g in r)
+        return out
 
-    def _run(self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]]) -> list[list[dict]]:
+    def _run(
+        self, path: str, jobs: list[tuple], parse: Callable[[dict, tuple], list[dict]], *, url: str | None = None
+    ) -> list[list[dict]]:
         """Send every job not already cached; keep what finished even when one fails for good.
 
         A job is (body, prompt chars, cache keys, max output tokens, extra). Prompt characters
@@ -200,7 +259,7 @@ class OpenAIBackend:
                         results[i] = got  # type: ignore[assignment]
                         self.stats["cache_hits"] += 1
         todo = [i for i in range(len(jobs)) if results[i] is None]
-        url = self.base_url + path
+        url = url or self.base_url + path
         try:
             _run_sync(self._send_all(url, jobs, todo, results, parse))
         finally:
@@ -213,17 +272,46 @@ class OpenAIBackend:
         failure: list[tuple[int, BaseException]] = []
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         bar = _progress(self.progress and len(todo) > 16, len(todo), url)
+        # Budget reservations of requests in flight: a request whose reservation does not fit
+        # waits for those to settle (they give back what they did not use) and fails only if
+        # it still does not fit with nothing in flight.
+        settled = asyncio.Condition()
+        reserved = [0]
+
+        async def reserve(need: int) -> None:
+            assert self.budget is not None
+            async with settled:
+                while True:
+                    try:
+                        self.budget.charge(1, need, backend=self.name, url=url)
+                    except BudgetExceeded:
+                        if reserved[0] == 0 or failure:
+                            raise
+                        await settled.wait()
+                    else:
+                        reserved[0] += 1
+                        return
+
+        async def settle(unused: int) -> None:
+            assert self.budget is not None
+            async with settled:
+                self.budget.refund(unused)
+                reserved[0] -= 1
+                settled.notify_all()
 
         async def one(i: int) -> None:
             body, chars, keys, max_out, _ = jobs[i]
             async with sem:
                 if failure:  # a request failed for good: start nothing new, finish what runs
                     return
-                if self.budget is not None:
-                    self.budget.charge(1, chars + max_out, backend=self.name, url=url)
                 try:
-                    resp = await post_json(client, url, {**body, "model": self.model}, headers, self.policy,
-                                           backend=self.name, stats=self.stats)
+                    if self.budget is not None:
+                        await reserve(chars + max_out)
+                except BudgetExceeded as e:
+                    failure.append((i, e))
+                    return
+                try:
+                    resp = await self._post(client, url, {**body, "model": self.model}, headers)
                     out = parse(resp, jobs[i])
                 except BaseException as e:  # noqa: BLE001 — re-raised below with context
                     if isinstance(e, BackendError) and not isinstance(e, ContextOverflow) and _too_long(str(e)):
@@ -231,11 +319,13 @@ class OpenAIBackend:
                                             index=i, backend=self.name, url=url)
                     failure.append((i, e))
                     self.stats["failures"] += 1
+                    if self.budget is not None:
+                        await settle(0)  # a failed request may have been paid for: keep it charged
                     return
                 usage = resp.get("usage") or {}
                 t_in, t_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
                 if self.budget is not None:
-                    self.budget.refund(chars + max_out - t_in - t_out)
+                    await settle(chars + max_out - t_in - t_out)
                 self.cost = self.cost + Cost(1, t_in, t_out, 0.0)
                 self.stats["requests"] += 1
                 results[i] = out
@@ -260,10 +350,45 @@ class OpenAIBackend:
             if isinstance(err, ContextOverflow):
                 err.index = i
             kept = "kept in the request cache" if self.cache is not None else "kept on err.partial"
-            err.args = (f"request {i} of {len(jobs)} failed: {err}; {done} finished requests are {kept}",)
+            msg = f"{err}; {done} of {len(jobs)} requests of this call finished and are {kept}"
+            err.args = (self._api_key.redact(msg) if self._api_key else msg,)  # a server may echo it
             err.partial = list(results)  # type: ignore[attr-defined]
             err.failed_index = i  # type: ignore[attr-defined]
             raise err
+
+    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any],
+                    headers: dict[str, str]) -> dict[str, Any]:
+        """One request with its retries: to the one server, or to the best of the pool."""
+        if self.servers is None:
+            return await post_json(
+                client, url, body, headers, self.policy, backend=self.name, stats=self.stats, seen=self._seen
+            )
+        # The request's URL on each replica: the same route under that replica's base URL (or,
+        # for routes at the server's root such as /pooling, under its root).
+        if url.startswith(self.base_url):
+            route, rooted = url[len(self.base_url):], False
+        else:
+            route, rooted = url[len(self.base_url.removesuffix("/v1")):], True
+        return await self.servers.post(
+            client, lambda base: (base.removesuffix("/v1") if rooted else base) + route, body, headers,
+            self.policy, backend=self.name, stats=self.stats,
+        )
+
+
+def _read_key(env: str, path: str | os.PathLike[str] | None) -> Secret | None:
+    """The API key: from ``path`` when given (its first line), else from ``$env``; never from
+    an option's value, so it stays out of shell history, process lists and manifests."""
+    if path is None:
+        key = os.environ.get(env)
+        return Secret(key) if key else None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--api-key-file {path}: cannot read it ({type(e).__name__})") from None
+    key = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not key:
+        raise ConfigError(f"--api-key-file {path}: the file is empty")
+    return Secret(key)
 
 
 def _progress(show: bool, total: int, url: str):
@@ -305,20 +430,25 @@ def _split_tokens(total: int, texts: list[str]) -> list[int]:
     return [round(total * len(t) / chars) for t in texts]
 
 
+def _prompt_shares(resp: dict[str, Any], n: int) -> list[int]:
+    """The request's prompt tokens shared among its n samples (they sum to the total)."""
+    total = int((resp.get("usage") or {}).get("prompt_tokens", 0))
+    return [total // n + (1 if j < total % n else 0) for j in range(n)]
+
+
 def _completion_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
     choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index", 0))
     if len(choices) != n:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [c.get("text") or "" for c in choices]
-    usage = resp.get("usage") or {}
-    counts = _split_tokens(int(usage.get("completion_tokens", 0)), texts)
+    counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    shares = _prompt_shares(resp, n)
     out = []
-    for c, t, k in zip(choices, texts, counts):
+    for c, t, k, p in zip(choices, texts, counts, shares):
         lp = (c.get("logprobs") or {}).get("token_logprobs")
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": [float(x) for x in lp] if lp is not None else None,
-                    "prompt_tokens": int(usage.get("prompt_tokens", 0))})
+                    "logprobs": [float(x) for x in lp] if lp is not None else None, "prompt_tokens": p})
     return out
 
 
@@ -327,15 +457,15 @@ def _chat_gens(resp: dict[str, Any], n: int) -> list[dict[str, Any]]:
     if len(choices) != n:
         raise BackendError(f"server returned {len(choices)} choices, asked for {n}")
     texts = [(c.get("message") or {}).get("content") or "" for c in choices]
-    usage = resp.get("usage") or {}
-    counts = _split_tokens(int(usage.get("completion_tokens", 0)), texts)
+    counts = _split_tokens(int((resp.get("usage") or {}).get("completion_tokens", 0)), texts)
+    shares = _prompt_shares(resp, n)
     out = []
-    for c, t, k in zip(choices, texts, counts):
+    for c, t, k, p in zip(choices, texts, counts, shares):
         content = (c.get("logprobs") or {}).get("content")
         lp = [float(x["logprob"]) for x in content] if content is not None else None
         out.append({"text": t, "tokens": len(lp) if lp is not None else k,
                     "finish_reason": "length" if c.get("finish_reason") == "length" else "stop",
-                    "logprobs": lp, "prompt_tokens": int(usage.get("prompt_tokens", 0))})
+                    "logprobs": lp, "prompt_tokens": p})
     return out
 
 

@@ -30,6 +30,7 @@ from stepsieve.backends._lean_llama import LeanLlama, LeanStepper, lean_unsuppor
 from stepsieve.backends._prefix import prefill
 from stepsieve.backends._protocol import Generation, Score
 from stepsieve.backends._sampler import sample_seed, signed, stop_candidates, token_pieces
+from stepsieve.backends._weights import load_kwargs
 from stepsieve.trajectory import Cost
 
 __all__ = ["TransformersBackend", "sample_seed"]
@@ -71,6 +72,7 @@ class TransformersBackend:
         budget: Budget | None = None,
         chat_template: str | None = None,
         decoder: str = "auto",
+        allow_pickle: bool = False,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,9 +95,10 @@ class TransformersBackend:
         self.path = path
         self.model = str(path)
         self.model_id = _model_id(path)
+        weights = load_kwargs(path, allow_pickle=allow_pickle)  # before any loading: a clear refusal
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.lm = AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=getattr(torch, dtype), use_safetensors=True
+            str(path), dtype=getattr(torch, dtype), **weights
         ).to(device)  # type: ignore[arg-type]  # transformers wraps .to(): mypy takes device for self
         self.lm.eval()
         window = getattr(self.lm.config, "max_position_embeddings", None)
@@ -172,8 +175,7 @@ class TransformersBackend:
                     self.cache_hits += 1
         todo = [(i, j) for i in range(len(prompts)) for j in range(n) if out[i][j] is None]
         run_seed = seed if seed is not None else secrets.randbits(62)
-        every = [self.encode(p, special) for p in prompts]  # each sample's own prompt tokens
-        ids = {i: every[i] for i in sorted({i for i, _ in todo})}
+        ids = {i: self.encode(prompts[i], special) for i in sorted({i for i, _ in todo})}
         for i, seq in ids.items():
             self._check_fits(i, len(seq) + (1 if max_tokens else 0))
         if self.budget is not None and todo:
@@ -190,14 +192,13 @@ class TransformersBackend:
                     max_tokens, stop, temperature, run_seed, logprobs,
                 )
                 for (i, j), g in zip(chunk, gens):
+                    # the prompt is read once for its n samples: each carries its share
+                    g.prompt_tokens = len(ids[i]) // n + (1 if j < len(ids[i]) % n else 0)
                     out[i][j] = g
                 if cache is not None:
                     cache.put_many([(keys[i, j], _gen_dict(g)) for (i, j), g in zip(chunk, gens)])
                 chunk = []
         done = cast(list[list[Generation]], out)  # every slot is filled: from the cache or generated
-        for k, gen_row in enumerate(done):
-            for gen in gen_row:
-                gen.prompt_tokens = len(every[k])
         produced = sum(done[i][j].tokens for i, j in todo)
         if self.budget is not None and todo:
             self.budget.refund(len(todo) * max_tokens - produced)

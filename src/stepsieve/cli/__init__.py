@@ -17,7 +17,7 @@ from stepsieve.cli import (
     _eval,  # noqa: F401  eval
     _grade,  # noqa: F401  grade
     _io_verbs,  # noqa: F401  convert, inspect
-    _report,  # noqa: F401  report
+    _report,  # noqa: F401  report, view
     _sample,  # noqa: F401  sample
     _search,  # noqa: F401  search
     _serve_prm,  # noqa: F401  serve-prm

@@ -85,6 +85,12 @@ def curate_cmd(
     _echo(counts, out)
 
 
+_DPO_FOR = typer.Option(
+    "trl", "--for",
+    help="step-dpo rows: trl (prompt = task + previous steps, what DPOTrainer reads) | step-dpo "
+    "(prompt = task; Step-DPO's trainer appends initial_reason_steps).",
+)
+
 _EX_PAIRS = "\n\n".join([
     "Examples:",
     "  stepsieve pairs graded.jsonl -o pairs.jsonl --label truth --value-label mc --margin 0.4",
@@ -119,6 +125,7 @@ def pairs_cmd(
         help="Drop sibling pairs whose chosen step --label grades incorrect.",
     ),
     fmt: str = typer.Option("pairs", "--format", "-f", help="pairs (StepPair records) | trl-dpo | step-dpo."),
+    dpo_for: str = _DPO_FOR,
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
     max_open: int = typer.Option(1024, "--max-open", help="Task groups buffered at once (bounded memory)."),
     contiguous: bool = typer.Option(
@@ -165,7 +172,7 @@ def pairs_cmd(
         rollout_label=rollout_label,
         consistent=consistent,
     )
-    export = None if fmt == "pairs" else ExportOptions(format=fmt, sep=_unescape(sep))
+    export = None if fmt == "pairs" else ExportOptions(format=fmt, sep=_unescape(sep), dpo_for=dpo_for)
     counts = pairs_file(
         input,
         out,
@@ -173,6 +180,7 @@ def pairs_cmd(
         opts,
         fmt=fmt,
         export=export,
+        sep=_unescape(sep),
         max_open=max_open,
         contiguous=contiguous,
         on_error=on_error,
@@ -224,6 +232,7 @@ _EX_EXPORT = "\n\n".join([
     "  stepsieve export graded.jsonl -o prm.parquet --format trl-stepwise --label mc --soft",
     "  stepsieve curate graded.jsonl -o masked.jsonl --mode mask\n"
     "  stepsieve export masked.jsonl -o ft.jsonl --format openai-chat",
+    "  stepsieve export masked.jsonl -o sft.parquet --format trl-sft",
     "  stepsieve pairs graded.jsonl -o pairs.jsonl && stepsieve export pairs.jsonl -o dpo.parquet --format trl-dpo",
 ])
 
@@ -236,7 +245,9 @@ def export_cmd(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output rows: .jsonl or .parquet (datasets loads both)."
     ),
-    fmt: str = typer.Option(..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat."),
+    fmt: str = typer.Option(
+        ..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat | trl-sft | axolotl."
+    ),
     label: str = _LABEL,
     threshold: float = _THRESH,
     soft: bool = typer.Option(False, "--soft", help="trl-stepwise: keep the label's score as a float."),
@@ -244,8 +255,14 @@ def export_cmd(
         True, "--neutral-as/--neutral-as-false", help="trl-stepwise: hard label of neutral steps."
     ),
     after_error: str = typer.Option(
-        "keep", "--after-error", help="trl-stepwise: keep | drop steps after the first error."
+        "incorrect", "--after-error",
+        help="trl-stepwise: undecided steps after the first error are incorrect | skip (as train-prm).",
     ),
+    turns: str = typer.Option(
+        "merge", "--turns",
+        help="openai-chat / trl-sft / axolotl: merge same-weight steps into one assistant message | step (one each).",
+    ),
+    dpo_for: str = _DPO_FOR,
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
     weight_label: str = typer.Option(
         "curate", "--weight-label", help="openai-chat: label holding per-step weights."
@@ -265,6 +282,8 @@ def export_cmd(
         after_error=after_error,
         sep=_unescape(sep),
         weight_label=weight_label,
+        turns=turns,
+        dpo_for=dpo_for,
     )
     counts = export_file(input, out, opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)

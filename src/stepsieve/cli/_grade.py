@@ -12,7 +12,9 @@ working. ``--help-options`` lists them. The model flags are shared (``_model_opt
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import json
 import tempfile
 from pathlib import Path
@@ -23,7 +25,18 @@ import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
+from stepsieve.cli._engine_options import (
+    ActorsOpt,
+    EngineOpt,
+    EngineOptions,
+    NumCpusOpt,
+    NumGpusOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    merge_summaries,
+)
 from stepsieve.cli._model_options import (
+    ApiKeyFileOpt,
     BackendOpt,
     BaseUrlOpt,
     ConcurrencyOpt,
@@ -32,6 +45,7 @@ from stepsieve.cli._model_options import (
     ModelOpt,
     ModelOptions,
     NoCacheOpt,
+    TimeoutOpt,
     backend_from_options,
     report_backend,
 )
@@ -45,6 +59,8 @@ _EXAMPLES = """Examples:
   stepsieve grade traj.jsonl judged.jsonl --grader judge --votes 5 --backend openai --model qwen --base-url http://127.0.0.1:8000/v1
 
   stepsieve grade mc_judged.jsonl kept.jsonl --grader consensus --first mc --second judge
+
+  stepsieve grade in.jsonl mc.jsonl -g mc --engine ray --backend openai --model m --base-url http://n1:80/v1 --base-url http://n2:80/v1
 
   stepsieve grade --grader mc --help-options
 """
@@ -114,11 +130,19 @@ def grade_cmd(
     max_cost: MaxCostOpt = None,
     dry_run: DryRunOpt = False,
     no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    api_key_file: ApiKeyFileOpt = None,
     fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories graded per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
     limit: int = typer.Option(None, "--limit", help="Stop after this many input records."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: EngineOpt = "local",
+    actors: ActorsOpt = None,
+    num_cpus_per_actor: NumCpusOpt = 1.0,
+    num_gpus_per_actor: NumGpusOpt = 0.0,
+    shard_size: ShardSizeOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Grade every step of IN with one grader and append the labelled records to OUT."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -132,7 +156,13 @@ def grade_cmd(
     if src is None or out is None:
         raise click.UsageError(f"Missing argument '{'SRC' if src is None else 'OUT'}'.")
     values = {**_flag_options(list(ctx.args), grader_options(grader), grader), **_pairs(option)}
-    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache, timeout=timeout,
+                         api_key_file=str(api_key_file) if api_key_file else None)
+    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    if eopts.engine == "ray" and not dry_run:
+        _grade_on_ray(grader, values, label, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size,
+                      on_error=on_error, limit=limit, quiet=quiet)
+        return
     gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts), model=model,
                         default_model=model is None and backend == "transformers", source=src, fmt=fmt)
     g = build_grader(grader, values, gctx)
@@ -166,4 +196,61 @@ def grade_cmd(
     be = getattr(g, "backend", None)
     if be is not None:
         report["backend"] = report_backend(be)
+    typer.echo(json.dumps(report))
+
+
+def _worker_grader(grader: str, values: dict[str, Any], label: str | None, mopts: ModelOptions,
+                   src: Path, fmt: str, gpu: bool) -> Any:
+    """Build the grader inside a Ray worker: the same options as the local engine's, the
+    model loaded there (on its GPU when it has one), no progress bars of its own."""
+    from stepsieve.graders import GradeContext, build_grader
+
+    extra: dict[str, Any] = {"progress": False} if mopts.backend == "openai" else {}
+    if gpu and mopts.backend == "transformers":
+        extra["device"] = "cuda"
+    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts, **extra), model=mopts.model,
+                        default_model=mopts.model is None and mopts.backend == "transformers", source=src, fmt=fmt)
+    return build_grader(grader, values, gctx)
+
+
+def _grade_on_ray(grader: str, values: dict[str, Any], label: str | None, mopts: ModelOptions,
+                  eopts: EngineOptions, src: Path, out: Path, *, fmt: str, batch_size: int, on_error: str,
+                  limit: int | None, quiet: bool) -> None:
+    """``grade --engine ray``: the same job on a Ray cluster, the same output file."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from stepsieve._manifest import write_manifest
+    from stepsieve.backends import default_cache_path
+    from stepsieve.engine import run_grading_ray
+
+    if mopts.max_cost is not None:
+        raise ConfigError("--max-cost is not supported with --engine ray yet (a cluster-wide budget needs a "
+                          "shared counter): estimate with --dry-run, then cap with --limit")
+    if mopts.cache_path is None and not mopts.no_cache:  # workers may start elsewhere: one absolute cache
+        mopts = dataclasses.replace(mopts, cache_path=str(default_cache_path().absolute()))
+    make = functools.partial(_worker_grader, grader, values, label, mopts, src.absolute(), fmt,
+                             eopts.num_gpus > 0)
+    with Progress(TextColumn("grading on ray"), BarColumn(), TextColumn("{task.fields[done]} graded"),
+                  TimeRemainingColumn(), disable=quiet, transient=True) as bar:
+        task = bar.add_task("grade", total=None, done=0)
+
+        def on_progress(stats: Any, reader: Any) -> None:
+            bar.update(task, total=reader.size(), completed=reader.position, done=stats.graded)
+
+        stats, info = run_grading_ray(make, src, out, ray_options=eopts.ray_options(), fmt=fmt,
+                                      batch_size=batch_size, on_error=on_error, limit=limit,
+                                      on_progress=on_progress, on_note=lambda m: typer.echo(m, err=True))
+    report: dict[str, Any] = {"grader": info["grader"], **stats.to_dict(), "engine": "ray",
+                              "workers": info["workers"], "shards": info["shards"]}
+    write_manifest(out, verb="grade", inputs=[src], labels=[info["grader"]],
+                   options={"grader": grader, "config": info["config"] or values, "from": fmt,
+                            "batch_size": batch_size, "on_error": on_error, "limit": limit, "engine": "ray"},
+                   counts={"in": stats.read, "out": stats.already_done + stats.graded,
+                           "rejected": stats.rejected, **stats.to_dict()})
+    usage = merge_summaries(info["backends"])
+    if usage:
+        import orjson
+
+        typer.echo(f"model usage: {orjson.dumps(usage).decode()}", err=True)
+        report["backend"] = usage
     typer.echo(json.dumps(report))

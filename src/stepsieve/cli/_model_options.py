@@ -17,6 +17,7 @@ estimate on ``--dry-run``, the run summary otherwise)::
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.backends import BACKENDS, Budget, RequestCache
 
 __all__ = [
+    "ApiKeyFileOpt",
     "BackendOpt",
     "BaseUrlOpt",
     "ConcurrencyOpt",
@@ -36,6 +38,7 @@ __all__ = [
     "ModelOpt",
     "ModelOptions",
     "NoCacheOpt",
+    "TimeoutOpt",
     "backend_from_options",
     "report_backend",
 ]
@@ -43,7 +46,8 @@ __all__ = [
 BackendOpt = Annotated[
     str,
     typer.Option(
-        "--backend", help="Model backend: transformers (in process) or openai (any OpenAI-compatible server)."
+        "--backend", help="Model backend: transformers (in process), openai (any OpenAI-compatible server) "
+        "or gui-policy (the gui world's embedded policy)."
     ),
 ]
 ModelOpt = Annotated[
@@ -54,9 +58,11 @@ ModelOpt = Annotated[
     ),
 ]
 BaseUrlOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--base-url", help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY)."
+        "--base-url",
+        help="openai: server URL, e.g. http://127.0.0.1:8000/v1 (API key from $OPENAI_API_KEY). Repeat it for "
+        "replicas of one model: requests go to the one with the fewest outstanding, a failing one is backed off.",
     ),
 ]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="openai: requests in flight at once.")]
@@ -70,6 +76,17 @@ MaxCostOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print how many calls and tokens the job would take; spend nothing.")
 ]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.001, help="openai: seconds one request may take before it is retried."),
+]
+ApiKeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file",
+        help="openai: read the API key from this file (else from $OPENAI_API_KEY); never logged or stored.",
+    ),
+]
 NoCacheOpt = Annotated[
     bool,
     typer.Option("--no-cache", help="Bypass the persistent request cache ($STEPSIEVE_CACHE_DIR or .stepsieve-cache/)."),
@@ -82,7 +99,7 @@ class ModelOptions:
 
     backend: str = "transformers"
     model: str | None = None
-    base_url: str | None = None
+    base_url: str | Sequence[str] | None = None  # one server, or replicas of the same model
     concurrency: int = 8
     max_cost: str | None = None
     dry_run: bool = False
@@ -90,16 +107,22 @@ class ModelOptions:
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 60.0
     cache_path: str | None = None
+    api_key_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS.names():
             BACKENDS.get(self.backend)  # raises ConfigError with "did you mean"
         if self.backend == "openai" and not self.model:
             raise ConfigError("--backend openai needs --model NAME (the model name the server serves)")
+        if isinstance(self.base_url, list | tuple):  # one URL stays a str; several become a tuple
+            urls = tuple(self.base_url)
+            object.__setattr__(self, "base_url", None if not urls else urls[0] if len(urls) == 1 else urls)
         if self.backend == "transformers" and self.base_url:
             raise ConfigError("--base-url applies to --backend openai only")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if not self.timeout > 0:
+            raise ConfigError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if self.max_cost is not None:
             Budget.parse(self.max_cost)
 
@@ -135,9 +158,10 @@ def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
     cls = BACKENDS.get(opts.backend)
     if opts.backend == "transformers":
         return cls(_model_dir(opts), cache=cache, budget=budget, **extra)
-    kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout}
+    kw: dict[str, Any] = {"concurrency": opts.concurrency, "api_key_env": opts.api_key_env, "timeout": opts.timeout,
+                          "api_key_file": opts.api_key_file}
     if opts.base_url:
-        kw["base_url"] = opts.base_url
+        kw["base_url"] = opts.base_url if isinstance(opts.base_url, str) else list(opts.base_url)
     return cls(opts.model, cache=cache, budget=budget, **kw, **extra)
 
 

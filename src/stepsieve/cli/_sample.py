@@ -2,18 +2,32 @@
 
 A thin verb over ``stepsieve.sampling.sample``: writes Trajectory records (JSONL or
 Parquet by suffix) with a per-step ``truth`` label and the outcome, then prints a summary
-(accuracy, first-error histogram, error kinds).
+(accuracy, first-error histogram, error kinds). A world with screens (``gui``) also writes
+each action's before/after screenshots into ``OUT.media/``; a world with its own embedded
+policy (``world.policy_backend``: the gui world's ``gui-policy``) samples with it unless
+``--model`` names a transformers model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
+from stepsieve.cli._engine_options import (
+    ActorsOpt,
+    EngineOpt,
+    EngineOptions,
+    NumCpusOpt,
+    NumGpusOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+)
 
 _EXAMPLES = """Examples:
 
@@ -22,6 +36,10 @@ _EXAMPLES = """Examples:
   stepsieve sample --world toolcalc --n 50 --out agent.jsonl --seed 1 --temperature 0.7
 
   stepsieve sample --world arith --n 100 --ops 4-6 --samples-per-task 4 --out s.parquet
+
+  stepsieve sample --world gui --n 50 --ops 5-8 --out gui.jsonl   # screenshots in gui.jsonl.media/
+
+  stepsieve sample --world arith --n 100000 --out big.jsonl --engine ray --num-gpus-per-actor 1
 """
 
 
@@ -39,29 +57,62 @@ def _ops(text: str | None) -> int | tuple[int, int] | None:
 
 @app.command("sample", epilog=_EXAMPLES)
 def sample_cmd(
-    world: str = typer.Option("arith", "--world", help="World to sample from: arith or toolcalc."),
+    world: str = typer.Option("arith", "--world", help="World to sample from: arith, toolcalc or gui."),
     n: int = typer.Option(100, "--n", help="Number of tasks."),
     out: Path = typer.Option(..., "--out", help="Output file (.jsonl or .parquet)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the tasks and of sampling."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
-    ops: str = typer.Option(None, "--ops", help="Operations per task: N or MIN-MAX (default: the world's 2-8)."),
+    ops: str = typer.Option(
+        None, "--ops", help="Operations (gui: plan steps) per task: N or MIN-MAX (default: the world's)."
+    ),
     samples_per_task: int = typer.Option(1, "--samples-per-task", help="Samples of each task."),
     model: str = typer.Option(None, "--model", help="Policy model directory (default: the embedded policy)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Tasks per batched generation call."),
+    engine: EngineOpt = "local",
+    actors: ActorsOpt = None,
+    num_cpus_per_actor: NumCpusOpt = 1.0,
+    num_gpus_per_actor: NumGpusOpt = 0.0,
+    shard_size: ShardSizeOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Sample trajectories with the policy and label every step with the exact truth."""
     from rich.progress import Progress
 
     from stepsieve.backends import BACKENDS
+    from stepsieve.backends.gui_policy import is_gui_policy_dir
     from stepsieve.formats import write_trajectories
+    from stepsieve.media import MediaStore
     from stepsieve.sampling import sample, summarize
-    from stepsieve.worlds import get_world
+    from stepsieve.worlds import Screenshots, get_world
 
     if n < 1 or samples_per_task < 1:
         raise ConfigError("--n and --samples-per-task must be at least 1")
     w = get_world(world)
     knobs = {} if ops is None else {"ops": _ops(ops)}
-    backend = BACKENDS.get("transformers")(model)
+    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    if eopts.engine == "ray":
+        if isinstance(w, Screenshots) or getattr(w, "policy_backend", None) is not None:
+            raise ConfigError(f"sample --engine ray samples with the transformers policy and writes no screenshots: "
+                              f"sample the {world} world with the local engine")
+        from stepsieve.engine import run_sampling_ray
+        from stepsieve.formats import read_trajectories
+
+        make = functools.partial(_worker_policy, model, num_gpus_per_actor > 0)
+        with Progress(transient=True) as bar:
+            job = bar.add_task(f"sampling {world} on ray", total=n)
+            info = run_sampling_ray(make, world, n, seed, out, temperature=temperature,
+                                    samples_per_task=samples_per_task, knobs=knobs, batch_size=batch_size,
+                                    ray_options=eopts.ray_options(), on_progress=lambda k: bar.advance(job, k))
+        summary = {"world": world, "out": str(out), "engine": "ray", "workers": info["workers"],
+                   "shards": info["shards"], **summarize(list(read_trajectories(out)))}
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    own = getattr(w, "policy_backend", None)  # a world's own embedded policy (gui: gui-policy)
+    if own is not None and (model is None or is_gui_policy_dir(model)):
+        backend = BACKENDS.get(own)(model)
+    else:
+        backend = BACKENDS.get("transformers")(model)
+    media = MediaStore.for_output(out) if isinstance(w, Screenshots) else None
     records = []  # kept for the summary; the writer streams them to disk as they come
 
     with Progress(transient=True) as bar:
@@ -69,7 +120,7 @@ def sample_cmd(
 
         def stream():
             for t in sample(w, backend, n, seed, temperature=temperature, samples_per_task=samples_per_task,
-                            knobs=knobs, batch_size=batch_size):
+                            knobs=knobs, batch_size=batch_size, media=media):
                 records.append(t)
                 bar.advance(job)
                 yield t
@@ -77,3 +128,10 @@ def sample_cmd(
         write_trajectories(stream(), out)
     summary = {"world": world, "out": str(out), **summarize(records)}
     typer.echo(json.dumps(summary, indent=1))
+
+
+def _worker_policy(model: str | None, gpu: bool) -> Any:
+    """The policy, built inside a Ray worker (on its GPU when it has one)."""
+    from stepsieve.backends import BACKENDS
+
+    return BACKENDS.get("transformers")(model, **({"device": "cuda"} if gpu else {}))

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from stepsieve.cli._app import app
+from stepsieve.trajectory import AFTER_ERROR_RULES, check_after_error
 
 
 @app.command("train-prm")
@@ -54,7 +55,8 @@ def train_prm_cmd(
     lr: float = typer.Option(None, "--lr", help="Learning rate (default: 3e-4 steprm, 1e-4 implicit)."),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Held out to pick the verdict threshold."),
     after_error: str = typer.Option(
-        "incorrect", "--after-error", help="Unlabelled steps after the first error: incorrect|skip."
+        "incorrect", "--after-error",
+        help="Undecided steps after the first error: incorrect | skip (the rule every export shares).",
     ),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option(None, "--device", help="cpu, cuda... (default: cuda when present)."),
@@ -83,6 +85,10 @@ def train_prm_cmd(
         "and head together for this many epochs (the shipped StepRM: 2).",
     ),
     finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
+    allow_pickle_weights: bool = typer.Option(
+        False, "--allow-pickle-weights",
+        help="Load a --base that has only pickled weights (pytorch_model.bin): they run code when loaded.",
+    ),
 ) -> None:
     """Train a StepRM: a scalar head read at each step separator, BCE on hard or soft labels.
 
@@ -121,21 +127,22 @@ def train_prm_cmd(
             seed,
             device,
             bf16,
+            allow_pickle_weights,
         )
         return
     if objective != "steprm":
         raise typer.BadParameter(f"--objective must be steprm or implicit, got {objective!r}")
     if not label:
         raise typer.BadParameter("--label is required for --objective steprm (e.g. --label mc)")
-    if after_error not in ("incorrect", "skip"):
-        raise typer.BadParameter(f"--after-error must be incorrect or skip, got {after_error!r}")
+    if after_error not in AFTER_ERROR_RULES:
+        raise typer.BadParameter(f"--after-error must be one of {', '.join(AFTER_ERROR_RULES)}, got {after_error!r}")
     epochs, lr, template = epochs or 3, lr or 3e-4, template or "{task}\\n"
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         dev_fraction=dev_fraction,
-        after_error="skip" if after_error == "skip" else "incorrect",  # checked above
+        after_error=check_after_error(after_error),
         seed=seed,
         bf16=bf16,
         error_weight=error_weight,
@@ -157,6 +164,7 @@ def train_prm_cmd(
         device=device,
         progress=True,
         source=str(data),
+        allow_pickle=allow_pickle_weights,
     )
     _echo_summary(model.config.training, out, ("dev_loss", "threshold", "dev_f1_vs_label", "seconds"))
 
@@ -177,6 +185,7 @@ def _train_implicit(
     seed: int,
     device: str | None,
     bf16: bool,
+    allow_pickle: bool,
 ) -> None:
     from stepsieve.formats import read_trajectories
     from stepsieve.prm import ImplicitTrainOptions, train_implicit_prm
@@ -202,6 +211,7 @@ def _train_implicit(
         device=device,
         progress=True,
         source=str(data),
+        allow_pickle=allow_pickle,
     )
     keys = ("dev_loss", "dev_outcome_accuracy", "threshold", "dev_f1_vs_outcome", "seconds")
     _echo_summary(model.config.training, out, keys)

@@ -3,7 +3,9 @@
 - ``curate``: per-step SFT examples (WebSTAR), truncation at the first error, partial masking.
 - ``pairs_for_task`` / ``make_pairs``: step-level preference pairs (siblings, Step-DPO).
 - ``credit_task`` / ``credit``: per-step advantages (progress, fork-relative, mixed).
-- ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat.
+- ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat,
+  TRL SFT (``sft_chat_template`` puts its loss on the kept steps); ``openai_chat_problems``
+  checks rows against OpenAI's documented fine-tuning rules.
 - ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``;
   ``pipeline_file`` curates and pairs in one read.
 
@@ -11,16 +13,21 @@ All of them read steps through ``Grading`` (one label, by verdict or threshold) 
 shared prefixes through ``stepsieve.trajectory.TaskTree``.
 """
 
+from stepsieve.curate._chat import chat_messages
 from stepsieve.curate._credit import CreditOptions, credit, credit_task
 from stepsieve.curate._export import (
+    DPO_CONSUMERS,
     EXPORT_FORMATS,
     ExportOptions,
+    axolotl_row,
     chat_row,
+    check_output,
     dpo_row,
     export_row,
     parquet_schema,
     render_step,
     render_task,
+    sft_row,
     step_dpo_row,
     stepwise_row,
 )
@@ -29,6 +36,7 @@ from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
 from stepsieve.curate._input import InputReader
 from stepsieve.curate._jobs import credit_file, curate_file, export_file, pairs_file, read_pairs
+from stepsieve.curate._openai_rules import check_openai_chat_file, openai_chat_problems
 from stepsieve.curate._pairs import (
     PairOptions,
     PairStats,
@@ -40,8 +48,10 @@ from stepsieve.curate._pairs import (
 from stepsieve.curate._pipeline import pipeline_file
 from stepsieve.curate._rows import RowWriter
 from stepsieve.curate._sample import BackendSampler
+from stepsieve.curate._sft_template import sft_chat_template
 
 __all__ = [
+    "DPO_CONSUMERS",
     "EXPORT_FORMATS",
     "BackendSampler",
     "CreditOptions",
@@ -55,7 +65,11 @@ __all__ = [
     "PairStats",
     "RowWriter",
     "StepPair",
+    "axolotl_row",
+    "chat_messages",
     "chat_row",
+    "check_openai_chat_file",
+    "check_output",
     "credit",
     "credit_file",
     "credit_task",
@@ -67,6 +81,7 @@ __all__ = [
     "first_line_split",
     "group_by_task",
     "make_pairs",
+    "openai_chat_problems",
     "pairs_file",
     "pairs_for_task",
     "parquet_schema",
@@ -74,6 +89,8 @@ __all__ = [
     "read_pairs",
     "render_step",
     "render_task",
+    "sft_chat_template",
+    "sft_row",
     "step_dpo_row",
     "step_status",
     "stepwise_row",

@@ -1,104 +1,127 @@
-"""Rows that trainers load: TRL stepwise supervision, TRL DPO, Step-DPO, OpenAI chat.
+"""Rows that trainers load: TRL stepwise supervision, TRL DPO, Step-DPO, OpenAI chat, TRL SFT.
 
 Each ``*_row`` function turns one record into one row (a plain dict) or None when the
 record cannot be expressed (the caller counts it as rejected, with the reason). Text is
-rendered the same way everywhere: the task, then each step (an action's observation on
-the following line), steps separated by ``sep``.
+rendered the same way everywhere (``_render``): the task, then each step (an action's
+observation on the following line), steps separated by ``sep``. Every row names the
+trainer that consumes it (README's export table says which tokens carry loss there):
 
-- ``trl-stepwise``: ``prompt``, ``completions`` (one per step), ``labels`` — bools, or with
-  ``soft`` the label's score kept as a float. Neutral steps are ``neutral_as``; the row
-  stops before the first unscored step; ``after_error="drop"`` stops after the first error.
-- ``trl-dpo``: ``prompt`` (task and the shared prefix, explicit), ``chosen``, ``rejected``.
-- ``step-dpo``: ``prompt`` (the task), ``initial_reason_steps`` (the shared prefix),
-  ``chosen`` / ``rejected`` (one step each), ``full_chosen`` / ``full_rejected`` (that step
-  and the rest of its solution) — the layout of Step-DPO, where the prompt is the task and
-  no end-of-sequence token can land in the middle of a solution.
-- ``openai-chat``: ``messages``, one assistant message per step carrying ``weight`` (0/1:
-  the curation weight, 1 where absent; OpenAI accepts only 0 or 1, so weights are cut at
-  0.5). An action step whose ``meta["tool_call"]`` holds ``{"id", "name", "arguments"}``
-  becomes an assistant ``tool_calls`` message followed by a ``tool`` message with its
-  observation; otherwise the observation follows as a ``user`` message.
+- ``trl-stepwise`` (TRL ``PRMTrainer``): ``prompt``, ``completions`` (one per step),
+  ``labels`` — bools, or with ``soft`` the label's score kept as a float. Neutral steps are
+  ``neutral_as``; undecided steps after the first error follow ``after_error`` (the rule
+  ``train-prm`` uses too: ``incorrect`` by default, or ``skip``); the row stops before the
+  first other undecided step.
+- ``trl-dpo`` (TRL ``DPOTrainer``): ``prompt`` (task and the shared prefix, explicit),
+  ``chosen``, ``rejected``.
+- ``step-dpo``: ``prompt``, ``initial_reason_steps`` (the shared prefix), ``chosen`` /
+  ``rejected`` (one step each), ``full_chosen`` / ``full_rejected`` (that step and the rest
+  of its solution). ``dpo_for="trl"`` (default): ``prompt`` is the task *and* the prefix, the
+  context TRL's DPOTrainer conditions on (it ignores ``initial_reason_steps``).
+  ``dpo_for="step-dpo"``: ``prompt`` is the task alone, the layout of Step-DPO's own trainer,
+  which appends ``initial_reason_steps`` itself.
+- ``openai-chat`` (OpenAI fine-tuning, JSONL only): ``messages`` (``_chat``: steps merged into
+  turns by weight, real ``tool_calls`` with ``tool`` results), ``weight`` 0/1 on assistant
+  messages only; rows meet OpenAI's documented rules (``_openai_rules``).
+- ``trl-sft`` (TRL ``SFTTrainer`` with ``assistant_only_loss=True`` and a chat template whose
+  ``{% generation %}`` blocks cover the assistant messages of weight 1, e.g.
+  ``sft_chat_template()``): the same ``messages``; Parquet too.
+- ``axolotl`` (axolotl ``type: chat_template`` with ``message_field_training: train``): the
+  same ``messages``, each with ``train`` (true on assistant messages of weight 1) instead of
+  ``weight``; axolotl trains a message's tokens, and with ``train_on_eos: turn`` its end of
+  turn, exactly where ``train`` is true.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import orjson
-
 from stepsieve._errors import ConfigError
+from stepsieve.curate._chat import TURNS, chat_messages
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._pairs import StepPair
-from stepsieve.trajectory import Step, Trajectory
+from stepsieve.curate._render import render_prompt, render_step, render_task
+from stepsieve.trajectory import DEFAULT_AFTER_ERROR, Trajectory, after_error_verdicts, check_after_error
 
 __all__ = [
+    "DPO_CONSUMERS",
     "EXPORT_FORMATS",
     "ExportOptions",
+    "axolotl_row",
     "chat_row",
+    "check_output",
     "dpo_row",
     "export_row",
     "parquet_schema",
     "render_step",
     "render_task",
+    "sft_row",
     "step_dpo_row",
     "stepwise_row",
 ]
 
-EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat")
+EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat", "trl-sft", "axolotl")
 PAIR_FORMATS = frozenset({"trl-dpo", "step-dpo"})
+DPO_CONSUMERS = ("trl", "step-dpo")
 
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
-    """Layout options; ``label``/``threshold`` grade steps for ``trl-stepwise``."""
+    """Layout options; ``label``/``threshold`` grade steps for ``trl-stepwise``.
+
+    ``after_error``: undecided steps after the first error (``incorrect`` | ``skip``, the rule
+    train-prm shares). ``turns``: chat exports merge same-weight steps into one assistant
+    message (``merge``) or write one per step (``step``). ``dpo_for``: whose trainer reads
+    ``step-dpo`` rows (``trl`` | ``step-dpo``).
+    """
 
     format: str = "openai-chat"
     label: str = "truth"
     threshold: float | None = None
     soft: bool = False
     neutral_as: bool = True
-    after_error: str = "keep"
+    after_error: str = DEFAULT_AFTER_ERROR
     sep: str = "\n"
     weight_label: str = "curate"
+    turns: str = "merge"
+    dpo_for: str = "trl"
 
     def __post_init__(self) -> None:
         if self.format not in EXPORT_FORMATS:
             raise ConfigError(f"unknown export format {self.format!r} (known: {', '.join(EXPORT_FORMATS)})")
-        if self.after_error not in ("keep", "drop"):
-            raise ConfigError(f"after_error must be keep or drop, got {self.after_error!r}")
+        check_after_error(self.after_error)
+        if self.turns not in TURNS:
+            raise ConfigError(f"turns must be one of {', '.join(TURNS)}, got {self.turns!r}")
+        if self.dpo_for not in DPO_CONSUMERS:
+            raise ConfigError(f"dpo_for must be one of {', '.join(DPO_CONSUMERS)}, got {self.dpo_for!r}")
 
     @property
     def wants_pairs(self) -> bool:
         return self.format in PAIR_FORMATS
 
 
-def render_task(task: str | list[dict[str, Any]]) -> str:
-    """A task as text: the string itself, or the contents of its messages, blank-line separated."""
-    if isinstance(task, str):
-        return task
-    return "\n\n".join(
-        m["content"] for m in task if isinstance(m, dict) and isinstance(m.get("content"), str)
-    )
-
-
-def render_step(s: Step) -> str:
-    """A step as text: its text, and for an action its observation on the next line."""
-    return s.text if s.observation is None else f"{s.text}\n{s.observation}"
+def check_output(opts: ExportOptions, path: str | Path) -> None:
+    """ConfigError when ``path``'s container cannot hold the format faithfully."""
+    if opts.format == "openai-chat" and Path(path).suffix.lower() == ".parquet":
+        raise ConfigError(
+            f"{path}: openai-chat is OpenAI's JSONL upload format; in Parquet every message would get "
+            "every key (weight: null on user messages), which its rules reject. Write .jsonl, or use "
+            "--format trl-sft for Parquet"
+        )
 
 
 def stepwise_row(t: Trajectory, opts: ExportOptions, grading: Grading | None = None) -> dict[str, Any] | None:
     g = grading or Grading(opts.label, opts.threshold)
     completions: list[str] = []
     labels: list[Any] = []
-    for s in t.steps:
-        v = g.verdict(s)
+    for s, v in zip(t.steps, after_error_verdicts(g.verdicts(t), opts.after_error)):
         if v is None:
             break
         if opts.soft:
-            lab = s.labels[g.label]
-            if lab.score is not None:
+            lab = s.labels.get(g.label)
+            if lab is not None and lab.score is not None:
                 y: Any = float(lab.score)
             else:
                 y = 1.0 if v == "correct" else 0.0 if v == "incorrect" else float(opts.neutral_as)
@@ -106,23 +129,19 @@ def stepwise_row(t: Trajectory, opts: ExportOptions, grading: Grading | None = N
             y = v == "correct" or (v == "neutral" and opts.neutral_as)
         completions.append(render_step(s))
         labels.append(y)
-        if v == "incorrect" and opts.after_error == "drop":
-            break
     if not completions:
         return None
     return {"prompt": render_task(t.task), "completions": completions, "labels": labels}
 
 
 def dpo_row(p: StepPair, opts: ExportOptions) -> dict[str, Any]:
-    sep = opts.sep
-    prompt = render_task(p.task) + sep + "".join([render_step(s) + sep for s in p.prefix])
-    return {"prompt": prompt, "chosen": p.chosen, "rejected": p.rejected}
+    return {"prompt": render_prompt(p.task, p.prefix, opts.sep), "chosen": p.chosen, "rejected": p.rejected}
 
 
 def step_dpo_row(p: StepPair, opts: ExportOptions) -> dict[str, Any]:
     sep = opts.sep
     return {
-        "prompt": render_task(p.task),
+        "prompt": render_prompt(p.task, p.prefix, sep) if opts.dpo_for == "trl" else render_task(p.task),
         "initial_reason_steps": "".join([render_step(s) + sep for s in p.prefix]),
         "chosen": p.chosen,
         "rejected": p.rejected,
@@ -131,51 +150,31 @@ def step_dpo_row(p: StepPair, opts: ExportOptions) -> dict[str, Any]:
     }
 
 
-_MSG_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
-
-
 def chat_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
-    if isinstance(t.task, str):
-        msgs: list[dict[str, Any]] = [{"role": "user", "content": t.task}]
-    else:
-        msgs = [{k: m[k] for k in _MSG_KEYS if k in m} for m in t.task if isinstance(m, dict)]
-    wl = opts.weight_label
-    trained = 0
-    append = msgs.append
-    for i, s in enumerate(t.steps):
-        lab = s.labels.get(wl)
-        score = None if lab is None else lab.score
-        w = 1 if score is None or score >= 0.5 else 0
-        trained += w
-        if s.kind == "action" and s.meta:
-            call = s.meta.get("tool_call")
-            if isinstance(call, dict) and "name" in call:
-                cid = str(call.get("id") or f"call_{i}")
-                args = call.get("arguments", "")
-                if not isinstance(args, str):
-                    args = orjson.dumps(args).decode()
-                append(
-                    {
-                        "role": "assistant",
-                        "content": s.thought,
-                        "tool_calls": [
-                            {
-                                "id": cid,
-                                "type": "function",
-                                "function": {"name": str(call["name"]), "arguments": args},
-                            }
-                        ],
-                        "weight": w,
-                    }
-                )
-                append({"role": "tool", "tool_call_id": cid, "content": s.observation or ""})
-                continue
-        thought = s.thought
-        append({"role": "assistant", "content": f"{thought}\n{s.text}" if thought else s.text, "weight": w})
-        if s.observation is not None:
-            append({"role": "user", "content": s.observation})
+    """OpenAI fine-tuning example (None when no step is trained on)."""
+    msgs, trained = chat_messages(t, opts.weight_label, opts.turns, opts.sep)
     if not trained:
         return None
+    row: dict[str, Any] = {"messages": msgs}
+    tools = (t.meta.get("extra_fields") or {}).get("tools")
+    if isinstance(tools, list) and any("tool_calls" in m for m in msgs):
+        row["tools"] = tools
+    return row
+
+
+def sft_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
+    """TRL SFT conversation (None when no step is trained on)."""
+    msgs, trained = chat_messages(t, opts.weight_label, opts.turns, opts.sep)
+    return {"messages": msgs} if trained else None
+
+
+def axolotl_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
+    """axolotl chat_template conversation, a ``train`` flag per message (None: nothing trained)."""
+    msgs, trained = chat_messages(t, opts.weight_label, opts.turns, opts.sep)
+    if not trained:
+        return None
+    for m in msgs:
+        m["train"] = m.pop("weight", 0) == 1
     return {"messages": msgs}
 
 
@@ -190,6 +189,8 @@ _ROW: dict[str, Callable[[Any, ExportOptions], dict[str, Any] | None]] = {
     "trl-dpo": dpo_row,
     "step-dpo": step_dpo_row,
     "openai-chat": chat_row,
+    "trl-sft": sft_row,
+    "axolotl": axolotl_row,
 }
 
 
@@ -225,7 +226,7 @@ def parquet_schema(opts: ExportOptions) -> Any:
             ("name", s),
             ("tool_calls", pa.list_(call)),
             ("tool_call_id", s),
-            ("weight", pa.int64()),
+            ("train", pa.bool_()) if opts.format == "axolotl" else ("weight", pa.int64()),
         ]
     )
     return pa.schema([("messages", pa.list_(msg))])

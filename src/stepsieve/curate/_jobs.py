@@ -20,7 +20,7 @@ import orjson
 from stepsieve._errors import ConfigError, DataError
 from stepsieve._manifest import write_manifest
 from stepsieve.curate._credit import CreditOptions, credit
-from stepsieve.curate._export import ExportOptions, export_row, parquet_schema
+from stepsieve.curate._export import ExportOptions, check_output, export_row, parquet_schema
 from stepsieve.curate._filter import CurateOptions, CurateStats, curate
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
@@ -112,6 +112,7 @@ def pairs_file(
     *,
     fmt: str = "pairs",
     export: ExportOptions | None = None,
+    sep: str = "\n",
     sampler: Sampler | None = None,
     max_open: int = 1024,
     contiguous: bool = False,
@@ -135,7 +136,7 @@ def pairs_file(
         if export is None and w.container != "jsonl":
             raise ConfigError(f"{output}: pair records are written as .jsonl (export them to Parquet)")
         for p in make_pairs(groups, grading, opts, sampler=sampler, stats=pst):
-            w.write(p.to_dict() if export is None else export_row(p, export))  # type: ignore[arg-type]
+            w.write(p.to_dict(sep) if export is None else export_row(p, export))  # type: ignore[arg-type]
     counts = {
         "in": reader.read,
         "accepted": reader.accepted,
@@ -252,6 +253,7 @@ def export_file(
     else:
         reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
         records = reader
+    check_output(opts, output)
     n_in = n_bad = 0
     with RowWriter(output, schema=parquet_schema(opts)) as w:
         for r in _progress(records, reader, progress, "export"):
@@ -274,7 +276,7 @@ def export_file(
         [opts.label]
         if opts.format == "trl-stepwise"
         else [opts.weight_label]
-        if opts.format == "openai-chat"
+        if opts.format in ("openai-chat", "trl-sft", "axolotl")
         else []
     )
     write_manifest(output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts)

@@ -27,6 +27,7 @@ from typing import Any
 
 from stepsieve._errors import ConfigError, SchemaError
 from stepsieve.curate._grading import Grading
+from stepsieve.curate._render import render_prompt
 from stepsieve.trajectory import Node, Step, TaskTree, Trajectory, normalize_step
 
 __all__ = ["PairOptions", "PairStats", "StepPair", "first_line_split", "make_pairs", "pairs_for_task"]
@@ -106,9 +107,13 @@ class StepPair:
             normalize_step(self.rejected),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, sep: str = "\n") -> dict[str, Any]:
+        """The record; ``prompt`` is the task and the prefix rendered with ``sep``, the context
+        of ``chosen`` / ``rejected`` (TRL's DPOTrainer reads it; without it TRL would take the
+        common prefix of chosen and rejected as the prompt)."""
         return {
             "kind": "step_pair",
+            "prompt": render_prompt(self.task, self.prefix, sep),
             "task_key": self.task_key,
             "task": self.task,
             "prefix": [_step_dict(s) for s in self.prefix],

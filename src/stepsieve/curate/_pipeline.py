@@ -13,7 +13,7 @@ from typing import Any
 
 from stepsieve._errors import ConfigError
 from stepsieve._manifest import write_manifest
-from stepsieve.curate._export import ExportOptions, chat_row, export_row, parquet_schema
+from stepsieve.curate._export import ExportOptions, chat_row, check_output, export_row, parquet_schema
 from stepsieve.curate._filter import CurateOptions, CurateStats, curate
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
@@ -49,6 +49,7 @@ def pipeline_file(
         raise ConfigError("pipeline_file curates in mask or truncate mode (one chat row per trajectory)")
     chat = ExportOptions(format="openai-chat", weight_label=curate_opts.weight_label)
     pex = ExportOptions(format=pairs_format, sep=sep)
+    check_output(chat, chat_output)
     cst, pst = CurateStats(), PairStats()
     counts = _run(input, chat_output, pairs_output, grading, curate_opts, pair_opts, chat, pex,
                      on_error, progress, cst, pst)  # fmt: skip

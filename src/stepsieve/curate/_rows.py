@@ -3,21 +3,24 @@
 JSONL lines are serialised by orjson and written ``batch_size`` at a time. Parquet is
 written in row groups of ``batch_size`` rows with the format's explicit schema,
 so memory holds one batch and ``datasets.load_dataset("parquet", data_files=...)`` sees
-stable column types. Output goes to ``<path>.partial`` and is renamed into place only on
-success, so a failed run never leaves a file that looks complete.
+stable column types. Output goes to ``<path>.partial`` and is fsync'ed and renamed into place
+only on success, so a failed or killed run never leaves a file that looks complete; a write
+that fails (disk full) removes the partial file and raises OutputError.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import ConfigError, DataError
+from stepsieve._errors import ConfigError, DataError, OutputError
+from stepsieve.trajectory import commit_partial
 
 __all__ = ["RowWriter", "container_for"]
+
+_NOTHING_LEFT = "nothing was written there (its .partial file is removed); free space and run the command again"
 
 
 def container_for(path: str | Path) -> str:
@@ -45,12 +48,20 @@ class RowWriter:
         self._pq: Any = None
         self._fh: IO[bytes] | None = None
         self._lines: list[bytes] | None = None
+        self._closed = False
         if self.container == "jsonl":
             # open across write() calls until close(): a context manager cannot hold it
             self._fh = open(self.partial, "wb", buffering=1 << 20)  # noqa: SIM115
             self._lines = []
 
     def write(self, row: dict[str, Any]) -> None:
+        try:
+            self._write(row)
+        except OSError as e:
+            self._discard()
+            raise OutputError.from_os(e, self.path, _NOTHING_LEFT) from None
+
+    def _write(self, row: dict[str, Any]) -> None:
         self.count += 1
         if self._lines is not None:  # JSONL: lines written in batches of batch_size
             lines = self._lines
@@ -81,6 +92,27 @@ class RowWriter:
         self._rows.clear()
 
     def close(self, ok: bool = True) -> None:
+        if self._closed:
+            return
+        try:
+            self._close(ok)
+        except OSError as e:
+            self._discard()
+            raise OutputError.from_os(e, self.path, _NOTHING_LEFT) from None
+
+    def _discard(self) -> None:
+        """After a failed write: close what is open (errors ignored) and remove the partial file."""
+        self._closed = True
+        for closer in (self._fh, self._pq):
+            try:
+                if closer is not None:
+                    closer.close()
+            except (OSError, ValueError):
+                pass
+        self.partial.unlink(missing_ok=True)
+
+    def _close(self, ok: bool) -> None:
+        self._closed = True
         if self._fh is not None:
             if ok and self._lines:
                 self._fh.write(b"".join(self._lines))
@@ -91,7 +123,7 @@ class RowWriter:
         elif self._pq is not None:
             self._pq.close()
         if ok:
-            os.replace(self.partial, self.path)
+            commit_partial(self.partial, self.path)
         elif self.partial.exists():
             self.partial.unlink()
 

@@ -16,20 +16,20 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import ConfigError
+from stepsieve._errors import BackendError, ConfigError, OutputError
 from stepsieve.engine._resume import dropped_path, scan_done
 from stepsieve.graders import Grader, config_hash
 from stepsieve.media import MediaCarrier
 from stepsieve.trajectory import Trajectory
 
-__all__ = ["JobStats", "run_grading"]
+__all__ = ["JobStats", "grade_into", "open_input", "pending_records", "run_grading"]
 
 
 @dataclass(slots=True)
@@ -47,7 +47,7 @@ class JobStats:
         return asdict(self)
 
 
-def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
+def open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
     from stepsieve.formats import OnError, open_reader
     from stepsieve.trajectory import RejectSink, rejects_path
 
@@ -62,11 +62,26 @@ def _open_input(src: str | Path, fmt: str, on_error: str, out: Path) -> Any:
     return open_reader(src, fmt, on_error=mode, rejects=sink), sink
 
 
-def _write_batch(fh: IO[bytes], records: list[bytes]) -> None:
-    if records:
+def _write_batch(fh: IO[bytes], records: list[bytes], kept: int) -> None:
+    """Append whole lines and fsync. When the disk is full the file is cut back to its last
+    whole line (truncating needs no space) and OutputError says what is kept."""
+    if not records:
+        return
+    start = fh.seek(0, os.SEEK_END)
+    try:
         fh.write(b"".join(records))
         fh.flush()
         os.fsync(fh.fileno())
+    except OSError as e:
+        try:
+            fh.truncate(start)
+            os.fsync(fh.fileno())
+        except OSError:
+            pass  # the resume scan cuts a partial last line as well
+        raise OutputError.from_os(
+            e, fh.name, f"the {kept} records written before this batch are kept (every line whole); "
+            "free space and re-run the same command to resume",
+        ) from None
 
 
 def run_grading(
@@ -93,23 +108,55 @@ def run_grading(
         raise ConfigError(f"{out}: a grading output is append-only JSONL; name it *.jsonl")
     if batch_size < 1:
         raise ConfigError("batch_size must be at least 1")
-    h = config_hash(grader.name, grader.config)
-    done = scan_done(out, grader.name, h, stamp)
-    stats = JobStats()
     t0 = time.perf_counter()
-    reader, sink = _open_input(src, fmt, on_error, out)
+    done = scan_done(out, grader.name, config_hash(grader.name, grader.config), stamp)
+    stats = JobStats()
+    reader, sink = open_input(src, fmt, on_error, out)
+    try:
+        pending = pending_records(reader, done, stats, limit)
+        grade_into(grader, pending, out, stats, batch_size=batch_size, source=src,
+                   on_batch=None if on_batch is None else lambda s: on_batch(s, reader))
+    finally:
+        if sink is not None:
+            sink.close()
+    stats.rejected = reader.rejected
+    stats.read = reader.read
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def grade_into(
+    grader: Grader,
+    records: Iterable[Trajectory],
+    out: Path,
+    stats: JobStats,
+    *,
+    batch_size: int,
+    source: str | Path | None = None,
+    media_for: Path | None = None,
+    on_batch: Callable[[JobStats], None] | None = None,
+) -> None:
+    """Grade ``records`` (already known not to be in ``out``) into ``out`` in batches, each
+    flushed and fsync'ed before the next. The one writing loop of both engines: the Ray
+    engine runs it per shard, with the shard's own part as ``out`` and the job's output as
+    ``media_for`` (images go to the store beside the final OUT, referenced from there).
+    ``source`` is the input file, which relative image paths resolve against."""
+    h = config_hash(grader.name, grader.config)
     out.parent.mkdir(parents=True, exist_ok=True)
-    media = MediaCarrier(src, out)  # images of the labelled copies live beside OUT
+    media = MediaCarrier(source, media_for or out)  # images of the labelled copies live beside OUT
     drop_fh: IO[bytes] | None = None
     try:
         with open(out, "ab") as fh:
-            for batch in _batches(reader, done, stats, batch_size, limit):
+            for batch in _chunks(records, batch_size):
                 wanted = Counter(t.id for t in batch)
                 lines = []
-                for g in grader.grade(batch):
-                    wanted[g.id] -= 1
-                    lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
-                _write_batch(fh, lines)
+                try:
+                    for g in grader.grade(batch):
+                        wanted[g.id] -= 1
+                        lines.append(orjson.dumps(media.carry(g).to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                except BackendError as e:
+                    raise _stopped(e, batch, stats, out) from e
+                _write_batch(fh, lines, stats.already_done + stats.graded)
                 stats.graded += len(lines)
                 missing = [i for i, c in wanted.items() for _ in range(c) if c > 0]
                 if missing:
@@ -119,35 +166,51 @@ def run_grading(
                     _write_batch(
                         drop_fh,
                         [orjson.dumps({"id": i, "hash": h}, option=orjson.OPT_APPEND_NEWLINE) for i in missing],
+                        stats.dropped,
                     )
                     stats.dropped += len(missing)
                 if on_batch is not None:
-                    on_batch(stats, reader)
+                    on_batch(stats)
     finally:
         if drop_fh is not None:
             drop_fh.close()
-        if sink is not None:
-            sink.close()
-    stats.rejected = reader.rejected
-    stats.read = reader.read
-    stats.seconds = time.perf_counter() - t0
-    return stats
 
 
-def _batches(
-    reader: Any, done: Counter[str], stats: JobStats, size: int, limit: int | None
-) -> Iterator[list[Trajectory]]:
-    batch: list[Trajectory] = []
+def _stopped(e: BackendError, batch: list[Trajectory], stats: JobStats, out: Path) -> BackendError:
+    """The backend's error, saying which records it left ungraded (the batch in flight, by id)
+    and what is kept: the user knows exactly what failed and that a re-run finishes it."""
+    ids = [t.id for t in batch]
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    kept = stats.already_done + stats.graded
+    err = type(e)(
+        f"not graded: trajectories {shown}: {e}. {kept} graded records in {out} are kept; "
+        "re-run the same command to grade the rest",
+        backend=e.backend, url=e.url,
+    )
+    err.records = ids  # type: ignore[attr-defined]
+    return err
+
+
+def pending_records(reader: Iterable[Trajectory], done: Counter[str], stats: JobStats,
+             limit: int | None) -> Iterator[Trajectory]:
+    """The input records not yet accounted for in the output, in input order (an id written
+    k times skips its first k occurrences)."""
     for seen, t in enumerate(reader, 1):
         if done[t.id] > 0:
             done[t.id] -= 1
             stats.already_done += 1
         else:
-            batch.append(t)
-            if len(batch) == size:
-                yield batch
-                batch = []
+            yield t
         if limit is not None and seen >= limit:
             break
+
+
+def _chunks(records: Iterable[Trajectory], size: int) -> Iterator[list[Trajectory]]:
+    batch: list[Trajectory] = []
+    for t in records:
+        batch.append(t)
+        if len(batch) == size:
+            yield batch
+            batch = []
     if batch:
         yield batch

@@ -192,6 +192,8 @@ class Turn:
         return [a.id for a in self.actions if a.id is not None]
 
     def add_result(self, call_id: str, text: str, is_error: bool | None = None) -> None:
+        if not isinstance(call_id, str):  # found by tests/reliability (hypothesis): a list id crashed
+            raise SchemaError(f"a tool result's call id must be a string, got {type(call_id).__name__}")
         self.results[call_id] = self.results[call_id] + "\n" + text if call_id in self.results else text
         if is_error is not None:
             self.errors[call_id] = self.errors.get(call_id, False) or is_error

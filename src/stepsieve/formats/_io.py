@@ -218,12 +218,15 @@ class Writer:
 
     def write(self, t: Trajectory) -> None:
         """Encode and write one record (raises DataError when the format cannot express it,
-        or when an image it references is missing or altered)."""
+        or when an image it references is missing or altered; OutputError when the disk is full)."""
         if self.media is not None:
             t = self.media.carry(t)
         elif any(s.images for s in t.steps):
             self.images_left_out += sum(len(s.images) for s in t.steps)
-        self._write(t)
+        try:
+            self._write(t)
+        except OSError as e:
+            raise self._sink.failed(e) from None
         self.written += 1
 
     def close(self, ok: bool = True) -> None:

@@ -29,6 +29,7 @@ FORMATS.register("openai-agents", "stepsieve.formats.openai_agents:OpenAIAgents"
 FORMATS.register("otel-genai", "stepsieve.formats.otel_genai:OtelGenAI")
 FORMATS.register("tau-bench", "stepsieve.formats.tau_bench:TauBench")
 FORMATS.register("inspect", "stepsieve.formats.inspect_log:InspectLog")
+FORMATS.register("osworld", "stepsieve.formats.osworld:OSWorld")
 
 
 def format_options(name: str) -> dict[str, tuple[Any, Any]]:

@@ -120,6 +120,8 @@ class ClaudeCode(RecordFormat):
             if not isinstance(e, dict):
                 raise SchemaError(f"an event must be a JSON object, got {type_name(e)}", line=line)
             kind = e.get("type")
+            if kind is not None and not isinstance(kind, str):  # found by tests/reliability (hypothesis)
+                raise SchemaError(f"an event's type must be a string, got {type_name(kind)}", line=line)
             for k in _SESSION_KEYS:
                 if k in e and k not in meta:
                     meta[k] = e[k]

@@ -42,7 +42,7 @@ from stepsieve.formats._fields import (
 from stepsieve.formats._protocol import RecordFormat
 from stepsieve.trajectory import Action, Outcome, Step, Trajectory
 
-__all__ = ["OpenAIChat"]
+__all__ = ["OpenAIChat", "calls_from_actions"]
 
 _KNOWN = frozenset({"messages"})
 
@@ -173,7 +173,7 @@ class OpenAIChat(RecordFormat):
             if s.kind == "action":
                 msg["content"] = meta["content"] if "content" in meta and native else s.thought
                 kept = meta.get("tool_calls") if native else None
-                msg["tool_calls"] = kept or _calls_from_actions(s) or _calls_from_text(s)
+                msg["tool_calls"] = kept or calls_from_actions(s) or _calls_from_text(s)
                 if native:
                     msg |= meta.get("message", {})
                 messages.append(msg)
@@ -194,7 +194,7 @@ class OpenAIChat(RecordFormat):
         return put_extra_fields({"messages": messages}, t)
 
 
-def _calls_from_actions(s: Step) -> list[dict[str, Any]]:
+def calls_from_actions(s: Step) -> list[dict[str, Any]]:
     """Real tool calls from the step's machine form (a computer-use action is a call of
     ``computer`` whose arguments are the action)."""
     calls = []

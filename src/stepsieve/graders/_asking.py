@@ -4,9 +4,9 @@ Shared by the judge and reasoning augmentation. Every item is one prompt (text, 
 :class:`RenderedPrompt` whose chat content may carry images); the backend answers ``n``
 samples each. Three rules:
 
-- **Own cost.** An item's ``tokens_in`` is its own prompt's tokens as the backend counted
-  them (``Generation.prompt_tokens``), ``tokens_out`` its samples' tokens, ``calls`` its
-  samples; seconds are shared by output tokens.
+- **Own cost.** An item's ``tokens_in`` is what reading its own prompt cost, as the backend
+  counted it (the sum of its samples' ``Generation.prompt_tokens`` shares), ``tokens_out`` its
+  samples' tokens, ``calls`` its samples; seconds are shared by output tokens.
 - **No silent truncation.** A prompt over the model's context raises ``ContextOverflow`` from
   the backend; with ``too_long="error"`` that becomes an error naming the item (``where``),
   with ``"skip"`` the item gets no reply and is returned in ``overflow``, and the others are
@@ -90,7 +90,7 @@ def ask_each(
     total = sum(out_tok) or 1
     n = int(kw.get("n", 1))
     costs = [
-        Cost(n, row[0].prompt_tokens if row else 0, o, secs * o / total) if row is not None else Cost()
+        Cost(n, sum(g.prompt_tokens for g in row), o, secs * o / total) if row is not None else Cost()
         for row, o in zip(results, out_tok)
     ]
     return Asked([[g.text for g in row] if row is not None else None for row in results], costs, overflow)

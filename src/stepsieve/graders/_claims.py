@@ -317,21 +317,27 @@ def _math_claims(text: str) -> list[Claim]:
     return claims
 
 
+_WINDOW = 256  # characters around a claim that decide whether it is cut from a longer expression
+
+
 def _plain_claims(text: str) -> list[Claim]:
     claims: list[Claim] = []
+    text_starts = len(text) - len(text.lstrip())  # where the first non-space character is
     for m in _PLAIN_RUN.finditer(text):
         span = m.group(0)
         parts = _RELATION.split(span)
         if len(parts) < 3:
             continue
         sides: list[str | None] = [_balance(p) for p in parts[0::2]]
-        before, after = text[: m.start()], text[m.end() :]
+        # Windows, not the whole text before and after: the checks below read the last word
+        # before and the first after; slicing the whole text made a long step quadratic.
+        before, after = text[max(0, m.start() - _WINDOW) : m.start()], text[m.end() : m.end() + _WINDOW]
         word_before = re.search(r"([A-Za-z]+)\W*$", before)
         word_after = re.match(r"\s*([A-Za-z%]+)", after)
         first = parts[0]
         if (
             (before and not span[0].isspace() and first.strip())  # touches a word or symbol: 10:30, D-8
-            or (first.strip() and _OPERATOR_START.match(first) and before.strip())  # "D - 8 =": operand cut
+            or (first.strip() and _OPERATOR_START.match(first) and m.start() > text_starts)  # "D - 8 =": operand cut
             or (word_before and word_before.group(1).lower() in _CONTINUES and first.strip())
         ):
             sides[0] = None

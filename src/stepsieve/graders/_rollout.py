@@ -66,7 +66,6 @@ class Rollouts:
         if not probes:
             return []
         before = Cost.from_dict(self.backend.cost.to_dict())  # a snapshot, not an alias
-        own_in: list[int] | None = None  # each probe's own prompt tokens, where the backend says
         if isinstance(self.world, AgentWorld):
             texts, tokens = self._agent(probes)
         else:
@@ -76,15 +75,17 @@ class Rollouts:
             )
             texts = [[g.text for g in row] for row in gens]
             tokens = [[g.tokens for g in row] for row in gens]
-            if all(row and row[0].prompt_tokens > 0 for row in gens):
-                own_in = [row[0].prompt_tokens for row in gens]
+            # what each probe's prompt cost, carried by its samples (also when they come from
+            # the request cache: a resumed job records what an uninterrupted one does)
+            read = [sum(g.prompt_tokens for g in row) for row in gens]
         spent = _delta(self.backend.cost, before)
+        if isinstance(self.world, AgentWorld):  # prompts of many turns: shared equally
+            read = [round(spent.tokens_in / len(probes))] * len(probes)
         total_out = sum(map(sum, tokens)) or 1
         out = []
-        for k, ((task, steps), row, toks) in enumerate(zip(probes, texts, tokens)):
+        for (task, steps), row, toks, t_in in zip(probes, texts, tokens, read):
             rolls: list[dict[str, Any]] = [{"text": x, "correct": self._correct(task, steps, x)} for x in row]
             share = sum(toks) / total_out
-            t_in = own_in[k] if own_in is not None else round(spent.tokens_in / len(probes))
             cost = Cost(self.n, t_in, sum(toks), spent.seconds * share)
             out.append(ProbeResult(self.n, sum(r["correct"] for r in rolls), rolls, cost))
         return out

@@ -10,9 +10,10 @@ about whether it was the right command). Precision before recall. The checks:
   (``error: ...``, a traceback, ``{"error": ...}``: ``rules.tool_error``);
 - **repeat**: the same call(s) as the step just before, with the same observation: nothing
   was learnt (``wait``/``screenshot`` actions excepted, waiting is their purpose);
-- **no effect**: a computer-use action (click, type, keypress, drag, scroll...) at the same
-  target as the step before, and the screen it returned is unchanged (same observation and
-  same screenshot hashes);
+- **no effect**: a computer-use action (click, type, keypress, drag, scroll) whose step shows
+  the screen before and after it and the two are the same image (sha256); or the same action
+  as the step before whose returned screen is unchanged (same observation and same
+  screenshot hashes);
 - **malformed arguments**: a tool call whose arguments are not a JSON object;
 - **after the end**: an action after the run ended (a ``done`` action, or a call of an ending
   tool: ``end_tools``, or mini-swe-agent's submit command), unless a user turn came after the end.
@@ -40,6 +41,8 @@ __all__ = ["AgentRulesGrader", "AgentRulesOptions", "step_actions"]
 _NOT_FAILURES = ("grep", "egrep", "fgrep", "rg", "diff", "cmp", "test", "[", "git diff")
 _NO_REPEAT = frozenset({"wait", "screenshot"})
 _STATEFUL = frozenset({"click", "double_click", "drag", "keypress", "move", "scroll", "type"})
+# Actions whose purpose is to change the screen (a mouse move may only hover).
+_CHANGES_SCREEN = _STATEFUL - {"move"}
 _SUBMIT_MARKERS = ("COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT", "MINI_SWE_AGENT_FINAL_OUTPUT")
 
 
@@ -92,11 +95,20 @@ def _command(a: Action) -> str:
 
 
 def _screen(step: Step) -> tuple[Any, ...]:
-    images = (step.meta or {}).get("images") or []
+    """What the step's action returned: its observation and the hashes of the screens after it."""
+    links = (step.meta or {}).get("image_links") or []
     return (
         step.observation,
-        tuple(str(i.get("sha256") or i.get("url") or i) for i in images if isinstance(i, dict)),
+        tuple(i.sha256 for i in step.images if i.role != "before"),
+        tuple(str(i) for i in links),
     )
+
+
+def _unchanged(step: Step) -> bool:
+    """True when the step shows the screen before and after its action, and they are the same."""
+    before = {i.sha256 for i in step.images if i.role == "before"}
+    after = {i.sha256 for i in step.images if i.role == "after"}
+    return bool(before) and before == after
 
 
 class AgentRulesGrader:
@@ -167,10 +179,12 @@ class AgentRulesGrader:
                     reasons.append(f"malformed arguments: {why}")
                 if o.failed_calls and (why := self._failed(step, actions)):
                     reasons.append(f"failed call: {why}")
-                if prev is not None and step.observation is not None:
+                kinds = {a.type for a in actions}
+                if o.no_effect and kinds <= _CHANGES_SCREEN and _unchanged(step):
+                    reasons.append("no effect: the screen after the action is the screen before it")
+                elif prev is not None and (step.observation is not None or step.images):
                     p_step, p_actions = prev
                     same = [_key(a) for a in actions] == [_key(a) for a in p_actions]
-                    kinds = {a.type for a in actions}
                     if same and _screen(step) == _screen(p_step):
                         if o.no_effect and kinds <= _STATEFUL:
                             reasons.append(

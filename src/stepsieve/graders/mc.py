@@ -12,8 +12,7 @@ The value of a prefix is the share of N completions from it that reach a correct
   ``answer`` call) needs no rollouts: its value is whether that answer is right, recorded
   as ``{"n": 1, "n_correct": 0|1, "from": "outcome"}`` at zero cost;
 - ``cost``: ``calls`` = completions sampled for this step, ``tokens_out`` their tokens,
-  ``tokens_in`` the probe's own prompt tokens (``Generation.prompt_tokens``; for multi-turn
-  agent rollouts, its share of the batch), ``seconds`` its share of the batch.
+  ``tokens_in`` and ``seconds`` this probe's share of its batch.
 
 Modes:
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from stepsieve._errors import ConfigError
 from stepsieve._registry import check_options
 from stepsieve.graders._claims import check_claims
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
@@ -37,9 +38,12 @@ class RulesOptions:
 
     tool_errors: bool = True  # an action whose observation reports a tool error is incorrect
     claims: bool = True  # recompute the arithmetic claims of reasoning steps and of actions' thoughts
+    max_chars: int = 50_000  # a longer text is not read for claims (abstains, says so): ~1.5 s at this size
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'rules'")
+        if self.max_chars < 1:
+            raise ConfigError(f"rules max_chars must be >= 1, got {self.max_chars}")
 
 _TOOL_ERROR = re.compile(
     r"^\s*(?:error\b|exception\b|traceback \(most recent call last\))|\b\w*(?:Error|Exception): ",
@@ -81,6 +85,7 @@ class RulesGrader:
     def grade_step(self, step: Step, context: str = "") -> Label:
         t0 = time.perf_counter()
         reasons: list[str] = []
+        skipped: list[str] = []
         checked = 0
         if self.config["tool_errors"] and step.kind == "action":
             err = tool_error(step.observation)
@@ -88,6 +93,13 @@ class RulesGrader:
                 reasons.append(f"tool error: {err}")
         if self.config["claims"]:
             text = step.text if step.kind == "reasoning" else (step.thought or "")
+            cap = self.options.max_chars
+            if len(text) > cap:  # claim checking is linear but slow (~30 kB/s): a 50 MB step took hours
+                skipped.append(f"claims not checked: {len(text):,} characters is over max_chars={cap:,} "
+                               "(-o max_chars=N to raise it)")
+                text = ""
+            if len(context) > 2 * cap:  # the problem (its start) and the latest steps decide the setting
+                context = context[:cap] + "\n" + context[-cap:]
             for c in check_claims(text, context):
                 checked += 1
                 if not c.holds:
@@ -95,14 +107,17 @@ class RulesGrader:
         cost = Cost(seconds=time.perf_counter() - t0)
         if reasons:
             return Label(0.0, "incorrect", "; ".join(reasons), cost, self._ref)
+        if skipped:  # part of the step was not read: abstain, whatever the rest showed
+            return Label(None, None, "; ".join(skipped), cost, self._ref)
         if checked:
             return Label(1.0, "correct", f"{checked} check(s) passed", cost, self._ref)
         return Label(None, None, "nothing checkable", cost, self._ref)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         for t in trajectories:
-            context = t.task if isinstance(t.task, str) else ""
+            problem = t.task[: self.options.max_chars] if isinstance(t.task, str) else ""
+            recent = ""
             for s in t.steps:
-                s.labels[self.name] = self.grade_step(s, context)
-                context += "\n" + s.text
+                s.labels[self.name] = self.grade_step(s, problem + recent)
+                recent = (recent + "\n" + s.text)[-self.options.max_chars :]
             yield t

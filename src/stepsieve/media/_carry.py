@@ -20,14 +20,14 @@ class MediaCarrier:
     ``source`` is the file the records were read from (their relative image paths resolve
     against its folder); None means the output's own folder. Inline images (``data:`` URLs
     left by importers) are decoded and stored. A record without images passes unchanged and
-    costs one scan of its steps. ``carried`` counts distinct images brought in.
+    costs one scan of its steps. ``carried`` counts distinct images (by content) brought in.
     """
 
     def __init__(self, source: str | Path | None, output: str | Path) -> None:
         self.store = MediaStore(output)
         self.resolver = MediaResolver(source if source is not None else output)
         self._done: dict[tuple[str, str], MediaRef] = {}
-        self.carried = 0
+        self._hashes: set[str] = set()
 
     def carry(self, t: Trajectory) -> Trajectory:
         """``t`` with every image in this output's store; raises DataError (trajectory id,
@@ -48,9 +48,13 @@ class MediaCarrier:
             if done is None:
                 done = self._bring(t, s, k, ref)
                 self._done[key] = done
-                self.carried += 1
+                self._hashes.add(done.sha256)
             images.append(done if done.role == ref.role else msgspec.structs.replace(done, role=ref.role))
         return msgspec.structs.replace(s, images=images)
+
+    @property
+    def carried(self) -> int:
+        return len(self._hashes)
 
     def _bring(self, t: Trajectory, s: Step, k: int, ref: MediaRef) -> MediaRef:
         where = f"trajectory {t.id!r} step {s.index} image {k}: "

@@ -31,8 +31,13 @@ class PRMOptions:
 
     model: str | None = None  # StepRM checkpoint directory (default: --model, else the embedded StepRM)
     threshold: float | None = None  # P(correct) at or above which a step is correct (default: the checkpoint's)
-    batch_size: int = 16  # trajectories per forward pass
+    batch_size: int = 16  # trajectories per forward pass (served: per batch of requests)
     device: str | None = None  # torch device (default: cuda when available, else cpu)
+    # A published PRM served by vLLM (--backend openai --base-url URL --model NAME):
+    prompt: str = "qwen"  # served PRM layout: qwen (Qwen2.5-Math-PRM) | math-shepherd | text
+    step_tag: str | None = None  # served PRM step tag (default: the prompt's: <extra_0>, ' ки', blank line)
+    positive: int | None = None  # served PRM: the row column holding P(correct) (default: the prompt's)
+    allow_pickle_weights: bool = False  # load a checkpoint whose backbone is pickled (runs code from it)
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'prm'")
@@ -73,9 +78,10 @@ class PRMGrader:
         batch_size: int = 16,
         device: str | None = None,
         name: str = "prm",
+        allow_pickle_weights: bool = False,
     ) -> None:
         path = Path(model) if model is not None else default_model_dir()
-        self._model = StepRM.load(path, device=device)
+        self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
         self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
         self.name = name
         self.config: dict[str, Any] = {
@@ -89,10 +95,28 @@ class PRMGrader:
         self.batch_size = batch_size
 
     @classmethod
-    def from_options(cls, options: PRMOptions, ctx: GradeContext) -> PRMGrader:
+    def from_options(cls, options: PRMOptions, ctx: GradeContext) -> Any:
+        """A StepRM directory scores in process; a model name with ``--backend openai`` is a
+        published PRM scored through the server's pooling API (``ServedPRMGrader``)."""
         o = options
-        return cls(o.model or ctx.model, threshold=o.threshold, batch_size=o.batch_size, device=o.device,
-                   name=ctx.label or "prm")
+        model = o.model or ctx.model
+        if model is not None and not Path(model).is_dir() and not ctx.default_model:
+            from stepsieve.backends import Pools
+            from stepsieve.prm._served import ServedPRMGrader
+
+            backend = ctx.make_backend()
+            if not isinstance(backend, Pools):
+                raise ConfigError(
+                    f"prm: {model} is not a StepRM directory, and the {backend.name} backend has no pooling "
+                    "API: serve a published PRM with vLLM and pass --backend openai --base-url URL --model NAME"
+                )
+            return ServedPRMGrader(
+                backend, prompt=o.prompt, step_tag=o.step_tag, positive=o.positive,
+                threshold=0.5 if o.threshold is None else o.threshold, batch_size=o.batch_size,
+                name=ctx.label or "prm",
+            )
+        return cls(model, threshold=o.threshold, batch_size=o.batch_size, device=o.device, name=ctx.label or "prm",
+                   allow_pickle_weights=o.allow_pickle_weights)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from stepsieve._errors import ConfigError
+from stepsieve.backends._weights import load_kwargs
 from stepsieve.prm._model import _quiet, default_device, load_tokenizer
 from stepsieve.prm._render import Rendered, collate, render_many, separator_token_id
 
@@ -105,10 +106,12 @@ def reference_name(base: str | Path) -> str:
     return str(base)
 
 
-def load_causal_lm(path: str | Path) -> nn.Module:
+def load_causal_lm(path: str | Path, *, allow_pickle: bool = False) -> nn.Module:
+    """A causal LM from safetensors (pickled weights only with ``allow_pickle``; no remote code)."""
     from transformers import AutoModelForCausalLM
 
-    return _quiet(lambda: AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32))
+    kw = load_kwargs(path, allow_pickle=allow_pickle)
+    return _quiet(lambda: AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **kw))
 
 
 def token_logprobs(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -155,9 +158,11 @@ class ImplicitPRM(nn.Module):
         self.max_length = int(getattr(policy.config, "max_position_embeddings", 0) or 0) or None
 
     @classmethod
-    def from_base(cls, base: str | Path, config: ImplicitConfig) -> ImplicitPRM:
+    def from_base(cls, base: str | Path, config: ImplicitConfig, *, allow_pickle: bool = False) -> ImplicitPRM:
         """A fresh implicit PRM: ``π_θ`` starts as a copy of the reference (the base)."""
-        return cls(load_causal_lm(base), load_causal_lm(base), load_tokenizer(base), config)
+        lm = load_causal_lm
+        return cls(lm(base, allow_pickle=allow_pickle), lm(base, allow_pickle=allow_pickle), load_tokenizer(base),
+                   config)
 
     @classmethod
     def load(
@@ -166,12 +171,14 @@ class ImplicitPRM(nn.Module):
         *,
         device: str | torch.device | None = None,
         reference: str | Path | None = None,
+        allow_pickle: bool = False,
     ) -> ImplicitPRM:
         """Load a checkpoint written by :meth:`save`; ``reference`` overrides the one it names."""
         d = Path(directory)
         config = ImplicitConfig.load(d)
         ref = resolve_reference(str(reference) if reference is not None else config.reference, d)
-        model = cls(load_causal_lm(d), load_causal_lm(ref), load_tokenizer(d), config)
+        lm = load_causal_lm
+        model = cls(lm(d, allow_pickle=allow_pickle), lm(ref, allow_pickle=allow_pickle), load_tokenizer(d), config)
         model.eval()
         return model.to(device or default_device())
 

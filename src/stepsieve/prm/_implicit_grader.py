@@ -96,6 +96,7 @@ class ImplicitOptions:
     score: str | None = None  # cumulative (sigmoid q_j) or step (sigmoid r_j); default: the checkpoint's
     batch_size: int = 16  # trajectories per forward pass
     device: str | None = None  # torch device (default: cuda when available, else cpu)
+    allow_pickle_weights: bool = False  # load pickled weights (pytorch_model.bin): they run code when loaded
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'implicit'")
@@ -120,8 +121,9 @@ class ImplicitGrader:
         batch_size: int = 16,
         device: str | None = None,
         name: str = "implicit",
+        allow_pickle_weights: bool = False,
     ) -> None:
-        self._model = ImplicitPRM.load(model, device=device, reference=reference)
+        self._model = ImplicitPRM.load(model, device=device, reference=reference, allow_pickle=allow_pickle_weights)
         cfg = self._model.config
         self.score = score or cfg.score
         # A threshold picked for one score kind means nothing for the other.
@@ -157,6 +159,7 @@ class ImplicitGrader:
             batch_size=o.batch_size,
             device=o.device,
             name=ctx.label or "implicit",
+            allow_pickle_weights=o.allow_pickle_weights,
         )
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:

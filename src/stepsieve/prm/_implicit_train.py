@@ -217,6 +217,7 @@ def train_implicit_prm(
     device: str | None = None,
     progress: bool = False,
     source: str = "<trajectories>",
+    allow_pickle: bool = False,
 ) -> ImplicitPRM:
     """Train ``π_θ`` (a copy of ``base``) against ``base`` frozen, on outcomes; save it to ``out``."""
     o = options or ImplicitTrainOptions()
@@ -229,7 +230,7 @@ def train_implicit_prm(
         separator=separator,
         template=template,
     )
-    model = ImplicitPRM.from_base(base, config)
+    model = ImplicitPRM.from_base(base, config, allow_pickle=allow_pickle)
     if device:
         model = model.to(device)
     trajs = [t for t in trajectories if t.steps]

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stepsieve._errors import ConfigError
+from stepsieve.backends._weights import load_kwargs
 from stepsieve.prm._features import N_POLICY_FEATURES, policy_features
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, render, render_many, separator_token_id
 
@@ -117,11 +118,13 @@ class StepRM(nn.Module):
     # ---- construction -----------------------------------------------------------------
 
     @classmethod
-    def from_base(cls, base: str | Path, config: StepRMConfig, *, seed: int = 0) -> StepRM:
-        """A fresh StepRM: the backbone of ``base`` and a small-init head."""
+    def from_base(cls, base: str | Path, config: StepRMConfig, *, seed: int = 0, allow_pickle: bool = False) -> StepRM:
+        """A fresh StepRM: the backbone of ``base`` and a small-init head. ``base`` must hold
+        safetensors unless ``allow_pickle`` (see ``backends._weights``)."""
         from transformers import AutoModel
 
-        backbone = _quiet(lambda: AutoModel.from_pretrained(str(base), dtype=torch.float32))
+        kw = load_kwargs(base, allow_pickle=allow_pickle, what="base model")
+        backbone = _quiet(lambda: AutoModel.from_pretrained(str(base), dtype=torch.float32, **kw))
         lm_head = read_lm_head(base) if needs_lm_head(backbone.config, config) else None
         torch.manual_seed(seed)
         model = cls(backbone, load_tokenizer(base), config, lm_head)
@@ -135,15 +138,18 @@ class StepRM(nn.Module):
         return model
 
     @classmethod
-    def load(cls, directory: str | Path, *, device: str | torch.device | None = None) -> StepRM:
-        """Load a checkpoint written by :meth:`save`."""
+    def load(
+        cls, directory: str | Path, *, device: str | torch.device | None = None, allow_pickle: bool = False
+    ) -> StepRM:
+        """Load a checkpoint written by :meth:`save` (its backbone as safetensors unless ``allow_pickle``)."""
         from transformers import AutoModel
 
         d = Path(directory)
         config = StepRMConfig.load(d)
         if not (d / HEAD_NAME).is_file():
             raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")
-        backbone = _quiet(lambda: AutoModel.from_pretrained(str(d), dtype=torch.float32))
+        kw = load_kwargs(d, allow_pickle=allow_pickle, what="StepRM checkpoint")
+        backbone = _quiet(lambda: AutoModel.from_pretrained(str(d), dtype=torch.float32, **kw))
         lm_head = read_lm_head(d) if needs_lm_head(backbone.config, config) else None
         model = cls(backbone, load_tokenizer(d), config, lm_head)
         model.head.load_state_dict(load_file(str(d / HEAD_NAME)))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,13 @@ from stepsieve._errors import ConfigError, DataError
 from stepsieve.prm._model import StepRM, StepRMConfig, default_device
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
-from stepsieve.trajectory import Trajectory
+from stepsieve.trajectory import (
+    DEFAULT_AFTER_ERROR,
+    AfterError,
+    Trajectory,
+    after_error_verdicts,
+    check_after_error,
+)
 
 __all__ = ["Example", "TrainOptions", "cache_features", "make_examples", "step_targets", "train_prm", "train_steps"]
 
@@ -38,7 +44,7 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup: int = 20  # linear warm-up steps, then cosine decay to 10%
     dev_fraction: float = 0.1  # held out (from the same label) to pick the threshold and report dev loss
-    after_error: Literal["incorrect", "skip"] = "incorrect"  # unlabelled steps after the first error
+    after_error: AfterError = DEFAULT_AFTER_ERROR  # undecided steps after the first error (trajectory._after_error)
     seed: int = 0
     bf16: bool = False  # autocast to bfloat16 on CUDA (ignored on CPU)
     error_weight: float = 1.0  # loss weight of an incorrect target (1 - y of it for soft ones): errors are rare
@@ -58,8 +64,7 @@ class TrainOptions:
             raise ConfigError(f"error_weight must be > 0, got {self.error_weight}")
         if not 0.0 <= self.dev_fraction < 1.0:
             raise ConfigError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
-        if self.after_error not in ("incorrect", "skip"):
-            raise ConfigError(f"after_error must be incorrect or skip, got {self.after_error!r}")
+        check_after_error(self.after_error)
 
 
 @dataclass(slots=True)
@@ -72,7 +77,7 @@ class Example:
 
 
 def step_targets(
-    trajectory: Trajectory, label: str, *, soft: bool, after_error: str = "incorrect"
+    trajectory: Trajectory, label: str, *, soft: bool, after_error: str = DEFAULT_AFTER_ERROR
 ) -> list[float | None]:
     """Per-step training targets from one label.
 
@@ -81,23 +86,19 @@ def step_targets(
     step, steps the grader left undecided count as incorrect (a prefix containing an error
     is wrong) unless ``after_error="skip"``.
     """
+    steps = trajectory.steps
+    labs = [s.labels.get(label) for s in steps]
+    verdicts = after_error_verdicts([None if lab is None else lab.verdict for lab in labs], after_error)
     out: list[float | None] = []
-    seen_error = False
-    for step in trajectory.steps:
-        lab = step.labels.get(label)
+    for lab, v in zip(labs, verdicts):
         target: float | None = None
-        if lab is not None:
-            if soft and lab.score is not None:
-                if (lab.extra or {}).get("kind") == "advantage":
-                    raise DataError(f"label {label!r} holds advantages, not probabilities", trajectory=trajectory.id)
-                target = min(1.0, max(0.0, float(lab.score)))
-            elif lab.verdict == "correct":
-                target = 1.0
-            elif lab.verdict == "incorrect":
-                target = 0.0
-            if lab.verdict == "incorrect":
-                seen_error = True
-        if target is None and seen_error and after_error == "incorrect":
+        if lab is not None and soft and lab.score is not None:
+            if (lab.extra or {}).get("kind") == "advantage":
+                raise DataError(f"label {label!r} holds advantages, not probabilities", trajectory=trajectory.id)
+            target = min(1.0, max(0.0, float(lab.score)))
+        elif v == "correct":
+            target = 1.0
+        elif v == "incorrect":
             target = 0.0
         out.append(target)
     return out
@@ -243,15 +244,17 @@ def train_prm(
     device: str | None = None,
     progress: bool = False,
     source: str = "<trajectories>",
+    allow_pickle: bool = False,
 ) -> StepRM:
-    """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``."""
+    """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``. ``base`` must
+    hold safetensors unless ``allow_pickle`` (pickled weights run code when loaded)."""
     options = options or TrainOptions()
     if options.finetune_epochs and not freeze_backbone:  # before any work is spent
         raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
     t0 = time.perf_counter()
     config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft, template=template,
                           head=head, head_width=head_width, freeze_backbone=freeze_backbone)
-    model = StepRM.from_base(base, config, seed=options.seed).to(device or default_device())
+    model = StepRM.from_base(base, config, seed=options.seed, allow_pickle=allow_pickle).to(device or default_device())
     examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)
     if not examples:
         raise DataError(f"no trajectory carries label {label!r} on any step", path=source)

@@ -11,6 +11,7 @@ from typing import Any
 from stepsieve._version import __version__
 from stepsieve.report import _plots
 from stepsieve.report._rundir import RunData, load_run
+from stepsieve.report._viewer import write_viewer
 
 __all__ = ["SECTIONS", "render_html", "write_report"]
 
@@ -145,18 +146,34 @@ _BUILDERS = {"overview": _overview, "first-errors": _first_errors, "graders": _g
              "calibration": _calibration, "steprm": _steprm, "search": _search}
 
 
-def render_html(run: RunData) -> str:
-    """The whole report as one HTML string."""
+def render_html(run: RunData, viewer: str | None = None) -> str:
+    """The whole report as one HTML string (``viewer``: the step viewer's file name, linked)."""
     body = "".join(f'<section id="{k}"><h2>{_TITLES[k]}</h2>{_BUILDERS[k](run)}</section>' for k in SECTIONS)
     title = f"stepsieve report: {html.escape(run.root.name)}"
+    link = ""
+    if viewer is not None:
+        link = (f'<p>Step by step, every label next to the truth (and screenshots with the action drawn): '
+                f'<a href="{html.escape(viewer)}">{html.escape(viewer)}</a></p>')
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{_CSS}</style></head><body><h1>{title}</h1>{body}"
+            f"<style>{_CSS}</style></head><body><h1>{title}</h1>{link}{body}"
             f"<footer><p>stepsieve {__version__}</p></footer></body></html>\n")
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Read ``run_dir`` and write its report (default ``run_dir/report.html``)."""
+    """Read ``run_dir`` and write its report (default ``run_dir/report.html``) and, when the
+    run has trajectories, the step viewer beside it (``steps.html``: the first 100, marked
+    by ``curated.jsonl`` when the run has one)."""
     run = load_run(run_dir)
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
-    path.write_text(render_html(run), encoding="utf-8")
+    viewer = None
+    if run.trajectories_file:
+        curated = run.root / "curated.jsonl"
+        viewer = "steps.html"
+        write_viewer(
+            run.root / run.trajectories_file,
+            path.parent / viewer,
+            curated=curated if curated.exists() else None,
+            limit=100,
+        )
+    path.write_text(render_html(run, viewer), encoding="utf-8")
     return path

@@ -22,12 +22,12 @@ def summarize(trajectories: Iterable[Trajectory], label: str = "truth") -> dict[
         n += 1
         correct += bool(t.outcome.correct)
         steps += len(t.steps)
+        wrong += sum(1 for s in t.steps if (lab := s.labels.get(label)) is not None and lab.verdict == "incorrect")
         fe = t.first_error(label)
         if fe is None or fe < 0:
             hist["none" if fe is not None else "undecided"] += 1
             continue
         with_error += 1
-        wrong += 1
         hist[str(fe)] += 1
         lab = t.steps[fe].labels.get(label)
         kind = (lab.extra or {}).get("kind") if lab is not None else None
@@ -38,6 +38,7 @@ def summarize(trajectories: Iterable[Trajectory], label: str = "truth") -> dict[
         "accuracy": correct / n if n else 0.0,
         "with_error": with_error / n if n else 0.0,
         "steps": steps,
+        "wrong_steps": wrong,  # steps labelled incorrect (a StepTruth world labels after the first error too)
         "first_error_hist": {k: hist[k] for k in order},
         "error_kinds": dict(kinds.most_common()),
     }

@@ -5,6 +5,13 @@ This package is the bottom layer: it imports nothing else of stepsieve but ``_er
 Readers and writers that bind a format to a container are in ``stepsieve.formats``.
 """
 
+from stepsieve.trajectory._after_error import (
+    AFTER_ERROR_RULES,
+    DEFAULT_AFTER_ERROR,
+    AfterError,
+    after_error_verdicts,
+    check_after_error,
+)
 from stepsieve.trajectory._arrow import TRAJECTORY_SCHEMA, arrow_schema, batch_rows, records_to_batch
 from stepsieve.trajectory._record import (
     SCHEMA_VERSION,
@@ -25,18 +32,29 @@ from stepsieve.trajectory._record import (
     encode_json,
 )
 from stepsieve.trajectory._rejects import RejectSink, rejects_path
-from stepsieve.trajectory._sinks import JsonArraySink, JsonlSink, ParquetSink, Sink, open_sink, rows_to_table
+from stepsieve.trajectory._sinks import (
+    JsonArraySink,
+    JsonlSink,
+    ParquetSink,
+    Sink,
+    commit_partial,
+    open_sink,
+    rows_to_table,
+)
 from stepsieve.trajectory._sources import CONTAINERS, SourceRecord, container_of, iter_source, source_size
 from stepsieve.trajectory._stats import Summary, summarize
 from stepsieve.trajectory._tree import Node, TaskTree, normalize_step, task_key
 
 __all__ = [
+    "AFTER_ERROR_RULES",
     "CONTAINERS",
+    "DEFAULT_AFTER_ERROR",
     "SCHEMA_VERSION",
     "TRAJECTORY_SCHEMA",
     "VERDICTS",
     "Action",
     "ActionType",
+    "AfterError",
     "Cost",
     "GraderRef",
     "JsonArraySink",
@@ -56,8 +74,11 @@ __all__ = [
     "TaskTree",
     "Trajectory",
     "Verdict",
+    "after_error_verdicts",
     "arrow_schema",
     "batch_rows",
+    "check_after_error",
+    "commit_partial",
     "container_of",
     "decode_json",
     "encode_json",

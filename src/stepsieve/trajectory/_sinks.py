@@ -1,21 +1,37 @@
 """Record sinks: write encoded records into a container (JSONL, JSON array, Parquet).
 
-Sinks write to ``<path>.partial`` and rename onto ``path`` only when closed after success,
-so an interrupted or failed run never leaves a file that looks complete. Parquet is written
+Sinks write to ``<path>.partial`` and rename onto ``path`` only when closed after success
+(the partial file fsync'ed first), so an interrupted or failed run never leaves a file that
+looks complete; a write that fails (disk full) removes the partial file and raises
+OutputError. Parquet is written
 in row groups of ``batch_size`` records; nothing holds more than one batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from stepsieve._errors import DataError
+from stepsieve._errors import DataError, OutputError
 
-__all__ = ["JsonArraySink", "JsonlSink", "ParquetSink", "Sink", "open_sink", "rows_to_table"]
+__all__ = ["JsonArraySink", "JsonlSink", "ParquetSink", "Sink", "commit_partial", "open_sink", "rows_to_table"]
+
+_NOTHING_LEFT = "nothing was written there (its .partial file is removed); free space and run the command again"
+
+
+def commit_partial(partial: Path, path: Path) -> None:
+    """Move a finished ``partial`` file onto ``path``: fsync'ed first, so the name never
+    points at a file whose bytes are not on disk yet."""
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
 
 _DUMP_OPT = orjson.OPT_APPEND_NEWLINE
 
@@ -28,6 +44,7 @@ class Sink:
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.count = 0
+        self._closed = False
 
     def write(self, record: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -41,11 +58,27 @@ class Sink:
 
     def close(self, ok: bool = True) -> None:
         """Finish the file; on success move it into place, on failure remove it."""
-        self._finish()
-        if ok:
-            os.replace(self.partial, self.path)
-        elif self.partial.exists():
-            self.partial.unlink()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._finish()
+            if ok:
+                commit_partial(self.partial, self.path)
+                return
+        except OSError as e:
+            self.partial.unlink(missing_ok=True)
+            raise OutputError.from_os(e, self.path, _NOTHING_LEFT) from None
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            raise
+        self.partial.unlink(missing_ok=True)
+
+    def failed(self, e: OSError) -> OutputError:
+        """A write failed (disk full): drop the partial file; the error to raise."""
+        with contextlib.suppress(OutputError):
+            self.close(ok=False)
+        return OutputError.from_os(e, self.path, _NOTHING_LEFT)
 
 
 class JsonlSink(Sink):

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from stepsieve._registry import Registry
+from stepsieve.trajectory import Action
 
-__all__ = ["WORLDS", "AgentWorld", "StatesAnswer", "Task", "World"]
+__all__ = ["WORLDS", "AgentWorld", "ComputerActions", "Screenshots", "StatesAnswer", "StepTruth", "Task", "World"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,34 @@ class StatesAnswer(Protocol):
     where ``parse_answer`` alone would also find numbers inside ordinary steps."""
 
     def states_answer(self, step: str) -> bool:
+        ...
+
+
+@runtime_checkable
+class StepTruth(Protocol):
+    """A world that knows the truth of EVERY step, not only up to the first error (an agent
+    world whose planner can tell, from any state, whether an action brings the goal closer).
+    ``extra`` is the incorrect step's label payload (``{"kind": ...}``), None when correct."""
+
+    def step_truth(self, task: Task, steps: Sequence[str]) -> list[tuple[bool, dict[str, Any] | None]]:
+        ...
+
+
+@runtime_checkable
+class Screenshots(Protocol):
+    """An agent world that can show its screen: PNG bytes of the screen after ``actions``
+    (deterministic, so a replayed prefix gives the same bytes)."""
+
+    def screenshot(self, task: Task, actions: Sequence[str] = ()) -> bytes:
+        ...
+
+
+@runtime_checkable
+class ComputerActions(Protocol):
+    """An agent world whose action lines have a computer-use machine form (``Action``s in
+    the vocabulary of OpenAI's ``computer_call``); empty when the line is not an action."""
+
+    def to_actions(self, action: str, call_id: str) -> list[Action]:
         ...
 
 

@@ -1,0 +1,145 @@
+"""OpenAI's documented rules for chat fine-tuning examples, checked line by line.
+
+The rules of the fine-tuning API reference (``FineTuneChatRequestInput`` and its message
+types) and of OpenAI's data-preparation cookbook (``chat_finetuning_data_prep``):
+
+- an example is an object with ``messages`` (a non-empty list) and optionally ``tools``,
+  ``parallel_tool_calls`` and the legacy ``functions``; nothing else;
+- a message has a ``role`` among ``system``, ``developer``, ``user``, ``assistant``, ``tool``
+  (and the legacy ``function``) and only the keys its role allows: every role ``role``,
+  ``content``, ``name``; assistant also ``tool_calls``, ``function_call``, ``refusal``,
+  ``audio`` and ``weight``; tool ``tool_call_id``. A key with a null value counts as present;
+- ``content`` is a string (or a list of content parts); it may be null (or absent) only on an
+  assistant message with ``tool_calls`` or ``function_call``;
+- ``weight`` only on assistant messages, 0 or 1;
+- ``tool_calls`` a non-empty list of ``{"id": str, "type": "function", "function": {"name":
+  str, "arguments": str}}``, ids unique in the example;
+- every ``tool`` message answers a call of the assistant message before it
+  (``tool_call_id``), and every call is answered by exactly one ``tool`` message before the
+  next non-tool message;
+- at least one assistant message.
+
+``openai_chat_problems(row)`` lists what breaks them (empty: valid); ``check_openai_chat_file``
+reads a JSONL file and returns ``(line, problem)`` pairs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["check_openai_chat_file", "openai_chat_problems"]
+
+_TOP = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
+_COMMON = frozenset({"role", "content", "name"})
+_KEYS: dict[str, frozenset[str]] = {
+    "system": _COMMON,
+    "developer": _COMMON,
+    "user": _COMMON,
+    "assistant": _COMMON | {"tool_calls", "function_call", "refusal", "audio", "weight"},
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+    "function": frozenset({"role", "content", "name"}),
+}
+
+
+def _call_problems(call: Any, where: str) -> list[str]:
+    if not isinstance(call, dict):
+        return [f"{where} is not an object"]
+    out = []
+    if set(call) - {"id", "type", "function"}:
+        out.append(f"{where} has unknown keys {sorted(set(call) - {'id', 'type', 'function'})}")
+    if not isinstance(call.get("id"), str) or not call.get("id"):
+        out.append(f"{where}.id must be a non-empty string")
+    if call.get("type") != "function":
+        out.append(f"{where}.type must be 'function', got {call.get('type')!r}")
+    fn = call.get("function")
+    if not isinstance(fn, dict):
+        return [*out, f"{where}.function must be an object"]
+    if not isinstance(fn.get("name"), str) or not fn.get("name"):
+        out.append(f"{where}.function.name must be a non-empty string")
+    if not isinstance(fn.get("arguments"), str):
+        out.append(f"{where}.function.arguments must be a string (JSON text)")
+    return out
+
+
+def openai_chat_problems(row: Any) -> list[str]:
+    """What in one example breaks OpenAI's chat fine-tuning rules (see the module docstring)."""
+    if not isinstance(row, dict):
+        return ["example is not an object"]
+    out = [f"unknown top-level key {k!r}" for k in row if k not in _TOP]
+    msgs = row.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return [*out, "messages must be a non-empty list"]
+    pending: dict[str, int] = {}  # call id -> index of the assistant message that made it
+    seen_ids: set[str] = set()
+    assistants = 0
+    for i, m in enumerate(msgs):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            out.append(f"{where} is not an object")
+            continue
+        role = m.get("role")
+        if role not in _KEYS:
+            out.append(f"{where}.role {role!r} is not one of {', '.join(_KEYS)}")
+            continue
+        extra = sorted(set(m) - _KEYS[role])
+        if extra:
+            out.append(f"{where} ({role}) has keys its role does not allow: {', '.join(extra)}")
+        if role != "tool" and pending:
+            out.append(f"{where}: tool calls {sorted(pending)} have no tool message")
+            pending.clear()
+        content = m.get("content")
+        calls = m.get("tool_calls")
+        if content is None:
+            if not (role == "assistant" and (calls or m.get("function_call"))):
+                out.append(f"{where} ({role}) has no content")
+        elif not isinstance(content, (str, list)):
+            out.append(f"{where}.content must be a string or a list of parts")
+        if role == "assistant":
+            assistants += 1
+            if "weight" in m and (type(m["weight"]) is not int or m["weight"] not in (0, 1)):
+                out.append(f"{where}.weight must be 0 or 1, got {m['weight']!r}")
+            if "tool_calls" in m:
+                if not isinstance(calls, list) or not calls:
+                    out.append(f"{where}.tool_calls must be a non-empty list")
+                    continue
+                for j, c in enumerate(calls):
+                    out.extend(_call_problems(c, f"{where}.tool_calls[{j}]"))
+                    cid = c.get("id") if isinstance(c, dict) else None
+                    if isinstance(cid, str):
+                        if cid in seen_ids:
+                            out.append(f"{where}.tool_calls[{j}].id {cid!r} is used twice in the example")
+                        seen_ids.add(cid)
+                        pending[cid] = i
+        elif role == "tool":
+            cid = m.get("tool_call_id")
+            if not isinstance(cid, str):
+                out.append(f"{where} (tool) needs a tool_call_id string")
+            elif cid not in pending:
+                out.append(f"{where}: tool_call_id {cid!r} answers no open call of the assistant message before it")
+            else:
+                del pending[cid]
+    if pending:
+        out.append(f"tool calls {sorted(pending)} have no tool message")
+    if not assistants:
+        out.append("no assistant message")
+    return out
+
+
+def check_openai_chat_file(path: str | Path) -> list[tuple[int, str]]:
+    """``(line, problem)`` for every rule a JSONL file of examples breaks (empty: valid)."""
+    problems: list[tuple[int, str]] = []
+    with open(path, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                problems.append((n, "empty line"))
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                problems.append((n, f"not JSON: {e}"))
+                continue
+            problems.extend((n, p) for p in openai_chat_problems(row))
+    return problems
