@@ -187,9 +187,12 @@ print(json.dumps(out))
                          timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     got = json.loads(res.stdout.strip().splitlines()[-1])
-    assert len(got) == 5 and all(r[0] == 3 and r[1] == 0 and r[2] == 1024 for r in got)
-    assert got[1][3].count("image_url") == 2 and got[1][4] == ["data:image/png;base64,"] * 2
-    assert got[3][3] == []  # text-only: a plain string content
+    # 5 actions x 3 votes: seeded votes go as one request each (seed, seed+1, seed+2)
+    assert len(got) == 15 and all(r[0] == 1 and r[2] == 1024 for r in got)
+    assert sorted(r[1] for r in got) == [0] * 5 + [1] * 5 + [2] * 5
+    assert sorted(r[3].count("image_url") for r in got) == [0] * 6 + [1] * 3 + [2] * 6
+    assert all(r[4] == ["data:image/png;base64,"] * len(r[4]) for r in got)
+    assert sum(r[3] == [] for r in got) == 6  # text-only steps: a plain string content
 
 
 def test_cli_dry_run_counts_images_before_any_request(gui_file: Path, tmp_path: Path, capsys):
