@@ -208,3 +208,26 @@ def test_cli_dry_run_counts_images_before_any_request(gui_file: Path, tmp_path: 
     estimate = json.loads(err.split("dry run, nothing spent: ", 1)[1].splitlines()[0])
     assert estimate["calls"] == 5 and estimate["images"] == 5 and estimate["image_tokens_estimate"] == 5 * 262
     assert json.loads(stdout.strip().splitlines()[-1])["counts"]["images"] == 5
+
+
+def test_records_of_the_gui_world(tmp_path: Path, capsys):
+    """Real `gui` world records (screens rendered by the world, before/after each action):
+    the embedded verifier points at mc; a chat VLM gets both screens of every action."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _cli import run_cli
+
+    src = tmp_path / "gui.jsonl"
+    code, _, err = run_cli(["sample", "--world", "gui", "--n", "2", "--out", src], capsys)
+    assert code == 0, err
+    with pytest.raises(ConfigError, match="offline default for GUI is mc"):
+        build_grader("judge", {}, GradeContext(source=src))
+    srv = ChatCapture("Verdict: correct\nKind: none")
+    try:
+        g = JudgeGrader(chat_backend(srv), mode="per-action", source=src)
+        out = list(g.grade(read_trajectories(src)))
+    finally:
+        srv.close()
+    actions = [s for t in out for s in t.steps if s.kind == "action"]
+    assert actions and all(s.labels["judge"].verdict == "correct" for s in actions)
+    assert all(s.labels["judge"].extra["images"] == 2 for s in actions)  # before and after, both sent
+    assert g.counts["images"] == 2 * len(actions) == 2 * len(srv.bodies)
