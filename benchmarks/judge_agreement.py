@@ -1,6 +1,6 @@
 """Judge, agent-rules and their consensus against the truth of the embedded toolcalc world.
 
-    PYTHONPATH=src python benchmarks/judge_agreement.py [--n 30] [--seed 0] [--votes 1]
+    PYTHONPATH=src python benchmarks/judge_agreement.py [--n 30] [--gui 20] [--seed 0] [--votes 1]
 
 Samples ``n`` toolcalc trajectories with the embedded policy (``stepsieve sample --world
 toolcalc``: exact per-action truth), then grades every action step with
@@ -17,7 +17,10 @@ decides (abstentions count against recall only), the share of steps left undecid
 cost per step (model calls, prompt and output tokens, seconds). The judge uses a compact
 template (written here, passed as ``template=``) because the served model's window is 1,024
 tokens; prompts that still do not fit are skipped and counted (``too_long=skip``).
-Prints one JSON object and saves it to benchmarks/results/judge_agreement_toolcalc.json.
+With ``--gui N`` the same three run on ``N`` trajectories of the embedded ``gui`` world
+(screens before/after every action); the served model reads text only, so the judge runs with
+``images=0`` (blind: the accessibility tree in the observation is all it sees).
+Prints one JSON object and saves it to benchmarks/results/judge_agreement.json.
 """
 
 from __future__ import annotations
@@ -80,64 +83,73 @@ def figures(ts: list[Trajectory], name: str, seconds: float) -> dict:
     }
 
 
+def sample(world: str, n: int, seed: int, tmp: Path) -> list[Trajectory]:
+    path = tmp / f"{world}.jsonl"
+    cli = "from stepsieve.cli import main; main()"
+    subprocess.run([sys.executable, "-c", cli, "sample", "--world", world, "--n", str(n), "--out", str(path),
+                    "--seed", str(seed)], check=True, capture_output=True)
+    return list(read_trajectories(path))
+
+
+def measure(trajectories: list[Trajectory], backend: OpenAIBackend, template: Path, args: argparse.Namespace) -> dict:
+    rules = AgentRulesGrader()
+    t0 = time.perf_counter()
+    ruled = list(rules.grade(trajectories))
+    rules_s = time.perf_counter() - t0
+    judge = JudgeGrader(backend, mode="per-action", template=str(template), votes=args.votes,
+                        max_tokens=args.max_tokens, too_long="skip", history=4, images=0)
+    t0 = time.perf_counter()
+    judged = list(judge.grade(ruled))
+    judge_s = time.perf_counter() - t0
+    consensus = ConsensusGrader("agent-rules", "judge", mode="label")
+    t0 = time.perf_counter()
+    both = list(consensus.grade(judged))
+    cons_s = time.perf_counter() - t0 + rules_s + judge_s
+    wrong = sum(1 for t in both for s in t.steps if (x := s.labels.get("truth")) and x.verdict == "incorrect")
+    unparsed = sum(1 for t in both for s in t.steps
+                   if (x := s.labels.get("judge")) and x.verdict is None and not (x.extra or {}).get("too_long"))
+    return {
+        "world": f"{both[0].meta.get('world')} (embedded)" if both else None,
+        "trajectories": len(both),
+        "action_steps": sum(1 for t in both for s in t.steps if s.kind == "action"),
+        "truth_incorrect_steps": wrong,
+        "judge": {**figures(both, "judge", judge_s), "unparseable_replies": unparsed,
+                  "too_long_skipped": judge.counts["too_long"]},
+        "agent_rules": figures(both, "agent-rules", rules_s),
+        "consensus_agent_rules_and_judge": figures(both, "consensus", cons_s),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--votes", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--gui", type=int, default=0, help="also this many gui-world trajectories")
     args = ap.parse_args()
     policy = embedded_policy_dir()
     if policy is None:
         sys.exit("the embedded policy is not installed")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "toolcalc.jsonl"
-        cli = "from stepsieve.cli import main; main()"
-        subprocess.run([sys.executable, "-c", cli, "sample", "--world", "toolcalc", "--n", str(args.n),
-                        "--out", str(path), "--seed", str(args.seed)], check=True, capture_output=True)
-        trajectories = list(read_trajectories(path))
+        worlds = [("toolcalc", args.n)] + ([("gui", args.gui)] if args.gui else [])
+        sets = {w: sample(w, k, args.seed, Path(tmp)) for w, k in worlds}
         template = Path(tmp) / "judge_compact.txt"
         template.write_text(COMPACT)
-
-        rules = AgentRulesGrader()
-        t0 = time.perf_counter()
-        ruled = list(rules.grade(trajectories))
-        rules_s = time.perf_counter() - t0
-
         with VLLMServer(vllm_python(ROOT), policy, Path(tmp) / "vllm", startup_timeout=900) as server:
-            backend = OpenAIBackend(server.served_name, base_url=server.base_url, concurrency=4, timeout=300,
-                                    progress=False)
-            judge = JudgeGrader(backend, mode="per-action", template=str(template), votes=args.votes,
-                                max_tokens=args.max_tokens, too_long="skip", history=4)
-            t0 = time.perf_counter()
-            judged = list(judge.grade(ruled))
-            judge_s = time.perf_counter() - t0
-        consensus = ConsensusGrader("agent-rules", "judge", mode="label")
-        t0 = time.perf_counter()
-        both = list(consensus.grade(judged))
-        cons_s = time.perf_counter() - t0 + rules_s + judge_s
-
-    wrong = sum(1 for t in both for s in t.steps if (x := s.labels.get("truth")) and x.verdict == "incorrect")
-    unparsed = sum(1 for t in both for s in t.steps
-                   if (x := s.labels.get("judge")) and x.verdict is None and not (x.extra or {}).get("too_long"))
-    out = {
-        "world": "toolcalc (embedded)",
-        "trajectories": len(both),
-        "action_steps": sum(len(t.steps) for t in both),
-        "truth_incorrect_steps": wrong,
-        "judge_model": "embedded policy served by vLLM (CPU): a path test, not a judge-quality figure",
-        "judge": {**figures(both, "judge", judge_s), "unparseable_replies": unparsed,
-                  "too_long_skipped": judge.counts["too_long"], "votes": args.votes},
-        "agent_rules": figures(both, "agent-rules", rules_s),
-        "consensus_agent_rules_and_judge": figures(both, "consensus", cons_s),
-        "command": f"PYTHONPATH=src python benchmarks/judge_agreement.py --n {args.n} --seed {args.seed} "
-                   f"--votes {args.votes}",
-    }
+            out = {"judge_model": "embedded policy served by vLLM (CPU): a path test, not a judge-quality figure",
+                   "votes": args.votes}
+            for w, _ in worlds:
+                backend = OpenAIBackend(server.served_name, base_url=server.base_url, concurrency=4, timeout=300,
+                                        progress=False)
+                out[w] = measure(sets[w], backend, template, args)
+    out["command"] = (f"PYTHONPATH=src python benchmarks/judge_agreement.py --n {args.n} --gui {args.gui} "
+                      f"--seed {args.seed} --votes {args.votes}")
     text = json.dumps(out, indent=1)
     print(text)
     results = ROOT / "benchmarks" / "results"
     if results.is_dir():
-        (results / "judge_agreement_toolcalc.json").write_text(text + "\n")
+        (results / "judge_agreement.json").write_text(text + "\n")
 
 
 if __name__ == "__main__":
