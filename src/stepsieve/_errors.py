@@ -23,6 +23,7 @@ __all__ = [
     "BackendUnavailable",
     "BudgetExceeded",
     "ConfigError",
+    "ContextOverflow",
     "DataError",
     "GraderError",
     "OutputError",
@@ -100,6 +101,24 @@ class BackendError(StepsieveError):
 
 class BackendUnavailable(BackendError):
     """The model server cannot be reached."""
+
+
+class ContextOverflow(BackendError):
+    """A prompt (with the tokens asked for) does not fit the model's context window.
+
+    Never a warning: a truncated prompt would yield a judgement of text the model never saw.
+    ``index`` is the prompt's position in the batch, ``prompt_tokens`` / ``window`` the
+    counts when known (a server may say only that it does not fit).
+    """
+
+    def __init__(
+        self, message: str, *, index: int | None = None, prompt_tokens: int | None = None,
+        window: int | None = None, backend: str | None = None, url: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, url=url)
+        self.index = index
+        self.prompt_tokens = prompt_tokens
+        self.window = window
 
 
 class BackendTimeout(BackendError):

@@ -32,10 +32,10 @@ class Replies:
         self.kw = kw
         self.prompts += prompts
         out = []
-        for _ in prompts:
+        for p in prompts:
             texts = self.script.pop(0)
             assert len(texts) == kw["n"]
-            out.append([Generation(x, 5) for x in texts])
+            out.append([Generation(x, 5, prompt_tokens=len(p)) for x in texts])
         self.cost = self.cost + Cost(len(prompts), 100 * len(prompts), 5 * kw["n"] * len(prompts), 0.5)
         return out
 
@@ -59,6 +59,8 @@ def test_first_error_one_call_per_trajectory():
     assert out[1].first_error("judge") == -1
     lab0 = out[0].steps[0].labels["judge"]
     assert lab0.cost.calls == 1 and lab0.cost.tokens_out == 5 and out[0].steps[1].labels["judge"].cost.calls == 0
+    # each item's own prompt tokens, not a batch average (#16)
+    assert lab0.cost.tokens_in == len(be.prompts[0]) != out[1].steps[0].labels["judge"].cost.tokens_in
     assert "Paragraph 1 is wrong" in lab0.rationale
     assert be.kw["temperature"] == 0.0
 
@@ -70,7 +72,8 @@ def test_votes_majority_and_scores():
     assert [lab.verdict for lab in labs] == ["correct", "correct", "incorrect", None]
     # share of the 3 parsed votes that put the first error after step i
     assert [lab.score for lab in labs] == [1.0, pytest.approx(2 / 3), 0.0, 0.0]
-    assert labs[0].extra == {"votes": [2, 1, 2, None], "first_error": 2}
+    sha = labs[0].extra.pop("prompt_sha256")
+    assert labs[0].extra == {"votes": [2, 1, 2, None], "first_error": 2} and len(sha) == 64
     assert be.kw["n"] == 4 and be.kw["temperature"] == 0.7
 
 
@@ -150,3 +153,20 @@ def test_embedded_verifier_directory_and_its_format(tmp_path):
     assert JudgeGrader(verifier=d).verifier_format == 1
     with pytest.raises(ConfigError, match="not a verifier directory"):
         JudgeGrader(verifier=tmp_path / "nothing")
+
+
+def test_embedded_verifier_never_judges_a_truncated_prompt():
+    """#16: a prompt over the embedded verifier's 1,024-token window is an error naming the
+    trajectory, or with too_long=skip a counted undecided label; never a judgement."""
+    from stepsieve import ContextOverflow
+
+    long_problem = "Mia has 4 apples and gets 3 more. " * 40  # ~1,400 characters, one token each
+    short, long = toy("short", ["4 + 3 = 7"]), toy("long", ["4 + 3 = 7", "7 * 2 = 14"], task=long_problem)
+    with pytest.raises(ContextOverflow, match=r"trajectory 'long'.*context window of 1024"):
+        list(JudgeGrader().grade([short, long]))
+    g = JudgeGrader(too_long="skip")
+    a, b = list(g.grade([short, long]))
+    assert a.steps[0].labels["judge"].cost.calls == 1  # the short one was judged
+    lab = b.steps[0].labels["judge"]
+    assert lab.verdict is None and lab.extra["too_long"] and lab.extra["window"] == 1024
+    assert lab.extra["prompt_tokens"] > 1024 and g.counts["too_long"] == 1

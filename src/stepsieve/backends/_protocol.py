@@ -63,6 +63,11 @@ class Backend(Protocol):
     model: str
     cost: Cost
 
+    # Optional, read with getattr: ``context_window`` (int, prompt + generated tokens the
+    # model takes; a prompt that does not fit raises ContextOverflow, never a truncation),
+    # ``count_tokens(texts) -> list[int]`` (exact prompt tokens), ``accepts_images`` (True
+    # when chat messages may carry OpenAI ``image_url`` parts).
+
     def generate(
         self,
         prompts: Sequence[str],

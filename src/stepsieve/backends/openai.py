@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stepsieve._errors import BackendError, BudgetExceeded, ConfigError
+from stepsieve._errors import BackendError, BudgetExceeded, ConfigError, ContextOverflow
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
+from stepsieve.backends._content import conversation_bound
 from stepsieve.backends._http import RetryPolicy, Secret, post_json
 from stepsieve.backends._pool import ServerPool
 from stepsieve.backends._protocol import Generation, Pooled, Score
@@ -55,6 +56,7 @@ class OpenAIBackend:
     """Completions, chat completions and log-likelihood scoring over HTTP."""
 
     name = "openai"
+    accepts_images = True  # chat messages may carry image_url parts (the server must be a VLM)
 
     def __init__(
         self,
@@ -142,7 +144,7 @@ class OpenAIBackend:
             body["seed"] = seed
         if logprobs:
             body["logprobs"] = True
-        reqs = [({**body, "messages": list(c)}, sum(len(str(m.get("content", ""))) for m in c)) for c in conversations]
+        reqs = [({**body, "messages": list(c)}, conversation_bound(c)) for c in conversations]
         return self._sampled("/chat/completions", reqs, n, max_tokens, temperature, seed, _chat_gens)
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
@@ -312,6 +314,9 @@ class OpenAIBackend:
                     resp = await self._post(client, url, {**body, "model": self.model}, headers)
                     out = parse(resp, jobs[i])
                 except BaseException as e:  # noqa: BLE001 — re-raised below with context
+                    if isinstance(e, BackendError) and not isinstance(e, ContextOverflow) and _too_long(str(e)):
+                        e = ContextOverflow(f"prompt {i} does not fit the model's context: {e}",
+                                            index=i, backend=self.name, url=url)
                     failure.append((i, e))
                     self.stats["failures"] += 1
                     if self.budget is not None:
@@ -342,6 +347,8 @@ class OpenAIBackend:
             done = sum(r is not None for r in results)
             if not isinstance(err, BackendError):
                 err = BackendError(f"{url}: {type(err).__name__}: {err}", backend=self.name, url=url)
+            if isinstance(err, ContextOverflow):
+                err.index = i
             kept = "kept in the request cache" if self.cache is not None else "kept on err.partial"
             msg = f"{err}; {done} of {len(jobs)} requests of this call finished and are {kept}"
             err.args = (self._api_key.redact(msg) if self._api_key else msg,)  # a server may echo it
@@ -400,6 +407,19 @@ def _progress(show: bool, total: int, url: str):
             p.advance(task)
 
     return _Bar
+
+
+_TOO_LONG = ("context length", "maximum model length", "max_model_len", "prompt is too long", "input is too long",
+             "context_length_exceeded",
+             "exceeds the context", "longer than the maximum")
+
+
+def _too_long(message: str) -> bool:
+    """A client error (HTTP 400) saying the prompt does not fit: vLLM ("This model's maximum
+    context length is N tokens", "... longer than the maximum model length"), OpenAI
+    (``context_length_exceeded``), llama.cpp ("exceeds the context size"), SGLang."""
+    low = message.lower()
+    return "http 400" in low and any(k in low for k in _TOO_LONG)
 
 
 def _split_tokens(total: int, texts: list[str]) -> list[int]:

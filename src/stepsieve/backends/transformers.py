@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import torch
 
-from stepsieve._errors import ConfigError
+from stepsieve._errors import ConfigError, ContextOverflow
 from stepsieve.backends._budget import Budget
 from stepsieve.backends._cache import RequestCache, cache_key, cacheable
 from stepsieve.backends._decode import HFStepper, Slots, decode
@@ -101,6 +101,8 @@ class TransformersBackend:
             str(path), dtype=getattr(torch, dtype), **weights
         ).to(device)  # type: ignore[arg-type]  # transformers wraps .to(): mypy takes device for self
         self.lm.eval()
+        window = getattr(self.lm.config, "max_position_embeddings", None)
+        self.context_window: int | None = int(window) if window else None
         self.device = device
         self.max_batch_rows = max_batch_rows
         self.prefix_reuse = prefix_reuse
@@ -174,6 +176,8 @@ class TransformersBackend:
         todo = [(i, j) for i in range(len(prompts)) for j in range(n) if out[i][j] is None]
         run_seed = seed if seed is not None else secrets.randbits(62)
         ids = {i: self.encode(prompts[i], special) for i in sorted({i for i, _ in todo})}
+        for i, seq in ids.items():
+            self._check_fits(i, len(seq) + (1 if max_tokens else 0))
         if self.budget is not None and todo:
             prompt_tokens = sum(len(v) for v in ids.values())
             self.budget.charge(len(ids), prompt_tokens + len(todo) * max_tokens, backend=self.name)
@@ -244,6 +248,19 @@ class TransformersBackend:
             for r in rows
         ]
 
+    def _check_fits(self, index: int, positions: int) -> None:
+        """Raise ContextOverflow when a prompt (plus the first generated position) exceeds the
+        model's window: positions past it were never trained, so the answer would be about
+        text the model could not read (before: transformers' warning and a garbage answer).
+        A generation that runs past the window is the sampler's business (``max_tokens``)."""
+        w = self.context_window
+        if w is not None and positions > w:
+            raise ContextOverflow(
+                f"{self.model}: prompt {index} needs {positions} positions, more than the model's "
+                f"context window of {w} tokens",
+                index=index, prompt_tokens=positions, window=w, backend=self.name,
+            )
+
     def _stepper(self, pre, width: int, max_tokens: int, max_len: int):
         """The lean Llama step when it covers this model, else transformers' own forward."""
         why = "decoder='hf'" if self.decoder == "hf" else lean_unsupported(self.lm, max_len)
@@ -313,6 +330,8 @@ class TransformersBackend:
         todo = [i for i in range(len(prompts)) if out[i] is None]
         p_ids = {i: self.encode(prompts[i]) for i in todo}
         c_ids = {i: self.tokenizer(continuations[i], add_special_tokens=False)["input_ids"] for i in todo}
+        for i in todo:
+            self._check_fits(i, len(p_ids[i]) + len(c_ids[i]))
         tokens_in = sum(len(p_ids[i]) + len(c_ids[i]) for i in todo)
         if self.budget is not None and todo:
             self.budget.charge(len(todo), tokens_in, backend=self.name)

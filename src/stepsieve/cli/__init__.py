@@ -12,6 +12,7 @@ from stepsieve._errors import StepsieveError
 
 # Verb modules: importing one registers its command(s). Add one line per verb module.
 from stepsieve.cli import (
+    _augment,  # noqa: F401  augment
     _curate,  # noqa: F401  curate, pairs, credit, export
     _eval,  # noqa: F401  eval
     _grade,  # noqa: F401  grade

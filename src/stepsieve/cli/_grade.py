@@ -180,6 +180,8 @@ def grade_cmd(
     report: dict[str, Any] = {"grader": g.name, **stats.to_dict()}
     if (keep_rate := getattr(g, "keep_rate", None)) is not None:
         report["keep_rate"] = keep_rate
+    if counts := getattr(g, "counts", None):  # what a grader counted: skipped prompts, images sent...
+        report["counts"] = dict(counts)
     if scratch is not None:
         scratch.cleanup()
         report["dry_run"] = True

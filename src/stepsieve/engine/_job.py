@@ -94,11 +94,14 @@ def run_grading(
     on_error: str = "raise",
     limit: int | None = None,
     on_batch: Callable[[JobStats, Any], None] | None = None,
+    stamp: Callable[[dict], str | None] | None = None,
 ) -> JobStats:
     """Grade ``src`` into ``out`` (canonical JSONL, appended), skipping what is written.
 
     ``on_batch(stats, reader)`` is called after every batch (progress bars). ``limit``
-    stops after that many input records (handy for trying a grader on a few).
+    stops after that many input records (handy for trying a grader on a few). ``grader`` is
+    any job with ``name``, ``config`` and ``grade(batch)``; ``stamp(record) -> hash`` reads the
+    configuration hash it wrote into an output record when that is not a label (augment).
     """
     out = Path(out)
     if out.suffix.lower() not in (".jsonl", ".ndjson"):
@@ -106,7 +109,7 @@ def run_grading(
     if batch_size < 1:
         raise ConfigError("batch_size must be at least 1")
     t0 = time.perf_counter()
-    done = scan_done(out, grader.name, config_hash(grader.name, grader.config))
+    done = scan_done(out, grader.name, config_hash(grader.name, grader.config), stamp)
     stats = JobStats()
     reader, sink = open_input(src, fmt, on_error, out)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -33,7 +34,10 @@ def _label_hash(rec: dict, name: str) -> str | None:
     return None
 
 
-def _scan(path: Path, name: str, want: str, kind: str) -> Counter[str]:
+Stamp = Callable[[dict], "str | None"]
+
+
+def _scan(path: Path, name: str, want: str, kind: str, stamp: Stamp | None = None) -> Counter[str]:
     """Count ids already written under this configuration; truncate a partial last line."""
     done: Counter[str] = Counter()
     if not path.exists():
@@ -58,7 +62,7 @@ def _scan(path: Path, name: str, want: str, kind: str) -> Counter[str]:
             break  # complete JSON but no newline: the write was cut; redo it to keep lines whole
         if rec is not None:
             tid = rec.get("id")
-            got = rec.get("hash") if kind == "dropped" else _label_hash(rec, name)
+            got = rec.get("hash") if kind == "dropped" else (stamp or (lambda r: _label_hash(r, name)))(rec)
             if got is not None and got != want:
                 raise ConfigError(
                     f"{path}:{lineno}: written by grader {name!r} with another configuration "
@@ -74,8 +78,10 @@ def _scan(path: Path, name: str, want: str, kind: str) -> Counter[str]:
     return done
 
 
-def scan_done(out: str | Path, name: str, config_hash: str) -> Counter[str]:
-    """Ids (with multiplicity) that ``out`` and its dropped side file already account for."""
-    done = _scan(Path(out), name, config_hash, "output")
+def scan_done(out: str | Path, name: str, config_hash: str, stamp: Stamp | None = None) -> Counter[str]:
+    """Ids (with multiplicity) that ``out`` and its dropped side file already account for.
+    ``stamp(record) -> hash`` reads the configuration hash a job wrote into a record (default:
+    the hash of the labels named ``name``; ``stepsieve augment`` stamps ``meta.augment``)."""
+    done = _scan(Path(out), name, config_hash, "output", stamp)
     done.update(_scan(dropped_path(out), name, config_hash, "dropped"))
     return done

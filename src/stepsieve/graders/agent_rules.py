@@ -36,7 +36,7 @@ from stepsieve.graders._protocol import grader_ref
 from stepsieve.graders.rules import tool_error
 from stepsieve.trajectory import Action, Cost, Label, Step, Trajectory
 
-__all__ = ["AgentRulesGrader", "AgentRulesOptions"]
+__all__ = ["AgentRulesGrader", "AgentRulesOptions", "step_actions"]
 
 _NOT_FAILURES = ("grep", "egrep", "fgrep", "rg", "diff", "cmp", "test", "[", "git diff")
 _NO_REPEAT = frozenset({"wait", "screenshot"})
@@ -61,7 +61,8 @@ class AgentRulesOptions:
         check_options(self, "grader 'agent-rules'")
 
 
-def _actions(step: Step) -> list[Action]:
+def step_actions(step: Step) -> list[Action]:
+    """A step's actions: ``step.actions``, or the OpenAI tool call(s) kept in its meta."""
     if step.actions:
         return list(step.actions)
     meta = step.meta or {}
@@ -169,7 +170,7 @@ class AgentRulesGrader:
         prev: tuple[Step, list[Action]] | None = None
         for step in t.steps:
             t0 = time.perf_counter()
-            actions = _actions(step) if step.kind == "action" else []
+            actions = step_actions(step) if step.kind == "action" else []
             reasons: list[str] = []
             if actions:
                 if o.after_end and ended_at is not None:

@@ -7,11 +7,30 @@ Two modes (``mode``):
   Steps before k are ``correct``, step k ``incorrect``, later steps None.
 - ``per-step``: one call per step (problem, earlier steps, the step); the reply's last
   ``\\boxed{correct|incorrect}`` is its verdict.
+- ``per-action``: one call per action step, in the WebSTAR style: the task, the earlier steps
+  and their results, the action (text and machine form), what it returned and, for GUI agents,
+  the screenshots before and after it as ``image_url`` parts (downscaled data URLs built at
+  request time from the media store beside the input file, ``images``/``image_max_side``/
+  ``image_max_bytes``); a text-only model gets the same rubric with the image slots as notes.
+  The reply ends ``Verdict: correct|incorrect`` and ``Kind: ...`` (``none``; or suboptimal,
+  wrong_target, wrong_action, harmful, premature, redundant, other), parsed strictly
+  (:func:`parse_action_verdict`); the majority kind among the incorrect votes is
+  ``extra["kind"]``. Reasoning steps get no label in this mode.
 
 ``votes`` samples k judgements (self-consistency) and takes the majority; a step's
 ``score`` is the share of parsed votes that call it correct. Parsing is strict: a reply
 without a well-formed answer is not a vote, and when no vote parses the verdict is None
 with the raw replies kept in ``rationale`` — never a guessed verdict.
+
+Costs are each item's own: ``tokens_in`` is the item's prompt tokens as the backend counted
+them (``Generation.prompt_tokens``), ``tokens_out`` its votes' tokens, ``calls`` its votes;
+``extra`` names the prompt (``prompt_sha256``, and the text with ``keep_prompts``) and, per
+action, ``images`` sent and ``images_left_out``.
+
+A prompt that does not fit the model's context is never judged truncated: it raises
+``ContextOverflow`` naming the trajectory and step (``too_long=error``, the default), or with
+``too_long=skip`` its steps get verdict None, ``extra["too_long"]`` and the grader counts them
+(``counts["too_long"]``, printed by ``stepsieve grade``).
 
 Offline default: with no backend, the embedded verifier judges (first-error mode only; its
 own prompt format, see ``stepsieve.embedded._formats``: it re-derives each step, marks it,
@@ -20,11 +39,14 @@ then writes ``Verdict: k`` or ``Verdict: none``; a reply without that line is un
 ``config.json`` names as ``verifier_format``). Templates are files a user can override
 (``template=``); see ``graders/prompts/README.md``. Trajectory-level calls (first-error
 mode) record their whole cost on step 0's label, so summing a label's costs over steps
-always gives what the trajectory cost.
+always gives what the trajectory cost. The embedded verifier was trained on the ``arith``
+world only: records naming another world (``meta.world``) are refused with an error naming it,
+and GUI records (screenshots) are pointed at ``mc``, the offline default for them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -34,17 +56,33 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from stepsieve._errors import ConfigError
+from stepsieve._errors import ConfigError, ContextOverflow
 from stepsieve._registry import check_options
 from stepsieve.backends import BACKENDS, Backend, ChatBackend
 from stepsieve.embedded import model_dir, parse_verdict, verifier_prompt
+from stepsieve.graders._action_context import ImageOptions, RenderedPrompt, render_action
+from stepsieve.graders._asking import ask_each
 from stepsieve.graders._plugin import GradeContext, hashed_config, with_options
 from stepsieve.graders._protocol import grader_ref
+from stepsieve.media import MediaResolver
 from stepsieve.trajectory import Cost, Label, Trajectory, Verdict
 
-__all__ = ["JudgeGrader", "JudgeOptions", "parse_boxed_index", "parse_boxed_verdict"]
+__all__ = [
+    "ACTION_KINDS",
+    "EMBEDDED_VERIFIER_WORLDS",
+    "JudgeGrader",
+    "JudgeOptions",
+    "parse_action_verdict",
+    "parse_boxed_index",
+    "parse_boxed_verdict",
+]
 
-Mode = Literal["first-error", "per-step"]
+Mode = Literal["first-error", "per-step", "per-action"]
+# What an incorrect action is, in the per-action rubric (``none``: a correct one).
+ACTION_KINDS = ("suboptimal", "wrong_target", "wrong_action", "harmful", "premature", "redundant", "other")
+# The worlds the embedded verifier was trained on (a verifier directory may name its own in
+# config.json as ``worlds``).
+EMBEDDED_VERIFIER_WORLDS = ("arith",)
 # Hashed as resolved since the first release; ``verifier`` is covered by the backend's id.
 _RESOLVED = ("mode", "votes", "temperature", "max_tokens", "seed", "template", "chat", "verifier")
 
@@ -61,11 +99,19 @@ class JudgeOptions:
     template: str | None = None  # prompt template file (default: the built-in one for the mode)
     chat: bool | None = None  # send chat messages (default: when the backend is an OpenAI chat server)
     verifier: str | Path | None = None  # no model chosen: the embedded verifier directory to judge with
+    images: int = 2  # per-action: screenshots per request (before, after); 0 = judge without the screen
+    image_max_side: int = 1024  # per-action: longer image side in pixels after downscaling
+    image_max_bytes: int = 1_500_000  # per-action: encoded size cap per image (else left out, counted)
+    history: int = 8  # per-action: earlier steps shown in full (older ones are counted, not shown)
+    too_long: Literal["error", "skip"] = "error"  # prompt over the model's context: error, or skip (None, counted)
+    keep_prompts: bool = False  # keep each prompt's text in the label's extra (always: its sha256)
 
     def __post_init__(self) -> None:
         check_options(self, "grader 'judge'")
         if self.votes < 1:
             raise ConfigError(f"judge needs votes >= 1, got {self.votes}")
+        if self.images < 0 or self.image_max_side < 16 or self.image_max_bytes < 1024 or self.history < 0:
+            raise ConfigError("judge needs images >= 0, image_max_side >= 16, image_max_bytes >= 1024, history >= 0")
 _BOXED = re.compile(r"\\boxed\s*\{\s*([^{}]*?)\s*\}")
 _RAW_KEEP = 2000
 _TEXT = re.compile(r"\\text\s*\{([^{}]*)\}")
@@ -93,10 +139,32 @@ def parse_boxed_verdict(text: str) -> bool | None:
     return {"correct": True, "incorrect": False}.get(word)
 
 
+_VERDICT_LINE = re.compile(r"^[\s*#>_-]*verdict[\s*_]*:[\s*_]*([A-Za-z]+)[\s*_.]*$", re.I | re.M)
+_KIND_LINE = re.compile(r"^[\s*#>_-]*kind[\s*_]*:[\s*_]*([A-Za-z_ -]+?)[\s*_.]*$", re.I | re.M)
+
+
+def parse_action_verdict(text: str) -> tuple[bool, str | None] | None:
+    """The last ``Verdict: correct|incorrect`` line and the ``Kind:`` line after it, as
+    (correct, kind); None when either is missing or not one of the rubric's words (an
+    incorrect verdict needs a kind from ACTION_KINDS, a correct one ``none`` or no kind)."""
+    verdicts = list(_VERDICT_LINE.finditer(text))
+    if not verdicts:
+        return None
+    last = verdicts[-1]
+    word = last.group(1).lower()
+    if word not in ("correct", "incorrect"):
+        return None
+    kinds = list(_KIND_LINE.finditer(text, last.end()))
+    kind = kinds[-1].group(1).strip().lower().replace(" ", "_").replace("-", "_") if kinds else None
+    if word == "correct":
+        return (True, None) if kind in (None, "none") else None
+    return (False, kind) if kind in ACTION_KINDS else None
+
+
 def _load_template(spec: str | None, mode: Mode) -> tuple[str, str]:
     """(template name, text): a built-in by mode, or a user file."""
     if spec is None:
-        name = "first_error.txt" if mode == "first-error" else "per_step.txt"
+        name = {"first-error": "first_error.txt", "per-step": "per_step.txt"}.get(mode, "per_action.txt")
         return name, resources.files("stepsieve.graders").joinpath("prompts", name).read_text()
     p = Path(spec)
     if not p.is_file():
@@ -122,9 +190,14 @@ class JudgeGrader:
     Options = JudgeOptions
 
     def __init__(
-        self, backend: Backend | None = None, options: JudgeOptions | None = None, *, name: str = "judge", **kw: Any,
+        self, backend: Backend | None = None, options: JudgeOptions | None = None, *, name: str = "judge",
+        source: str | Path | None = None, **kw: Any,
     ) -> None:
         o = self.options = with_options(JudgeOptions, options, kw, "grader 'judge'")
+        # Screenshots are read relative to the input file's folder (per-action mode).
+        self.resolver = MediaResolver(source) if source is not None else None
+        self.counts: dict[str, int] = {"too_long": 0, "images": 0, "images_left_out": 0}
+        self.verifier_worlds: tuple[str, ...] = ()
         mode, max_tokens = o.mode, o.max_tokens
         self.embedded = backend is None
         if self.embedded:
@@ -133,7 +206,9 @@ class JudgeGrader:
             vdir = Path(o.verifier) if o.verifier is not None else model_dir("verifier")
             if not (vdir / "config.json").is_file():
                 raise ConfigError(f"{vdir}: not a verifier directory (no config.json)")
-            self.verifier_format = int(json.loads((vdir / "config.json").read_text()).get("verifier_format", 1))
+            vconf = json.loads((vdir / "config.json").read_text())
+            self.verifier_format = int(vconf.get("verifier_format", 1))
+            self.verifier_worlds = tuple(vconf.get("worlds") or EMBEDDED_VERIFIER_WORLDS)
             backend = BACKENDS.get("transformers")(vdir)
             template_name, self.template = f"embedded-verifier-v{self.verifier_format}", ""
             # Format 1: marks then the number on one line (~15 characters, stops at the newline).
@@ -150,7 +225,13 @@ class JudgeGrader:
         self.temperature = o.temperature if o.temperature is not None else (0.0 if o.votes == 1 else 0.7)
         self.max_tokens = max_tokens
         self.seed = o.seed
-        self.chat = o.chat if o.chat is not None else (backend.name == "openai" and isinstance(backend, ChatBackend))
+        self.chat = o.chat if o.chat is not None else (
+            backend.name in ("openai", "dry-run:openai") and isinstance(backend, ChatBackend)
+        )
+        self.send_images = mode == "per-action" and o.images > 0 and self.chat and bool(
+            getattr(backend, "accepts_images", False)
+        )
+        self.image_options = ImageOptions(o.images, o.image_max_side, o.image_max_bytes)
         self.config: dict[str, Any] = {
             "backend": getattr(backend, "model_id", None) or f"{backend.name}:{backend.model}",
             "mode": mode,
@@ -169,32 +250,44 @@ class JudgeGrader:
     def from_options(cls, options: JudgeOptions, ctx: GradeContext) -> JudgeGrader:
         # no model chosen: the embedded verifier (not the embedded policy) judges, offline
         backend = None if ctx.default_model else ctx.make_backend()
-        return cls(backend, options, name=ctx.label or "judge")
+        g = cls(backend, options, name=ctx.label or "judge", source=ctx.source)
+        if g.embedded:
+            g.check_world(ctx.records_world(), str(ctx.source))
+        return g
+
+    def check_world(self, world: str | None, where: str = "input", images: bool = False) -> None:
+        """Refuse records the embedded verifier was not trained for (GUI records: use mc)."""
+        if not self.embedded:
+            return
+        if images or world == "gui":
+            raise ConfigError(
+                f"{where}: GUI records (screenshots) and no judge model: the embedded verifier cannot see "
+                "the screen and no embedded screen-seeing verifier exists, so the offline default for GUI "
+                "is mc (`stepsieve grade IN OUT --grader mc`); or judge with a vision-language model "
+                "(--backend openai --model NAME --base-url URL --mode per-action)"
+            )
+        if world is not None and world not in self.verifier_worlds:
+            raise ConfigError(
+                f"{where}: records from world {world!r}, but the embedded verifier was trained on "
+                f"{', '.join(self.verifier_worlds)} only and would judge them blind; pass a judge model "
+                "(--backend openai --model NAME, or --model DIR), or grade with mc / agent-rules"
+            )
 
     # ---- model calls ------------------------------------------------------------------
 
-    def _ask(self, prompts: list[str]) -> tuple[list[list[str]], list[Cost]]:
-        """``votes`` replies per prompt, and each prompt's share of the cost."""
-        before = Cost.from_dict(self.backend.cost.to_dict())
+    def _ask(
+        self, prompts: list[str | RenderedPrompt], where: list[str]
+    ) -> tuple[list[list[str] | None], list[Cost], dict[int, ContextOverflow]]:
+        """``votes`` replies per prompt and each prompt's own cost (``_asking.ask_each``)."""
         kw: dict[str, Any] = {
             "n": self.votes, "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed
         }
         if self.embedded and self.verifier_format == 1:
             kw["stop"] = ["\n"]
-        if self.chat:
-            assert isinstance(self.backend, ChatBackend)
-            gens = self.backend.chat([[{"role": "user", "content": p}] for p in prompts], **kw)
-        else:
-            gens = self.backend.generate(prompts, **kw)
-        after = self.backend.cost
-        tin = after.tokens_in - before.tokens_in
-        secs = after.seconds - before.seconds
-        out_tok = [sum(g.tokens for g in row) for row in gens]
-        total = sum(out_tok) or 1
-        costs = [
-            Cost(self.votes, round(tin / len(prompts)), o, secs * o / total) for o in out_tok
-        ]
-        return [[g.text for g in row] for row in gens], costs
+        got = ask_each(self.backend, prompts, where, chat=self.chat, too_long=self.options.too_long,
+                       what="the judge prompt", **kw)
+        self.counts["too_long"] += len(got.overflow)
+        return got.replies, got.costs, got.overflow
 
     def _first_error_prompt(self, t: Trajectory) -> str:
         steps = [s.text for s in t.steps]
@@ -208,29 +301,51 @@ class JudgeGrader:
             return parse_verdict(text, n, self.verifier_format)
         return parse_boxed_index(text, n)
 
+    def _prompt_extra(self, prompt: str | RenderedPrompt) -> dict[str, Any]:
+        text = prompt.text if isinstance(prompt, RenderedPrompt) else prompt
+        sha = prompt.sha256 if isinstance(prompt, RenderedPrompt) else hashlib.sha256(text.encode()).hexdigest()
+        out: dict[str, Any] = {"prompt_sha256": sha}
+        if self.options.keep_prompts:
+            out["prompt"] = text
+        return out
+
+    def _too_long_label(self, e: ContextOverflow, prompt: str | RenderedPrompt) -> Label:
+        extra = {"too_long": True, "prompt_tokens": e.prompt_tokens, "window": e.window, **self._prompt_extra(prompt)}
+        return Label(None, None, f"prompt does not fit the model's context: {e}", Cost(), self._ref, extra)
+
     # ---- grading -----------------------------------------------------------------------
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         batch = list(trajectories)
+        for t in batch:
+            self.check_world(t.meta.get("world"), f"trajectory {t.id!r}", any(s.images for s in t.steps))
         if self.mode == "first-error":
             self._grade_first_error(batch)
-        else:
+        elif self.mode == "per-step":
             self._grade_per_step(batch)
+        else:
+            self._grade_per_action(batch)
         yield from batch
 
     def _grade_first_error(self, batch: list[Trajectory]) -> None:
-        replies, costs = self._ask([self._first_error_prompt(t) for t in batch])
-        for t, texts, cost in zip(batch, replies, costs):
+        prompts: list[str | RenderedPrompt] = [self._first_error_prompt(t) for t in batch]
+        replies, costs, overflow = self._ask(prompts, [f"trajectory {t.id!r}" for t in batch])
+        for k, (t, texts, cost) in enumerate(zip(batch, replies, costs)):
             n = len(t.steps)
+            if texts is None:
+                lab = self._too_long_label(overflow[k], prompts[k])
+                for i, s in enumerate(t.steps):
+                    s.labels[self.name] = lab if i == 0 else Label(None, None, None, Cost(), self._ref)
+                continue
             parsed = [self._parse_index(x, n) for x in texts]
             votes = [v for v in parsed if v is not None]
             raw = "\n---\n".join(x[:_RAW_KEEP] for x in texts)
+            head = {"votes": parsed, **self._prompt_extra(prompts[k])}
             if not votes:
                 for i, s in enumerate(t.steps):
                     s.labels[self.name] = Label(
                         None, None, "unparseable judge reply: " + raw if i == 0 else None,
-                        cost if i == 0 else Cost(), self._ref,
-                        {"votes": parsed} if i == 0 else None,
+                        cost if i == 0 else Cost(), self._ref, head if i == 0 else None,
                     )
                 continue
             counts = Counter(votes)
@@ -242,11 +357,12 @@ class JudgeGrader:
                 verdict: Verdict | None = "correct" if fe == -1 or i < fe else ("incorrect" if i == fe else None)
                 s.labels[self.name] = Label(
                     score, verdict, raw if i == 0 else None, cost if i == 0 else Cost(), self._ref,
-                    {"votes": parsed, "first_error": fe} if i == 0 else None,
+                    {**head, "first_error": fe} if i == 0 else None,
                 )
 
     def _grade_per_step(self, batch: list[Trajectory]) -> None:
-        prompts, where = [], []
+        prompts: list[str | RenderedPrompt] = []
+        where, names = [], []
         for t in batch:
             for i, s in enumerate(t.steps):
                 history = "\n\n".join(f"<step_{k}>\n{x.text}\n</step_{k}>" for k, x in enumerate(t.steps[:i]))
@@ -254,14 +370,67 @@ class JudgeGrader:
                     _fill(self.template, problem=_problem(t), history=history or "(none)", step=s.text, index=str(i))
                 )
                 where.append(s)
-        replies, costs = self._ask(prompts) if prompts else ([], [])
-        for s, texts, cost in zip(where, replies, costs):
+                names.append(f"trajectory {t.id!r} step {i}")
+        replies, costs, overflow = self._ask(prompts, names) if prompts else ([], [], {})
+        for k, (s, texts, cost) in enumerate(zip(where, replies, costs)):
+            if texts is None:
+                s.labels[self.name] = self._too_long_label(overflow[k], prompts[k])
+                continue
             parsed = [parse_boxed_verdict(x) for x in texts]
             votes = [v for v in parsed if v is not None]
             raw = "\n---\n".join(x[:_RAW_KEEP] for x in texts)
+            extra = {"votes": parsed, **self._prompt_extra(prompts[k])}
             if not votes:
-                s.labels[self.name] = Label(None, None, "unparseable judge reply: " + raw, cost, self._ref)
+                s.labels[self.name] = Label(None, None, "unparseable judge reply: " + raw, cost, self._ref, extra)
                 continue
             frac = sum(votes) / len(votes)
             verdict: Verdict | None = "correct" if frac > 0.5 else ("incorrect" if frac < 0.5 else None)
-            s.labels[self.name] = Label(frac, verdict, raw, cost, self._ref, {"votes": parsed})
+            s.labels[self.name] = Label(frac, verdict, raw, cost, self._ref, extra)
+
+    def _grade_per_action(self, batch: list[Trajectory]) -> None:
+        rendered: list[RenderedPrompt] = []
+        where, names = [], []
+        for t in batch:
+            for i, s in enumerate(t.steps):
+                if s.kind != "action":
+                    continue
+                name = f"trajectory {t.id!r} step {i}"
+                if s.images and self.options.images > 0 and not self.send_images:
+                    raise ConfigError(
+                        f"{name} has screenshots, but the judge backend {self.backend.name!r} takes text only; "
+                        "serve a vision-language model (--backend openai) or judge without the screen: -o images=0"
+                    )
+                p = render_action(
+                    self.template, t, i, history=self.options.history, images=self.image_options,
+                    resolver=self.resolver, send_images=self.send_images, where=f"trajectory {t.id!r} step {i} ",
+                )
+                self.counts["images"] += p.images
+                self.counts["images_left_out"] += p.images_left_out
+                rendered.append(p)
+                where.append(s)
+                names.append(name)
+        prompts: list[str | RenderedPrompt] = list(rendered)
+        replies, costs, overflow = self._ask(prompts, names) if prompts else ([], [], {})
+        for k, (s, texts, cost) in enumerate(zip(where, replies, costs)):
+            p = rendered[k]
+            if texts is None:
+                s.labels[self.name] = self._too_long_label(overflow[k], p)
+                continue
+            parsed = [parse_action_verdict(x) for x in texts]
+            votes = [v for v in parsed if v is not None]
+            raw = "\n---\n".join(x[:_RAW_KEEP] for x in texts)
+            extra: dict[str, Any] = {
+                "votes": [None if v is None else v[0] for v in parsed],
+                "kinds": [None if v is None else v[1] for v in parsed],
+                "images": p.images, "images_left_out": p.images_left_out, **self._prompt_extra(p),
+            }
+            if not votes:
+                s.labels[self.name] = Label(None, None, "unparseable judge reply: " + raw, cost, self._ref, extra)
+                continue
+            frac = sum(v[0] for v in votes) / len(votes)
+            verdict: Verdict | None = "correct" if frac > 0.5 else ("incorrect" if frac < 0.5 else None)
+            if verdict == "incorrect":
+                kinds = Counter(v[1] or "other" for v in votes if not v[0])
+                top = max(kinds.values())
+                extra["kind"] = min(k for k, c in kinds.items() if c == top)  # ties: alphabetical, stable
+            s.labels[self.name] = Label(frac, verdict, raw, cost, self._ref, extra)

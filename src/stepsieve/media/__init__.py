@@ -9,10 +9,13 @@ is self-contained and an image shared by many steps is stored once.
 - ``MediaResolver(record_file)`` reads a record's images back, checking size and hash;
 - ``MediaCarrier(source, out)`` moves the images a record references into ``OUT.media``
   (hard link where it can, copy otherwise) and rewrites the references: every writer of
-  canonical records uses it, so ``convert``, ``grade``, ``curate`` outputs carry their media.
+  canonical records uses it, so ``convert``, ``grade``, ``curate`` outputs carry their media;
+- ``encode_for_model(raw, max_side=, max_bytes=)`` makes the downscaled ``data:`` URL a
+  multimodal request carries (built at request time, never stored).
 """
 
 from stepsieve.media._carry import MediaCarrier
+from stepsieve.media._encode import ModelImage, encode_for_model, image_size, image_token_estimate
 from stepsieve.media._store import (
     MEDIA_SUFFIX,
     MediaResolver,
@@ -21,4 +24,15 @@ from stepsieve.media._store import (
     sniff_image,
 )
 
-__all__ = ["MEDIA_SUFFIX", "MediaCarrier", "MediaResolver", "MediaStore", "inline_ref", "sniff_image"]
+__all__ = [
+    "MEDIA_SUFFIX",
+    "MediaCarrier",
+    "MediaResolver",
+    "MediaStore",
+    "ModelImage",
+    "encode_for_model",
+    "image_size",
+    "image_token_estimate",
+    "inline_ref",
+    "sniff_image",
+]

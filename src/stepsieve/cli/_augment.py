@@ -1,0 +1,106 @@
+"""``stepsieve augment IN OUT --label L``: a model writes the reasoning behind each kept action.
+
+A thin verb over ``stepsieve.augment.Augmenter`` run by the grading engine: OUT is
+append-only JSONL, resumable (keyed by trajectory id + the augmentation's configuration
+hash, stamped in ``meta.augment``), with the request cache and ``--max-cost`` of every model
+verb. With no model it runs offline with the embedded policy (the path, not the quality).
+Prints one JSON summary: steps written, rejected by reason, over the context, and the model
+usage; writes OUT's manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from stepsieve.cli._app import app
+from stepsieve.cli._model_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    DryRunOpt,
+    MaxCostOpt,
+    ModelOpt,
+    ModelOptions,
+    NoCacheOpt,
+    backend_from_options,
+    report_backend,
+)
+
+_EXAMPLES = """Examples:
+
+  stepsieve augment judged.jsonl thoughts.jsonl --label judge
+
+  stepsieve augment judged.jsonl thoughts.jsonl --label judge --backend openai
+      --model Qwen/Qwen2.5-VL-7B-Instruct --base-url http://127.0.0.1:8000/v1 --max-cost tokens=2000000
+
+  stepsieve augment run.jsonl thoughts.jsonl --keep all -o max_chars=800 --dry-run
+"""
+
+
+@app.command("augment", epilog=_EXAMPLES)
+def augment_cmd(
+    src: Path = typer.Argument(..., help="Labelled trajectories (.jsonl, .json, .parquet)."),
+    out: Path = typer.Argument(..., help="Output, append-only JSONL (re-run to resume)."),
+    label: str = typer.Option(None, "--label", help="Keep the action steps this label calls correct."),
+    keep: str = typer.Option("correct", "--keep", help="correct (by --label) | all (every action step)."),
+    option: list[str] = typer.Option([], "--option", "-o", help="An augment option KEY=VALUE (repeatable)."),
+    help_options: bool = typer.Option(False, "--help-options", help="List the augment options and exit."),
+    backend: BackendOpt = "transformers",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = 8,
+    max_cost: MaxCostOpt = None,
+    dry_run: DryRunOpt = False,
+    no_cache: NoCacheOpt = False,
+    fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Trajectories per batch (and flushed together)."),
+    on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
+    limit: int = typer.Option(None, "--limit", help="Stop after this many input records."),
+) -> None:
+    """Write the reasoning behind every kept action step of IN (its `thought`) into OUT."""
+    from stepsieve._errors import ConfigError
+    from stepsieve._registry import describe_options, parse_options
+    from stepsieve.augment import Augmenter, AugmentOptions, written_hash
+    from stepsieve.engine import run_grading
+
+    if help_options:
+        typer.echo(describe_options(AugmentOptions, "augment"))
+        raise typer.Exit(0)
+    values: dict[str, Any] = {}
+    for item in option:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"-o expects KEY=VALUE, got {item!r}")
+        values[key.strip()] = value
+    values.update({"label": label, "keep": keep})
+    if model is None and backend == "transformers" and "template" not in values:
+        # offline, the embedded policy: its 1024-token window needs the compact template
+        values.setdefault("history", "3")
+        values.setdefault("max_tokens", "96")
+        values["template"] = "augment_compact.txt"
+    opts = parse_options(AugmentOptions, values, "augment")
+    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    job = Augmenter(backend_from_options(mopts), opts, source=src)
+    scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes nothing
+    target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
+    stats = run_grading(job, src, target, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
+                        stamp=written_hash)
+    report: dict[str, Any] = {"augment": job.hash, **stats.to_dict(), "counts": dict(job.counts)}
+    if scratch is not None:
+        scratch.cleanup()
+        report["dry_run"] = True
+    else:
+        from stepsieve._manifest import write_manifest
+
+        write_manifest(out, verb="augment", inputs=[src], labels=[],
+                       options={"config": job.config, "from": fmt, "batch_size": batch_size,
+                                "on_error": on_error, "limit": limit},
+                       counts={"in": stats.read, "out": stats.already_done + stats.graded,
+                               "rejected": stats.rejected, **stats.to_dict(), **dict(job.counts)})
+    report["backend"] = report_backend(job.backend)
+    typer.echo(json.dumps(report))
