@@ -1,6 +1,6 @@
 """stepsieve's linear-head StepRM side by side with TRL 1.13's ``PRMTrainer``, same labels and budget.
 
-    python benchmarks/peers/trl_prm.py [--train 720 --test 200 --ops 4-6 --mc-n 8 --epochs 3 --lr 3e-4 \
+    python benchmarks/peers/trl_prm.py [--train 240 --test 200 --ops 4-6 --mc-n 8 --epochs 3 --lr 3e-4 \
         --batch-size 16 --seeds 0 --cache runs/peers/trl_prm --save benchmarks/results/trl_prm.json]
 
 On the embedded ``arith`` world with the embedded policy as the base of both models:
@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -97,25 +99,48 @@ def make_data(args: argparse.Namespace, cache: Path) -> tuple[Path, Path]:
     return train_mc, test
 
 
-def run_trl(py: Path, rows: Path, test_rows: Path, out: Path, args: argparse.Namespace, seed: int) -> dict:
+def start_trl(py: Path, rows: Path, test_rows: Path, out: Path, args: argparse.Namespace,
+              seed: int) -> tuple[subprocess.Popen, Path]:
+    """Start the TRL arm in its venv (it runs while the stepsieve arms train)."""
     scores = out / "scores.json"
+    out.mkdir(parents=True, exist_ok=True)
     cmd = [str(py), str(WORKER), "--train", str(rows), "--test", str(test_rows), "--base", str(POLICY),
            "--out", str(out), "--scores", str(scores), "--epochs", str(args.epochs), "--lr", str(args.lr),
            "--batch-size", str(args.batch_size), "--seed", str(seed)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of stepsieve's venv leaks in
     _log(f"TRL 1.13 PRMTrainer, seed {seed}")
-    subprocess.run(cmd, check=True, env={**env, "OMP_NUM_THREADS": "1", "TRL_EXPERIMENTAL_SILENCE": "1"})
-    return json.loads(scores.read_text())
+    proc = subprocess.Popen(cmd, env={**env, "OMP_NUM_THREADS": "1", "TRL_EXPERIMENTAL_SILENCE": "1"})
+    return proc, scores
 
 
-def run_stepsieve(train_mc: Path, out: Path, args: argparse.Namespace, seed: int):
+# The stepsieve arms. "linear": what `stepsieve train-prm --head linear` trains by default.
+# "linear, TRL's data": the same trainer fed what TRL's trainer sees — steps after the first error
+# left out (the trl-stepwise row stops there), every example trained on (no dev part), P >= 0.5.
+ARMS = {
+    "linear": {},
+    "linear_trl_data": {"after_error": "skip", "dev_fraction": 0.0},
+}
+
+
+def run_stepsieve(arm: str, train_mc: str, test_path: str, out: str, epochs: int, lr: float, batch_size: int,
+                  seed: int) -> dict:
+    """Train one stepsieve arm and score the test split (a worker process: arms train side by side)."""
+    import torch
+
     from stepsieve.formats import read_trajectories
-    from stepsieve.prm import TrainOptions, train_prm
+    from stepsieve.prm import StepRMScorer, TrainOptions, train_prm
 
-    opts = TrainOptions(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=seed)
-    _log(f"stepsieve train-prm --head linear, seed {seed}")
-    return train_prm(read_trajectories(train_mc), base=POLICY, out=out, label="mc", head="linear",
-                     options=opts, device="cpu", source=str(train_mc))
+    torch.set_num_threads(1)
+    opts = TrainOptions(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **ARMS[arm])
+    t0 = time.perf_counter()
+    model = train_prm(read_trajectories(train_mc), base=POLICY, out=out, label="mc", head="linear",
+                      options=opts, device="cpu", source=train_mc)
+    scores = StepRMScorer(model, batch_size=64).score_steps(list(read_trajectories(test_path)))
+    tr = model.config.training
+    return {"scores": scores, "threshold": model.config.threshold,
+            "train": {"examples": tr["examples"], "dev_examples": tr["dev_examples"],
+                      "labelled_steps": tr["labelled_steps"], "first_loss": tr["first_loss"],
+                      "final_loss": tr["final_loss"], "seconds": round(time.perf_counter() - t0, 1)}}
 
 
 def _attach(test: list, name: str, scores: list[list[float]], threshold: float) -> None:
@@ -138,7 +163,7 @@ def _f1(test: list, name: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=int, default=720)
+    ap.add_argument("--train", type=int, default=240, help="train trajectories (issue 18 used 720)")
     ap.add_argument("--test", type=int, default=200)
     ap.add_argument("--ops", default="4-6")
     ap.add_argument("--mc-n", type=int, default=8)
@@ -153,12 +178,8 @@ def main() -> None:
     ap.add_argument("--skip-trl", action="store_true", help="stepsieve arm only (no TRL venv)")
     args = ap.parse_args()
 
-    import torch
-
     from stepsieve.formats import read_trajectories
-    from stepsieve.prm import StepRMScorer
 
-    torch.set_num_threads(1)
     cache = args.cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -172,24 +193,25 @@ def main() -> None:
     runs: list[dict] = []
     for seed in seeds:
         run: dict = {"seed": seed}
-        if py is not None:
-            trl = run_trl(py, rows, test_rows, cache / "trl_prm" / f"trl-seed{seed}", args, seed)
-            _attach(test, "trl", trl["scores"], 0.5)
-            run["trl_prm_trainer"] = {**_f1(test, "trl"), "train": trl["train"]}
-        t1 = time.perf_counter()
-        model = run_stepsieve(train_mc, cache / "trl_prm" / f"steprm-linear-seed{seed}", args, seed)
-        scores = StepRMScorer(model, batch_size=64).score_steps(test)
-        thr = model.config.threshold
-        _attach(test, "steprm", scores, 0.5)
-        at_half = _f1(test, "steprm")
-        _attach(test, "steprm", scores, thr)
-        tr = model.config.training
-        run["stepsieve_linear"] = {
-            **at_half, "at_dev_threshold": {"threshold": thr, **_f1(test, "steprm")},
-            "train": {"examples": tr["examples"], "dev_examples": tr["dev_examples"],
-                      "labelled_steps": tr["labelled_steps"], "first_loss": tr["first_loss"],
-                      "final_loss": tr["final_loss"], "seconds": round(time.perf_counter() - t1, 1)},
-        }
+        trl = start_trl(py, rows, test_rows, cache / "trl_prm" / f"trl-seed{seed}", args, seed) if py else None
+        with ProcessPoolExecutor(max_workers=len(ARMS), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futs = {arm: pool.submit(run_stepsieve, arm, str(train_mc), str(test_path),
+                                     str(cache / "trl_prm" / f"steprm-{arm}-seed{seed}"), args.epochs, args.lr,
+                                     args.batch_size, seed) for arm in ARMS}
+            done = {arm: f.result() for arm, f in futs.items()}
+        if trl is not None:
+            proc, scores_path = trl
+            if proc.wait() != 0:
+                raise SystemExit(f"the TRL arm failed (exit {proc.returncode})")
+            res = json.loads(scores_path.read_text())
+            _attach(test, "trl", res["scores"], 0.5)
+            run["trl_prm_trainer"] = {**_f1(test, "trl"), "train": res["train"]}
+        for arm, res in done.items():
+            _attach(test, arm, res["scores"], 0.5)
+            at_half = _f1(test, arm)
+            _attach(test, arm, res["scores"], res["threshold"])
+            run[f"stepsieve_{arm}"] = {**at_half, "at_dev_threshold": {"threshold": res["threshold"],
+                                                                        **_f1(test, arm)}, "train": res["train"]}
         runs.append(run)
         _log(json.dumps({k: v.get("average_f1") if isinstance(v, dict) else v for k, v in run.items()}))
 
@@ -197,7 +219,7 @@ def main() -> None:
         xs = [r[arm]["average_f1"] for r in runs if arm in r]
         return round(statistics.fmean(xs), 4) if xs else None
 
-    summary = {"trl_prm_trainer": mean("trl_prm_trainer"), "stepsieve_linear": mean("stepsieve_linear")}
+    summary = {arm: mean(arm) for arm in ("trl_prm_trainer", *(f"stepsieve_{a}" for a in ARMS))}
     if summary["trl_prm_trainer"]:
         summary["ratio_stepsieve_over_trl"] = round(summary["stepsieve_linear"] / summary["trl_prm_trainer"], 3)
     out = {
