@@ -1,7 +1,7 @@
 """stepsieve's linear-head StepRM side by side with TRL 1.13's ``PRMTrainer``, same labels and budget.
 
     python benchmarks/peers/trl_prm.py [--train 240 --test 200 --ops 4-6 --mc-n 8 --epochs 3 --lr 3e-4 \
-        --batch-size 16 --seeds 0 --cache runs/peers/trl_prm --save benchmarks/results/trl_prm.json]
+        --batch-size 16 --seeds 0 --cache runs/peers --save benchmarks/results/trl_prm.json]
 
 On the embedded ``arith`` world with the embedded policy as the base of both models:
 
@@ -157,8 +157,8 @@ def _f1(test: list, name: str) -> dict:
     from stepsieve.evaluate import evaluate
 
     pb = evaluate(test, name, "truth")["processbench"]
-    pb = pb.get("all", pb) if "average_f1" not in pb else pb
-    return {k: pb[k] for k in ("average_f1", "acc_error", "acc_correct") if k in pb}
+    split = next(iter(pb["splits"].values()))  # one split: the test trajectories
+    return {"average_f1": pb["average_f1"], **{k: split[k] for k in ("acc_error", "acc_correct") if k in split}}
 
 
 def main() -> None:
