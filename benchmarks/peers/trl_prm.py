@@ -175,6 +175,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "peers",
                     help="data (trl_prm/<sizes>/), trained models and the TRL venv (.venv-trl113)")
     ap.add_argument("--save", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="a directory holding train.mc.jsonl (mc-graded, no truth) and test.jsonl made earlier: "
+                         "skips sampling and grading")
     ap.add_argument("--skip-trl", action="store_true", help="stepsieve arm only (no TRL venv)")
     args = ap.parse_args()
 
@@ -183,7 +186,10 @@ def main() -> None:
     cache = args.cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train_mc, test_path = make_data(args, cache)
+    if args.data:
+        train_mc, test_path = args.data.resolve() / "train.mc.jsonl", args.data.resolve() / "test.jsonl"
+    else:
+        train_mc, test_path = make_data(args, cache)
     rows, test_rows = train_mc.with_suffix(".trl.jsonl"), test_path.with_suffix(".trl.jsonl")
     _cli("export", str(train_mc), "-o", str(rows), "--format", "trl-stepwise", "--label", "mc")
     _cli("export", str(test_path), "-o", str(test_rows), "--format", "trl-stepwise", "--label", "truth")
@@ -225,7 +231,8 @@ def main() -> None:
     out = {
         "benchmark": "peers/trl_prm",
         "world": "arith (embedded)", "base": "embedded policy",
-        "sizes": {"train": args.train, "test": args.test, "ops": args.ops, "mc_n": args.mc_n,
+        "data": str(args.data) if args.data else None,
+        "sizes": {"train": len(rows.read_text().splitlines()), "test": len(test), "ops": args.ops, "mc_n": args.mc_n,
                   "train_rows_trl": len(rows.read_text().splitlines()), "data_seed": args.data_seed},
         "budget": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size},
         "metric": "ProcessBench first-error F1 against truth on the test split (stepsieve.evaluate)",
