@@ -99,6 +99,19 @@ def make_data(args: argparse.Namespace, cache: Path) -> tuple[Path, Path]:
     return train_mc, test
 
 
+def _test_rows(test_path: Path, out: Path) -> None:
+    """The test split as trl-stepwise rows, every step kept (the export stops a row at the first
+    step whose label is undecided; scoring needs them all). Text is rendered as the export does."""
+    from stepsieve.curate import render_step, render_task
+    from stepsieve.formats import read_trajectories
+
+    with open(out, "w") as f:
+        for t in read_trajectories(test_path):
+            steps = [render_step(s) for s in t.steps]
+            f.write(json.dumps({"prompt": render_task(t.task), "completions": steps, "labels": [True] * len(steps)})
+                    + "\n")
+
+
 def start_trl(py: Path, rows: Path, test_rows: Path, out: Path, args: argparse.Namespace,
               seed: int) -> tuple[subprocess.Popen, Path]:
     """Start the TRL arm in its venv (it runs while the stepsieve arms train)."""
@@ -192,7 +205,7 @@ def main() -> None:
         train_mc, test_path = make_data(args, cache)
     rows, test_rows = train_mc.with_suffix(".trl.jsonl"), test_path.with_suffix(".trl.jsonl")
     _cli("export", str(train_mc), "-o", str(rows), "--format", "trl-stepwise", "--label", "mc")
-    _cli("export", str(test_path), "-o", str(test_rows), "--format", "trl-stepwise", "--label", "truth")
+    _test_rows(test_path, test_rows)
     py = None if args.skip_trl else trl_venv(cache)
     test = list(read_trajectories(test_path))
     seeds = [int(s) for s in args.seeds.split(",")]
