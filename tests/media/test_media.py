@@ -15,7 +15,7 @@ from _cli import run_cli as run
 from stepsieve import DataError
 from stepsieve.formats import convert, get_format, read_trajectories
 from stepsieve.media import MediaResolver, MediaStore, inline_ref
-from stepsieve.trajectory import MediaRef, Step, Trajectory
+from stepsieve.trajectory import Action, MediaRef, Step, Trajectory
 
 
 def png(colour: str = "red", size: tuple[int, int] = (8, 6)) -> bytes:
@@ -153,7 +153,26 @@ def test_grade_and_curate_outputs_carry_their_images(tmp_path: Path, capsys) -> 
     store = MediaStore(tmp_path / "in" / "labelled.jsonl")
     ok = Label(score=1.0, verdict="correct")
     rec = Trajectory(
-        "t", "task", [Step(0, "click(1, 2)", "action", labels={"truth": ok}, images=[store.put(png("blue"))])]
+        "t",
+        "task",
+        [
+            Step(
+                0,
+                "click(1, 2)",
+                "action",
+                labels={"truth": ok},
+                images=[store.put(png("blue"))],
+                actions=[Action("click", x=1, y=2)],
+            ),
+            Step(
+                1,
+                "click(5, 6)",
+                "action",
+                labels={"truth": ok},
+                images=[store.put(png("red"))],
+                actions=[Action("click", x=5, y=6)],
+            ),
+        ],
     )
     get_format("stepsieve").write([rec], tmp_path / "in" / "labelled.jsonl")
     code, _, err = run(
@@ -170,6 +189,25 @@ def test_grade_and_curate_outputs_carry_their_images(tmp_path: Path, capsys) -> 
     assert code == 0, err
     (t,) = read_trajectories(tmp_path / "c" / "kept.jsonl")
     assert MediaResolver(tmp_path / "c" / "kept.jsonl").read(t.steps[0].images[0]) == png("blue")
+    assert [a.x for s in t.steps for a in s.actions] == [1, 5]  # curation keeps the machine actions
+    # one example per good step (the WebSTAR filter) keeps them too
+    code, _, err = run(
+        [
+            "curate",
+            tmp_path / "in" / "labelled.jsonl",
+            "-o",
+            tmp_path / "c" / "steps.jsonl",
+            "--label",
+            "truth",
+            "--mode",
+            "steps",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    per_step = list(read_trajectories(tmp_path / "c" / "steps.jsonl"))
+    assert [len(x.steps) for x in per_step] == [1, 2]
+    assert per_step[1].steps[1].actions[0].x == 5 and per_step[1].steps[1].images
 
 
 def test_a_format_without_images_says_how_many_it_left_out(tmp_path: Path) -> None:

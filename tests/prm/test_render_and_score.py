@@ -90,3 +90,22 @@ def test_action_steps_render_thought_action_and_observation(model):
     r = render_trajectory(model.tokenizer, t, model.separator_id)
     text = model.tokenizer.decode(r.input_ids[1:])
     assert text == "user: add 2 and 3\nI add | add(2, 3) | 5\n"
+
+
+def test_head_reads_the_token_trl_prm_trainer_labels(model):
+    """TRL 1.13's ``PRMTrainer.tokenize_row`` (the layout of the ``trl-stepwise`` rows): ``[bos]`` +
+    prompt ids, then per step its ids + the separator's, the step's label on the last of them.
+    With the task laid out as TRL lays the prompt (template ``"{task}"``), stepsieve renders the
+    same ids and reads its head exactly where TRL puts each label (issue 18's side by side)."""
+    tok = model.tokenizer
+    t = TRAJS[0]
+    sep = tok.encode("\n", add_special_tokens=False)
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    ids = bos + tok(t.task, add_special_tokens=False)["input_ids"]
+    labelled_at = []
+    for s in t.steps:
+        ids += tok(s.text, add_special_tokens=False)["input_ids"] + sep
+        labelled_at.append(len(ids) - 1)
+    r = render(tok, t.task, t.steps, model.separator_id, template="{task}")
+    assert r.input_ids == ids
+    assert r.step_positions == labelled_at

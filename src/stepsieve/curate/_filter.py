@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
+
 from stepsieve._errors import ConfigError
 from stepsieve.curate._grading import Grading
 from stepsieve.graders._protocol import grader_ref
@@ -199,7 +201,7 @@ def _weight_labels(grading: Grading, opts: CurateOptions) -> tuple[Label, Label,
 def _copy(s: Step, wl: str, label: Label) -> Step:
     labels = dict(s.labels)
     labels[wl] = label
-    return Step(s.index, s.text, s.kind, s.observation, s.thought, labels, s.meta)
+    return msgspec.structs.replace(s, labels=labels)  # every field kept: actions, images, meta...
 
 
 def _opts_dict(opts: CurateOptions) -> dict[str, object]:

@@ -167,7 +167,9 @@ def _step_dict(s: Step) -> dict[str, Any]:
 
 
 def _bare(s: Step) -> Step:
-    return Step(s.index, s.text, s.kind, s.observation, s.thought)
+    """The step without labels and format extras; its machine actions stay (a pair of agent
+    steps compares actions). Screenshots do not: pair files carry no media folder."""
+    return Step(s.index, s.text, s.kind, s.observation, s.thought, actions=s.actions)
 
 
 @dataclass(slots=True)
