@@ -40,6 +40,7 @@ PROPS = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 1
 # Read-only importers: real files of their layout (tests/fixtures/agents, from the projects).
 DOCS = {
     "anthropic": None,
+    "osworld": None,
     "claude-code": "agents/claude-code/short.jsonl",
     "mini-swe-agent": "agents/mini-swe-agent/testdata_local.traj.json",
     "openai-agents": "agents/openai/minimal_v1_17.json",
@@ -84,6 +85,15 @@ def _seeds(name: str) -> list[Any] | None:
                                               {"role": "user", "content": [
                                                   {"type": "tool_result", "tool_use_id": "tu1", "content": "5"}]},
                                               {"role": "assistant", "content": "The answer is 5."}]}]
+        if name == "osworld":  # the lines of one traj.jsonl (no screenshot files beside them)
+            return [
+                {"step_num": 1, "action": "pyautogui.click(412, 230)", "response": "Open search.", "reward": 0,
+                 "done": False, "info": {}},
+                {"step_num": 2, "action": {"action_type": "TYPING", "parameters": {"text": "mug"}}, "reward": 0,
+                 "done": False, "info": {}},
+                {"step_num": 3, "action": "DONE", "reward": 1, "done": True, "info": {}},
+                {"Error": "Time limit exceeded"},
+            ]
         return None
     data = (FIXTURES / rel).read_bytes()
     if rel.endswith(".jsonl"):
@@ -175,7 +185,7 @@ def test_mutated_records_are_read_or_rejected_never_a_traceback(name):
     @PROPS
     @given(data=st.data())
     def prop(data: st.DataObject) -> None:
-        if per_file and name == "claude-code":  # one session a file: its events are the lines
+        if per_file and name in ("claude-code", "osworld"):  # one run a file: its events are the lines
             events = [data.draw(_mutated(e)) for e in seeds]
             lines = [orjson.dumps(e) for e in events]
             expected = None

@@ -60,8 +60,18 @@ def arguments_text(arguments: Any) -> str:
     return json.dumps({} if arguments is None else arguments, ensure_ascii=False)
 
 
-def tool_action(name: str, arguments: Any, call_id: str | None = None) -> Action:
-    return Action("tool", name=name, arguments=arguments_text(arguments), id=call_id)
+def call_id_of(v: Any) -> str | None:
+    """A log's call id as the record's type: text (a number becomes its text), else None —
+    Structs are not validated when built, so a malformed log must not put a ``true`` there."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def tool_action(name: str, arguments: Any, call_id: Any = None) -> Action:
+    return Action("tool", name=str(name), arguments=arguments_text(arguments), id=call_id_of(call_id))
 
 
 _FIELDS = ("x", "y", "button", "text", "keys", "scroll_x", "scroll_y")
@@ -99,6 +109,7 @@ def anthropic_computer_action(inp: Any, call_id: str | None) -> Action | None:
     if not isinstance(inp, dict) or not isinstance(inp.get("action"), str):
         return None
     act = inp["action"]
+    call_id = call_id_of(call_id)
     xy = _xy(inp.get("coordinate"))
     x, y = xy if xy else (None, None)
     if act in _ANTHROPIC_CLICKS and xy:
@@ -137,6 +148,7 @@ def openai_computer_action(action: Any, call_id: str | None) -> Action | None:
     """An OpenAI ``computer_call`` item's ``action`` object as an Action (None when unknown)."""
     if not isinstance(action, dict) or action.get("type") not in _OPENAI_TYPES:
         return None
+    call_id = call_id_of(call_id)
     path = action.get("path")
     pts = (
         [Point(int(p["x"]), int(p["y"])) for p in path if isinstance(p, dict)]
