@@ -21,8 +21,6 @@ from stepsieve.formats import get_format, read_trajectories
 AG = Path(__file__).parent.parent / "fixtures" / "agents"
 
 
-
-
 # (format, sample, trajectories, steps, actions, steps with an observation, unknown events,
 #  openai-chat export: assistant messages, tool messages)
 SAMPLES = [
@@ -420,3 +418,54 @@ def test_openhands_v1_unknown_event_kind_is_kept():
     ]
     t = get_format("openhands").decode(events)
     assert t.meta["unknown_events"][0]["event"]["kind"] == "HologramEvent" and t.steps[0].text == "hello"
+
+
+@pytest.mark.parametrize(
+    "fmt,sample",
+    [
+        ("claude-code", "claude-code/tool_heavy.jsonl"),
+        ("mini-swe-agent", "mini-swe-agent/testdata_github_issue.traj.json"),
+    ],
+)
+def test_an_agent_session_goes_grade_curate_export_end_to_end(fmt, sample, tmp_path, capsys):
+    """A real Claude Code session and a real mini-swe-agent run: import, grade every action
+    (agent-rules), curate, export a chat fine-tuning file that passes OpenAI's documented rules
+    with the session's tool calls as real tool_calls."""
+    from stepsieve.curate import check_openai_chat_file
+
+    code, _, err = run(["convert", AG / sample, tmp_path / "in.jsonl", "--from", fmt], capsys)
+    assert code == 0, err
+    code, _, err = run(
+        ["grade", tmp_path / "in.jsonl", tmp_path / "g.jsonl", "--grader", "agent-rules"], capsys
+    )
+    assert code == 0, err
+    (t,) = read_trajectories(tmp_path / "g.jsonl")
+    assert all("agent-rules" in s.labels for s in t.steps)
+    code, _, err = run(
+        [
+            "curate",
+            tmp_path / "g.jsonl",
+            "-o",
+            tmp_path / "kept.jsonl",
+            "--label",
+            "agent-rules",
+            "--mode",
+            "mask",
+            "--unscored",
+            "keep",
+            "--neutral",
+            "keep",
+            "--after-error",
+            "grade",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    code, _, err = run(
+        ["export", tmp_path / "kept.jsonl", "-o", tmp_path / "chat.jsonl", "--format", "openai-chat"], capsys
+    )
+    assert code == 0, err
+    assert check_openai_chat_file(tmp_path / "chat.jsonl") == []
+    row = json.loads((tmp_path / "chat.jsonl").read_text().splitlines()[0])
+    calls = [c for m in row["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+    assert len(calls) == sum(len(s.actions) for s in t.steps) > 0
