@@ -26,7 +26,9 @@ def test_requests_spread_over_the_servers():
         out = be.generate([f"p{i}" for i in range(32)], n=2, seed=None)
         assert [g.text for g in out[5]] == ["echo:p5#0", "echo:p5#1"]
         assert len(a.requests) + len(b.requests) == 32
-        assert min(len(a.requests), len(b.requests)) >= 8, (len(a.requests), len(b.requests))
+        # the first 8 concurrent requests are routed before any answer arrives, so least-outstanding
+        # routing splits them 4/4; later ones go where answers come back first (timing, not asserted)
+        assert min(len(a.requests), len(b.requests)) >= 4, (len(a.requests), len(b.requests))
         per_server = {s["url"]: s["requests"] for s in be.summary()["servers"]}
         assert per_server == {a.base_url: len(a.requests), b.base_url: len(b.requests)}
 
