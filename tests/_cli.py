@@ -8,6 +8,11 @@ import pytest
 
 from stepsieve.cli import main
 
+# `stepsieve curate` options for agent runs graded by agent-rules, which abstains on most steps:
+# mask what it flags, keep the steps it leaves undecided.
+AGENT_CURATE = ["--label", "agent-rules", "--mode", "mask", "--unscored", "keep", "--neutral", "keep",
+                "--after-error", "grade"]
+
 
 def run_cli(argv: list, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of ``stepsieve ARGV``."""

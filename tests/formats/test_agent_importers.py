@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import AGENT_CURATE
 from _cli import run_cli as run
 
 from stepsieve import DataError
@@ -447,16 +448,7 @@ def test_an_agent_session_goes_grade_curate_export_end_to_end(fmt, sample, tmp_p
             tmp_path / "g.jsonl",
             "-o",
             tmp_path / "kept.jsonl",
-            "--label",
-            "agent-rules",
-            "--mode",
-            "mask",
-            "--unscored",
-            "keep",
-            "--neutral",
-            "keep",
-            "--after-error",
-            "grade",
+            *AGENT_CURATE,
         ],
         capsys,
     )

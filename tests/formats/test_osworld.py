@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _cli import AGENT_CURATE
 from _cli import run_cli as run
 
 from stepsieve import DataError
@@ -168,16 +169,7 @@ def test_a_computer_use_rollout_end_to_end(results: Path, tmp_path: Path, capsys
             tmp_path / "g.jsonl",
             "-o",
             tmp_path / "kept.jsonl",
-            "--label",
-            "agent-rules",
-            "--mode",
-            "mask",
-            "--unscored",
-            "keep",
-            "--neutral",
-            "keep",
-            "--after-error",
-            "grade",
+            *AGENT_CURATE,
         ],
         capsys,
     )
