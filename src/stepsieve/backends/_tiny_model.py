@@ -1,4 +1,5 @@
-"""A tiny randomly initialised Llama with a character-level tokenizer, written to a directory.
+"""Tiny randomly initialised models written to a directory: a Llama with a character-level
+tokenizer, a Qwen2 process reward model, a Qwen2-VL with its processor.
 
 Why it exists: the backend tests and benchmarks need a model that both ``transformers`` and an
 OpenAI-compatible server (vLLM) load from disk, of the same kind as the embedded policy
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "embedded_policy_dir"]
+__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "build_tiny_qwen2_vl", "embedded_policy_dir"]
 
 # Printable ASCII plus newline: enough for arithmetic word problems and chat-free prompts.
 CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
@@ -154,3 +156,88 @@ def build_tiny_qwen2_prm(
     cfg["num_labels"] = 2
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     return out, vocab_size - 1
+
+
+# Qwen2-VL's special tokens and its chat template (as published with Qwen/Qwen2-VL-2B-Instruct).
+QWEN_VL_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                    "<|image_pad|>", "<|video_pad|>"]
+QWEN_VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_qwen2_vl(
+    out: str | Path,
+    *,
+    hidden_size: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    vision_width: int = 32,
+    min_pixels: int = 28 * 28 * 4,
+    max_pixels: int = 28 * 28 * 4,
+    texts: Iterable[str] = (),
+    vocab_size: int = 512,
+    seed: int = 0,
+) -> Path:
+    """Write a random ``Qwen2VLForConditionalGeneration`` (safetensors) and its processor files
+    to ``out``: a byte-level BPE tokenizer (Qwen's kind, merges learnt from ``texts`` up to
+    ``vocab_size``; bytes only without them) with Qwen2-VL's special tokens and chat template,
+    and a ``Qwen2VLImageProcessor`` config whose tiny ``max_pixels`` turns any screenshot into
+    a few image tokens (the default: 2x2 merged patches, 4 tokens). ``AutoProcessor`` and
+    ``AutoModelForImageTextToText`` load the directory like a published Qwen2-VL (without
+    torchvision: :func:`stepsieve.backends._vl_processor.load_vl_processor`)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=QWEN_VL_SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    vocab = tok.get_vocab()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   model_max_length=32768)
+    fast.chat_template = QWEN_VL_CHAT_TEMPLATE
+    fast.save_pretrained(str(out))
+    (out / "chat_template.jinja").write_text(QWEN_VL_CHAT_TEMPLATE)
+    Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels).save_pretrained(str(out))
+    pre = out / "preprocessor_config.json"
+    pre.write_text(json.dumps({**json.loads(pre.read_text()), "processor_class": "Qwen2VLProcessor",
+                               "image_processor_type": "Qwen2VLImageProcessor"}, indent=1))
+    head_dim = hidden_size // heads
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": tok.get_vocab_size(), "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size,
+            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
+            "max_position_embeddings": 32768, "tie_word_embeddings": True,
+            # M-RoPE: (temporal, height, width) sections of the rotary half-dimension
+            "rope_scaling": {"type": "mrope", "mrope_section": [head_dim // 8, head_dim // 8, head_dim // 4]},
+            "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"], "bos_token_id": None,
+        },
+        vision_config={"depth": layers, "embed_dim": vision_width, "hidden_size": hidden_size, "num_heads": heads,
+                       "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    Qwen2VLForConditionalGeneration(config).save_pretrained(str(out), safe_serialization=True)
+    return out

@@ -15,7 +15,11 @@ from stepsieve.trajectory import AFTER_ERROR_RULES, check_after_error
 @app.command("train-prm")
 def train_prm_cmd(
     data: Path = typer.Argument(..., help="Graded trajectories (JSONL) carrying the label to learn."),
-    base: str = typer.Option(..., "--base", help="Base model directory (a causal LM with its tokenizer)."),
+    base: str = typer.Option(
+        ..., "--base",
+        help="Base model directory: a causal LM with its tokenizer, or a vision-language model "
+        "(AutoModelForImageTextToText + AutoProcessor, e.g. Qwen2.5-VL) that sees the steps' screenshots.",
+    ),
     out: Path = typer.Option(
         ..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."
     ),
@@ -48,7 +52,8 @@ def train_prm_cmd(
         False, "--soft", help="Learn the label's score as a float target (else its verdict)."
     ),
     separator: str = typer.Option(
-        "\n", "--separator", help="Step separator; must be one token of the tokenizer."
+        None, "--separator",
+        help="Step separator; must be one token of the tokenizer (default: \\n; a VLM: <|im_end|>).",
     ),
     epochs: int = typer.Option(None, "--epochs", help="Default: 3 steprm, 2 implicit."),
     batch_size: int = typer.Option(16, "--batch-size"),
@@ -102,14 +107,19 @@ def train_prm_cmd(
 
       stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
 
+      stepsieve train-prm gui-graded.jsonl --base /models/Qwen2.5-VL-3B-Instruct --out vlm-steprm --label mc \
+          --device cuda --bf16 --batch-size 4 --lr 1e-5
+
       stepsieve train-prm samples.jsonl --objective implicit --base src/stepsieve/embedded/policy \
           --out implicit-prm --template 'Problem: {task}\\nSolution:\\n' --beta 0.05 --lr 3e-4
     """
     from stepsieve.formats import read_trajectories
+    from stepsieve.media import MediaResolver
     from stepsieve.prm import TrainOptions, train_prm
 
-    sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
+    sep = separator.encode().decode("unicode_escape") if separator and "\\" in separator else separator
     if objective == "implicit":
+        sep = sep or "\n"
         template = template or "Problem: {task}\\nSolution:\\n"
         _train_implicit(
             data,
@@ -165,6 +175,7 @@ def train_prm_cmd(
         progress=True,
         source=str(data),
         allow_pickle=allow_pickle_weights,
+        media=MediaResolver(data),  # a VLM base reads the records' screenshots beside them
     )
     _echo_summary(model.config.training, out, ("dev_loss", "threshold", "dev_f1_vs_label", "seconds"))
 

@@ -1,6 +1,7 @@
 """Discriminative step reward models (StepRM): render, train, score, grade.
 
-A StepRM is a causal-LM backbone with a scalar head read at each step's separator token.
+A StepRM is a causal-LM backbone with a scalar head read at each step's separator token; a
+``VisionStepRM`` is one on a vision-language model that sees the steps' screenshots.
 :func:`render` is the one place a trajectory becomes tokens, shared by training and scoring.
 """
 
@@ -31,11 +32,13 @@ from stepsieve.prm._train import (
     train_prm,
     train_steps,
 )
+from stepsieve.prm._vlm import VLM_CONFIG_NAME, VisionRendered, VisionStepRM, VisionStepRMConfig, is_vlm
 
 __all__ = [
     "CONFIG_NAME",
     "HEAD_NAME",
     "IMPLICIT_CONFIG_NAME",
+    "VLM_CONFIG_NAME",
     "Example",
     "ImplicitConfig",
     "ImplicitGrader",
@@ -52,11 +55,15 @@ __all__ = [
     "StepRMScorer",
     "StepScorer",
     "TrainOptions",
+    "VisionRendered",
+    "VisionStepRM",
+    "VisionStepRMConfig",
     "cache_features",
     "choose_threshold",
     "collate",
     "default_model_dir",
     "first_error_at",
+    "is_vlm",
     "load_scorer",
     "load_tokenizer",
     "make_examples",

@@ -18,8 +18,10 @@ from stepsieve._errors import ConfigError
 from stepsieve._registry import check_options
 from stepsieve.graders._plugin import GradeContext
 from stepsieve.graders._protocol import grader_ref
+from stepsieve.media import MediaResolver
 from stepsieve.prm._model import StepRM
 from stepsieve.prm._score import StepRMScorer
+from stepsieve.prm._vlm import VisionStepRM
 from stepsieve.trajectory import Cost, Label, Trajectory
 
 __all__ = ["PRMGrader", "PRMOptions", "default_model_dir"]
@@ -79,9 +81,13 @@ class PRMGrader:
         device: str | None = None,
         name: str = "prm",
         allow_pickle_weights: bool = False,
+        source: str | Path | None = None,
     ) -> None:
+        """``source``: the records' file, whose folder a vision-language StepRM reads their screenshots from."""
         path = Path(model) if model is not None else default_model_dir()
         self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
+        if isinstance(self._model, VisionStepRM):
+            self._model.media = MediaResolver(source)
         self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
         self.name = name
         self.config: dict[str, Any] = {
@@ -116,7 +122,7 @@ class PRMGrader:
                 name=ctx.label or "prm",
             )
         return cls(model, threshold=o.threshold, batch_size=o.batch_size, device=o.device, name=ctx.label or "prm",
-                   allow_pickle_weights=o.allow_pickle_weights)
+                   allow_pickle_weights=o.allow_pickle_weights, source=ctx.source)
 
     def grade(self, trajectories: Iterable[Trajectory]) -> Iterator[Trajectory]:
         """Stream: score ``batch_size`` trajectories per forward pass and yield them labelled."""

@@ -17,6 +17,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.prm._implicit import IMPLICIT_CONFIG_NAME
 from stepsieve.prm._model import CONFIG_NAME
 from stepsieve.prm._score import StepScorer
+from stepsieve.prm._vlm import VLM_CONFIG_NAME
 from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["LoadedScorer", "load_scorer", "split_query", "task_from_prompt", "text_to_trajectory"]
@@ -27,7 +28,7 @@ class LoadedScorer:
     """A scorer with the layout its model reads: template (``{task}`` replaced) and step separator."""
 
     scorer: StepScorer
-    kind: str  # "steprm" or "implicit"
+    kind: str  # "steprm", "vlm-steprm" or "implicit"
     path: str
     template: str
     separator: str
@@ -66,7 +67,18 @@ def load_scorer(
         return LoadedScorer(
             StepRMScorer(s, batch_size=batch_size), "steprm", str(d), s.config.template, s.config.separator
         )
-    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}) nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
+    if (d / VLM_CONFIG_NAME).is_file():
+        from stepsieve.prm._score import StepRMScorer
+        from stepsieve.prm._vlm import VisionStepRM
+
+        if score is not None:
+            raise ConfigError("score= applies to implicit PRMs; a StepRM's score is its P(correct)")
+        v = VisionStepRM.load(d, device=device)
+        return LoadedScorer(
+            StepRMScorer(v, batch_size=batch_size), "vlm-steprm", str(d), v.config.template, v.config.separator
+        )
+    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}), a vision-language StepRM ({VLM_CONFIG_NAME}) "
+                      f"nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
 
 
 def task_from_prompt(prompt: str, template: str) -> str:

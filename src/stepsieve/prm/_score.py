@@ -96,8 +96,7 @@ def score_per_prefix(
     jobs: list[tuple[int, Rendered]] = []
     for i, t in enumerate(trajectories):
         for k in range(1, len(t.steps) + 1):
-            r = model.render(t.task, t.steps[:k])
-            jobs.append((i, Rendered(r.input_ids, r.step_positions, r.steps_start)))
+            jobs.append((i, model.render(t.task, t.steps[:k])))
     scores: list[list[float]] = [[] for _ in trajectories]
     t0 = time.perf_counter()
     for start in range(0, len(jobs), batch_size):

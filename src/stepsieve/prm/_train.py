@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from stepsieve._errors import ConfigError, DataError
+from stepsieve.media import MediaResolver
 from stepsieve.prm._model import StepRM, StepRMConfig, default_device
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
+from stepsieve.prm._vlm import VLM_SEPARATOR, VisionStepRM, VisionStepRMConfig, is_vlm
 from stepsieve.trajectory import (
     DEFAULT_AFTER_ERROR,
     AfterError,
@@ -235,7 +237,7 @@ def train_prm(
     out: str | Path,
     label: str,
     soft: bool = False,
-    separator: str = "\n",
+    separator: str | None = None,
     template: str = DEFAULT_TEMPLATE,
     head: str = "linear",
     head_width: int = 64,
@@ -245,16 +247,26 @@ def train_prm(
     progress: bool = False,
     source: str = "<trajectories>",
     allow_pickle: bool = False,
+    media: MediaResolver | None = None,
 ) -> StepRM:
     """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``. ``base`` must
-    hold safetensors unless ``allow_pickle`` (pickled weights run code when loaded)."""
+    hold safetensors unless ``allow_pickle`` (pickled weights run code when loaded).
+
+    A vision-language ``base`` (its config has a vision part) trains a :class:`VisionStepRM`
+    that sees the steps' screenshots, read by ``media`` (``MediaResolver(record_file)``);
+    ``separator`` defaults to ``"\\n"``, for a VLM to its chat template's end of turn."""
     options = options or TrainOptions()
     if options.finetune_epochs and not freeze_backbone:  # before any work is spent
         raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
     t0 = time.perf_counter()
-    config = StepRMConfig(separator=separator, label=label, base=str(base), soft=soft, template=template,
-                          head=head, head_width=head_width, freeze_backbone=freeze_backbone)
-    model = StepRM.from_base(base, config, seed=options.seed, allow_pickle=allow_pickle).to(device or default_device())
+    vlm = is_vlm(base)
+    config = (VisionStepRMConfig if vlm else StepRMConfig)(
+        separator=separator or (VLM_SEPARATOR if vlm else "\n"), label=label, base=str(base), soft=soft,
+        template=template, head=head, head_width=head_width, freeze_backbone=freeze_backbone)
+    model = (VisionStepRM if vlm else StepRM).from_base(base, config, seed=options.seed, allow_pickle=allow_pickle)
+    if isinstance(model, VisionStepRM) and media is not None:
+        model.media = media
+    model = model.to(device or default_device())
     examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)
     if not examples:
         raise DataError(f"no trajectory carries label {label!r} on any step", path=source)
