@@ -134,3 +134,17 @@ def test_screens_reach_the_head_and_one_pass_equals_one_pass_per_prefix(gui_reco
     for a, b in zip(full, per_prefix):
         assert a == pytest.approx(b, abs=1e-5)
     assert moved[:-1] == pytest.approx(full[0][:-1], abs=1e-6) and moved[-1] != pytest.approx(full[0][-1], abs=1e-7)
+
+
+def test_a_vlm_steprm_refuses_what_it_cannot_honour(tiny_vl: Path, gui_records: Path) -> None:
+    from stepsieve._errors import ConfigError
+    from stepsieve.prm import VisionStepRMConfig, train_prm
+
+    with pytest.raises(ConfigError, match="linear head"):
+        VisionStepRM.from_base(tiny_vl, VisionStepRMConfig(head="logprobs"))
+    with pytest.raises(ConfigError, match="chat template"):
+        VisionStepRM.from_base(tiny_vl, VisionStepRMConfig(template="Problem: {task}\n"))
+    # a separator that does not close the chat's turns is refused before any training
+    with pytest.raises(ConfigError, match="does not end each turn"):
+        train_prm(read_trajectories(gui_records), base=tiny_vl, out=gui_records.parent / "never", label="truth",
+                  separator="\n", device="cpu", media=MediaResolver(gui_records))
