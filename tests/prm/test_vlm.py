@@ -54,7 +54,7 @@ def tiny_vl(gui_records: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """The tiny Qwen2-VL, its BPE merges learnt on the records' text (short sequences on CPU)."""
     texts = [p["text"] for t in read_trajectories(gui_records) for m in chat_messages(t.task, t.steps)[0]
              for p in m["content"] if "text" in p]
-    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("tiny_qwen2_vl"), texts=texts)
+    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("tiny_qwen2_vl"), texts=texts, vocab_size=1024)
 
 
 @pytest.fixture(scope="module")
