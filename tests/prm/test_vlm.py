@@ -7,6 +7,7 @@ the ``prm`` grader. The label learnt is the world's exact ``truth`` (the flow is
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import sys
 from pathlib import Path
@@ -14,11 +15,12 @@ from pathlib import Path
 import msgspec
 import pytest
 import torch
+from PIL import Image
 
 from stepsieve.backends._tiny_model import build_tiny_qwen2_vl
 from stepsieve.backends._vl_processor import load_vl_processor
 from stepsieve.formats import read_trajectories
-from stepsieve.media import MediaResolver
+from stepsieve.media import MediaResolver, MediaStore
 from stepsieve.prm import StepRM, VisionStepRM, load_scorer, score_per_prefix
 from stepsieve.prm._vlm import chat_messages
 from tests._cli import run_cli
@@ -54,7 +56,7 @@ def tiny_vl(gui_records: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """The tiny Qwen2-VL, its BPE merges learnt on the records' text (short sequences on CPU)."""
     texts = [p["text"] for t in read_trajectories(gui_records) for m in chat_messages(t.task, t.steps)[0]
              for p in m["content"] if "text" in p]
-    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("tiny_qwen2_vl"), texts=texts, vocab_size=1024)
+    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("tiny_qwen2_vl"), texts=texts, vocab_size=1024, init_std=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,13 @@ def trained(gui_records: Path, tiny_vl: Path, tmp_path_factory: pytest.TempPathF
     return out
 
 
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
 def test_the_tiny_model_loads_like_a_published_qwen2_vl(tiny_vl: Path) -> None:
-    from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2VLForConditionalGeneration
 
     assert isinstance(AutoModelForImageTextToText.from_pretrained(str(tiny_vl)), Qwen2VLForConditionalGeneration)
@@ -119,21 +126,26 @@ def test_screens_reach_the_head_and_one_pass_equals_one_pass_per_prefix(gui_reco
     records = list(read_trajectories(gui_records))[:3]
     t = records[0]
     r = model.render(t.task, t.steps)
-    # every distinct screenshot once, each expanded into its image tokens, heads at the closing <|im_end|>s
-    assert len(r.images) == len({i.sha256 for s in t.steps for i in s.images})
+    # the first screen, then each step's result screen (the next step's "before" one: shown once),
+    # each expanded into its image tokens; the heads at the <|im_end|> closing each observation turn
+    assert all([i.role for i in s.images] == ["before", "after"] for s in t.steps)
+    assert [i.sha256 for i in r.images] == [t.steps[0].images[0].sha256, *(s.images[1].sha256 for s in t.steps)]
     assert all(r.input_ids[p] == model.separator_id for p in r.step_positions)
     with torch.no_grad():
         full = [torch.sigmoid(x).tolist() for x in model.step_logits(model.render_many(
             [(x.task, x.steps) for x in records]))]
         per_prefix = score_per_prefix(model, records)
-        # the last step's result screen replaced by another record's: its score moves, earlier ones do not
-        other = records[1].steps[-1].images[-1]
+        # the last step's result screen replaced by a black one: the head's input at that step
+        # moves, at the earlier steps it does not
         last = t.steps[-1]
-        swapped = [*t.steps[:-1], msgspec.structs.replace(last, images=[*last.images[:-1], other])]
-        moved = torch.sigmoid(model.step_logits([model.render(t.task, swapped)])[0]).tolist()
+        black = MediaStore(gui_records).put(_png(Image.new("RGB", (640, 480))), role="after")
+        swapped = [*t.steps[:-1], msgspec.structs.replace(last, images=[*last.images[:-1], black])]
+        before, after = (model.step_features([model.render(t.task, steps)])[0] for steps in (t.steps, swapped))
     for a, b in zip(full, per_prefix):
         assert a == pytest.approx(b, abs=1e-5)
-    assert moved[:-1] == pytest.approx(full[0][:-1], abs=1e-6) and moved[-1] != pytest.approx(full[0][-1], abs=1e-7)
+    # (a 1-layer random model reads 2 image tokens among ~1,000: a small move, far above float noise)
+    assert float((before[:-1] - after[:-1]).abs().max()) < 1e-6
+    assert float((before[-1] - after[-1]).abs().max()) > 1e-5
 
 
 def test_a_vlm_steprm_refuses_what_it_cannot_honour(tiny_vl: Path, gui_records: Path) -> None:

@@ -188,13 +188,16 @@ def build_tiny_qwen2_vl(
     max_pixels: int = 28 * 28 * 4,
     texts: Iterable[str] = (),
     vocab_size: int = 512,
+    init_std: float = 0.02,
     seed: int = 0,
 ) -> Path:
     """Write a random ``Qwen2VLForConditionalGeneration`` (safetensors) and its processor files
     to ``out``: a byte-level BPE tokenizer (Qwen's kind, merges learnt from ``texts`` up to
     ``vocab_size``; bytes only without them) with Qwen2-VL's special tokens and chat template,
     and a ``Qwen2VLImageProcessor`` config whose tiny ``max_pixels`` turns any screenshot into
-    a few image tokens (the default: 2x2 merged patches, 4 tokens). ``AutoProcessor`` and
+    a few image tokens (a 640x480 screen: 1x2 merged patches). ``init_std`` is Qwen's 0.02 by
+    default; a larger one makes a random model's attention peaked enough that one image token
+    visibly moves a later hidden state. ``AutoProcessor`` and
     ``AutoModelForImageTextToText`` load the directory like a published Qwen2-VL (without
     torchvision: :func:`stepsieve.backends._vl_processor.load_vl_processor`)."""
     import torch
@@ -229,14 +232,17 @@ def build_tiny_qwen2_vl(
             # M-RoPE: (temporal, height, width) sections of the rotary half-dimension
             "rope_scaling": {"type": "mrope", "mrope_section": [head_dim // 8, head_dim // 8, head_dim // 4]},
             "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"], "bos_token_id": None,
+            "initializer_range": init_std,
         },
         vision_config={"depth": layers, "embed_dim": vision_width, "hidden_size": hidden_size, "num_heads": heads,
-                       "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+                       "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                       "initializer_range": init_std},
         image_token_id=vocab["<|image_pad|>"],
         video_token_id=vocab["<|video_pad|>"],
         vision_start_token_id=vocab["<|vision_start|>"],
         vision_end_token_id=vocab["<|vision_end|>"],
         tie_word_embeddings=True,
+        initializer_range=init_std,
     )
     torch.manual_seed(seed)
     Qwen2VLForConditionalGeneration(config).save_pretrained(str(out), safe_serialization=True)

@@ -15,8 +15,9 @@ The head (``Linear(hidden, 1)``) is read at the end-of-turn token (``--separator
 ``<|im_end|>``) that closes each step's observation turn, so, as in the text StepRM, an action is
 judged with its result in view, and one causal pass scores every step as if its prefix were
 scored alone. A step's ``before`` screenshot that is the previous step's ``after`` one (same
-sha256) is shown once. A step with neither observation text nor a result screenshot has no
-observation turn: its head is read at the end of its own turn.
+sha256) is shown once, in that step's observation turn (a screen seen again in a later turn is
+shown again). A step with neither observation text nor a result screenshot has no observation
+turn: its head is read at the end of its own turn.
 
 The checkpoint is the VLM's own ``save_pretrained`` directory (safetensors), the base's processor
 files, the head in ``prm_head.safetensors`` and ``stepsieve_vlm_prm.json``
@@ -272,14 +273,16 @@ def chat_messages(
     else:
         for m in task:
             messages.append({"role": str(m.get("role") or "user"),
-                             "content": [{"type": "text", "text": str(m.get("content") or "")}]})
+                             "content": [{"type": "text", "text": _text_of(m.get("content"))}]})
         if not messages or messages[-1]["role"] != "user":
             messages.append({"role": "user", "content": []})
         user = messages[-1]
     refs: list[MediaRef] = []
-    seen: set[str] = set()
 
     def add(parts: list[dict[str, Any]], images: Sequence[MediaRef]) -> None:
+        # once per turn: a step's result screen is usually the next step's "before" screen too;
+        # the same screen in a later turn (back on the home page) is shown again
+        seen: set[str] = set()
         for r in images:
             if r.sha256 not in seen:
                 seen.add(r.sha256)
@@ -303,6 +306,13 @@ def chat_messages(
             messages.append({"role": "user", "content": parts})
         closes.append(len(messages) - 1)
     return messages, closes, refs
+
+
+def _text_of(content: Any) -> str:
+    """A task message's text: a string as is, the text parts of an OpenAI-style part list."""
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
 
 
 def _load_vlm(path: str | Path, allow_pickle: bool, what: str) -> Any:
