@@ -242,7 +242,6 @@ def build_tiny_qwen2_vl(
         vision_start_token_id=vocab["<|vision_start|>"],
         vision_end_token_id=vocab["<|vision_end|>"],
         tie_word_embeddings=True,
-        initializer_range=init_std,
     )
     torch.manual_seed(seed)
     Qwen2VLForConditionalGeneration(config).save_pretrained(str(out), safe_serialization=True)
