@@ -312,3 +312,29 @@ def test_cli_augment_on_ray_writes_the_local_engines_thoughts_and_resumes(tmp_pa
     code, out, err = run_cli([*ray_argv[:-4], "--actors", "1"], capsys)  # resumes: nothing left to do
     again = orjson.loads(out.strip().splitlines()[-1])
     assert code == 0 and (again["already_done"], again["graded"]) == (4, 0), err
+
+
+@pytest.mark.slow  # Ray workers start: ~10 s idle
+def test_sample_gui_on_ray_writes_the_screens_to_outs_media_and_equals_local(tmp_path, capsys):
+    """A world with screenshots on Ray: workers write screens into OUT's one media store; the
+    records equal the local engine's (but for the media folder's name) and every image reads
+    back with its hash checked."""
+    from _cli import run_cli
+
+    from stepsieve.formats import read_trajectories
+    from stepsieve.media import MediaResolver
+
+    args = ["--world", "gui", "--n", "4", "--ops", "3-4", "--seed", "2", "--batch-size", "1"]
+    assert run_cli(["sample", *args, "--out", tmp_path / "local.jsonl"], capsys)[0] == 0
+    dest = tmp_path / "ray.jsonl"
+    code, _, err = run_cli(["sample", *args, "--out", dest, "--engine", "ray", "--actors", "2", "--shard-size", "1"],
+                             capsys)
+    assert code == 0, err
+    local = (tmp_path / "local.jsonl").read_text().replace("local.jsonl.media/", "ray.jsonl.media/")
+    assert dest.read_text() == local
+    resolver = MediaResolver(dest)
+    refs = [ref for t in read_trajectories(dest) for s in t.steps for ref in s.images]
+    assert len(refs) >= 8
+    for ref in refs:
+        resolver.read(ref)  # exists, size and sha256 as recorded
+    assert not parts_dir(dest).exists()
