@@ -206,7 +206,7 @@ def build_tiny_qwen2_vl(
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).to(torch.float32)
+    model = Qwen2VLForConditionalGeneration(config).float()
     model.save_pretrained(out, safe_serialization=True)
     Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=max_pixels).save_pretrained(out)
     if chat_template is not None:
@@ -225,7 +225,7 @@ def qwen2_vl_processor(path: str | Path, chat_template: str | None = None) -> An
     through the fast one's default settings."""
     from transformers import PreTrainedTokenizerFast, Qwen2VLImageProcessorPil, Qwen2VLProcessor
 
-    class _NoVideo(Qwen2VLProcessor):  # type: ignore[misc]
+    class _NoVideo(Qwen2VLProcessor):
         def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
             if argument_name == "video_processor" and argument is None:
                 return None

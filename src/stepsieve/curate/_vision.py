@@ -92,7 +92,7 @@ def vision_messages(t: Trajectory, weight_label: str = "curate", turns: str = "m
             parts: list[Any] = msgs[-1]["parts"]
             return parts
         msgs.append({"role": "user", "parts": []})
-        return msgs[-1]["parts"]  # type: ignore[no-any-return]
+        return msgs[-1]["parts"]
 
     def fresh(refs: list[MediaRef], step: int) -> list[Shot]:
         nonlocal shown
