@@ -262,3 +262,35 @@ def test_an_altered_screenshot_is_named_or_quarantined(tmp_path):
     assert (counts["out"], counts["rejected_by_reason"]) == (0, {"bad_image": 1})
     (rej,) = [orjson.loads(x) for x in (tmp_path / "o.jsonl.rejected.jsonl").read_bytes().splitlines()]
     assert "was altered" in rej["reason"] and orjson.loads(rej["raw"])["id"] == "g"
+
+
+def test_gui_world_runs_sampled_curated_and_exported_by_the_cli(tmp_path, capsys):
+    """Real `gui` world records (the shipped policy, screenshots in g.jsonl.media): sample ->
+    curate (truth, mask) -> each VLM export; the trained turns are exactly the kept steps."""
+    from stepsieve.curate._chat import step_weight
+    from stepsieve.formats import read_trajectories
+    from tests._cli import run_cli
+
+    g, m = tmp_path / "g.jsonl", tmp_path / "m.jsonl"
+    code, _, err = run_cli(["sample", "--world", "gui", "--n", "4", "--ops", "3-5", "--out", g, "--seed", "4"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["curate", g, "-o", m, "--label", "truth", "--mode", "mask"], capsys)
+    assert code == 0, err
+    recs = list(read_trajectories(m))
+    kept = [[f"{s.thought}\n{s.text}" if s.thought else s.text for s in t.steps if step_weight(s, "curate")]
+            for t in recs]
+    assert any(0 < len(k) < len(t.steps) for k, t in zip(kept, recs))  # a run masked after its error
+    outs = {}
+    for fmt in ("trl-vision", "openai-vision", "llamafactory-vision"):
+        outs[fmt] = tmp_path / fmt / "x.jsonl"
+        code, _, err = run_cli(["export", m, "-o", outs[fmt], "--format", fmt], capsys)
+        assert code == 0, err
+    trl = [orjson.loads(x) for x in outs["trl-vision"].read_bytes().splitlines()]
+    assert [[m["content"][0]["text"] for m in r["messages"] if m.get("weight") == 1] for r in trl] == kept
+    for r, t in zip(trl, recs):  # every action answered by its screen; every image file in the export
+        assert sum(p["type"] == "image" for m in r["messages"] for p in m["content"]) == len(r["images"])
+        assert len(r["images"]) == len(t.steps)  # the first screen + one per action but the last
+        assert all((outs["trl-vision"].parent / p).is_file() for p in r["images"])
+    assert check_openai_chat_file(outs["openai-vision"]) == []
+    lf = [orjson.loads(x) for x in outs["llamafactory-vision"].read_bytes().splitlines()]
+    assert [r["messages"][-1]["content"] for r in lf] == [k for ks in kept for k in ks]

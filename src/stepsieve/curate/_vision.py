@@ -16,8 +16,8 @@ text ``llamafactory`` export, which is the same conversation without pictures). 
   ``prepare_multimodal_messages`` skips ``tool`` messages) nor in OpenAI's rules (images only
   in user messages), so the observation is a ``user`` turn.
 - After the action, its observation: the ``after`` screenshots (images without a role count
-  as after) and, when the step has no screenshot at all or ``obs_text`` is set, the
-  observation text.
+  as after; shown even when the screen did not change: a no-op is still answered) and,
+  when the step has no screenshot at all or ``obs_text`` is set, the observation text.
 - Weights and turns follow the text chat exports (``_chat``): a step's weight is its
   ``weight_label`` score cut at 0.5; with ``turns="merge"`` consecutive same-weight steps with
   no observation between them form one assistant message.
@@ -94,17 +94,19 @@ def vision_messages(t: Trajectory, weight_label: str = "curate", turns: str = "m
         msgs.append({"role": "user", "parts": []})
         return msgs[-1]["parts"]
 
-    def fresh(refs: list[MediaRef], step: int) -> list[Shot]:
+    def fresh(refs: list[MediaRef], step: int, again: bool) -> list[Shot]:
+        """Shots of ``refs``; a ``before`` picture equal to the one shown last is not repeated
+        (``again`` False), an observation is shown even when the screen did not change."""
         nonlocal shown
         out = []
         for r in refs:
-            if r.sha256 != shown:
+            if again or r.sha256 != shown:
                 out.append(Shot(r, step))
                 shown = r.sha256
         return out
 
     for s in t.steps:
-        before = fresh([r for r in s.images if r.role == "before"], s.index)
+        before = fresh([r for r in s.images if r.role == "before"], s.index, again=False)
         if before:
             user().extend(before)
             cur = None
@@ -115,7 +117,7 @@ def vision_messages(t: Trajectory, weight_label: str = "curate", turns: str = "m
         else:
             cur = {"role": "assistant", "parts": [body], "weight": w}
             msgs.append(cur)
-        after = fresh([r for r in s.images if r.role != "before"], s.index)
+        after = fresh([r for r in s.images if r.role != "before"], s.index, again=True)
         text = s.observation if s.observation is not None and (obs_text or not s.images) else None
         if after or text is not None:
             msgs.append({"role": "user", "parts": [*after, *([text] if text is not None else [])]})
