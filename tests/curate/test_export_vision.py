@@ -45,10 +45,11 @@ SCREENS = {k: _png(c, k) for k, c in (("home", "white"), ("item", "lightblue"), 
                                       ("home2", "lightgreen"), ("end", "yellow"))}
 
 
-def _gui_source(tmp_path: Path) -> tuple[Path, list[str]]:
+def _gui_source(tmp_path: Path, text_too: bool = False) -> tuple[Path, list[str]]:
     """A 4-step GUI run whose step 2 is wrong: curate's mask mode keeps steps 0-1 (weight 1)
     and masks 2-3. Step 1 has a thought. Each step: screen before, screen after (the next
-    step's before). Returns the curated file and the screens in the order they are shown."""
+    step's before). ``text_too``: a text-only agent run follows (no screenshot). Returns the
+    curated file and the screens in the order they are shown."""
     src = tmp_path / "src" / "gui.jsonl"
     src.parent.mkdir()
     store = MediaStore(src)
@@ -67,6 +68,8 @@ def _gui_source(tmp_path: Path) -> tuple[Path, list[str]]:
     (masked,) = curate([Trajectory("g", TASK, steps)], Grading("truth"), CurateOptions(mode="mask"))
     with open_writer(src) as w:
         w.write(masked)
+        if text_too:
+            w.write(Trajectory("x", "7+8?", [Step(0, "calculator 7 + 8", "action", "15"), Step(1, "answer 15")]))
     return src, order
 
 
@@ -129,7 +132,7 @@ def test_trl_collator_on_tiny_qwen2_vl_puts_loss_exactly_on_the_kept_turns(tmp_p
     from stepsieve.curate import vlm_chat_template
 
     torch.set_num_threads(1)
-    src, _ = _gui_source(tmp_path)
+    src, _ = _gui_source(tmp_path, text_too=True)
     out = tmp_path / "vlm" / "sft.jsonl"
     export_file(src, out, ExportOptions(format="trl-vision"))
     ds = _with_images(_load(out, tmp_path), out.parent)
@@ -139,12 +142,13 @@ def test_trl_collator_on_tiny_qwen2_vl_puts_loss_exactly_on_the_kept_turns(tmp_p
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     trainer = SFTTrainer(
         model=model, train_dataset=ds, processing_class=proc,
-        args=SFTConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=1,
+        args=SFTConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2,
                        report_to=[], use_cpu=True, save_strategy="no", dataloader_num_workers=0,
                        assistant_only_loss=True, max_length=None),
     )
     assert isinstance(trainer.data_collator, DataCollatorForVisionLanguageModeling)
-    batch = trainer.data_collator([dict(ds[0])])
+    assert ds[1]["images"] == []  # a text-only run in the same file, collated in the same batch
+    batch = trainer.data_collator([dict(ds[0]), dict(ds[1])])
     ids, labels = batch["input_ids"][0], batch["labels"][0]
     text = tok.decode(ids)
     assert text.count("<|vision_start|>") == 4 and batch["image_grid_thw"].shape[0] == 4
@@ -154,6 +158,9 @@ def test_trl_collator_on_tiny_qwen2_vl_puts_loss_exactly_on_the_kept_turns(tmp_p
         "click(40, 30)<|im_end|>\nThe mug is on the item page.\nclick(80, 90)<|im_end|>\n"
     )
     assert not (labels[ids == proc.image_token_id] != -100).any()  # never an image token
+    ids1, labels1 = batch["input_ids"][1], batch["labels"][1]
+    assert tok.decode(ids1[labels1 != -100]) == "calculator 7 + 8<|im_end|>\nanswer 15<|im_end|>\n"
+    assert "<|im_start|>user\n15<|im_end|>" in tok.decode(ids1)  # the tool result: context
     trainer.train()
     assert trainer.state.global_step == 1
 
