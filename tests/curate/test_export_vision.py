@@ -212,7 +212,7 @@ def test_llamafactory_vision_one_row_per_kept_turn_with_its_images(tmp_path):
     src, order = _gui_source(tmp_path)
     out = tmp_path / "lf" / "gui.jsonl"
     counts = export_file(src, out, ExportOptions(format="llamafactory-vision"))
-    assert (counts["in"], counts["out"], counts["trajectories_out"]) == (1, 2, 1)  # 2 kept turns
+    assert (counts["in"], counts["out"], counts["rows"]) == (1, 1, 2)  # 2 kept turns: 2 rows
     assert _lf_info(out) == {
         "file_name": "gui.jsonl", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
@@ -233,7 +233,7 @@ def test_llamafactory_vision_one_row_per_kept_turn_with_its_images(tmp_path):
     assert [_same_pixels(im, k) for im, k in zip(decoded, order)] == [True, True]
     # record rows (every turn trained) cannot hold a masked step: rejected, not mis-trained
     c2 = export_file(src, tmp_path / "lf" / "rec.jsonl", ExportOptions(format="llamafactory-vision", lf_rows="record"))
-    assert (c2["out"], c2["rejected_by_reason"]) == (0, {"not_expressible": 1})
+    assert (c2["out"], c2["rows"], c2["rejected_by_reason"]) == (0, 0, {"not_expressible": 1})
     assert set(json.loads((out.parent / "dataset_info.json").read_text())) == {"gui", "rec"}
 
 
@@ -250,7 +250,7 @@ def test_llamafactory_text_rows_from_math_and_agent_runs(tmp_path):
     counts = export_file(src, out, ExportOptions(format="llamafactory"))
     assert _lf_info(out)["columns"] == {"messages": "messages"}
     rows = list(_load(out, tmp_path))
-    assert counts["out"] == len(rows) == 3
+    assert (counts["in"], counts["out"], counts["rows"]) == (2, 2, len(rows)) and len(rows) == 3
     # math: steps 0-1 merge into one kept turn; steps 2-3 (masked) have no row
     assert rows[0]["messages"] == [{"role": "user", "content": "2+3*4=?"},
                                    {"role": "assistant", "content": "3*4=12\n2+12=14"}]

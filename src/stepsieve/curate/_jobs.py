@@ -293,8 +293,9 @@ def export_file(
         "rejected_records": rejected_records,
         "rejected_by_reason": by_reason,
     }
-    if opts.format in LF_FORMATS:
-        counts["trajectories_out"] = counts["in"] - counts["rejected"]
+    if opts.format in LF_FORMATS:  # out counts trajectories (in == out + rejected); rows: one per kept turn
+        counts["rows"] = w.count
+        counts["out"] = counts["in"] - counts["rejected"]
         if lf.turns_not_expressible:
             counts["turns_not_expressible"] = lf.turns_not_expressible
         write_dataset_info(output, vision=opts.format == "llamafactory-vision")
