@@ -28,7 +28,7 @@ from stepsieve.curate import (
 )
 from stepsieve.formats import open_writer
 from stepsieve.media import MediaStore
-from stepsieve.trajectory import Action, Step, Trajectory
+from stepsieve.trajectory import Action, MediaRef, Step, Trajectory
 
 TASK = [{"role": "system", "content": "You operate a shop app."}, {"role": "user", "content": "Buy a mug."}]
 
@@ -301,3 +301,28 @@ def test_gui_world_runs_sampled_curated_and_exported_by_the_cli(tmp_path, capsys
     assert check_openai_chat_file(outs["openai-vision"]) == []
     lf = [orjson.loads(x) for x in outs["llamafactory-vision"].read_bytes().splitlines()]
     assert [r["messages"][-1]["content"] for r in lf] == [k for ks in kept for k in ks]
+
+
+def test_vision_conversation_screens_observations_and_turns():
+    from stepsieve.curate._vision import Shot, vision_messages
+
+    store_refs = {k: MediaRef(path=f"x/{k}.png", sha256=k * 64, size=1) for k in ("a", "b")}
+    a, b = _role(store_refs["a"], "before"), _role(store_refs["b"], "after")
+    b_again = _role(store_refs["b"], "after")
+    t = Trajectory("v", "task", [
+        Step(0, "click(1, 1)", "action", "tree 1", images=[a, b]),
+        Step(1, "click(2, 2)", "action", "tree 2", images=[_role(store_refs["b"], "before"), b_again]),  # a no-op
+        Step(2, "think", "reasoning"),
+        Step(3, "answer", "action", "text only"),
+    ])
+    msgs, trained = vision_messages(t)
+    shape = [(m["role"], ["img" if isinstance(p, Shot) else p for p in m["parts"]]) for m in msgs]
+    assert shape == [
+        ("user", ["task", "img"]),  # the first screen joins the task
+        ("assistant", ["click(1, 1)"]), ("user", ["img"]),  # its after screen; the text tree is not shown
+        ("assistant", ["click(2, 2)"]), ("user", ["img"]),  # before == last shown: not repeated; a no-op answered
+        ("assistant", ["think\nanswer"]),  # same weight, no observation between: one turn
+    ]  # the trailing observation ("text only") trains nothing: left out
+    assert trained == 2 + 1
+    with_text, _ = vision_messages(t, obs_text=True)
+    assert with_text[2]["parts"][1:] == ["tree 1"]
