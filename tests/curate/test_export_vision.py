@@ -178,7 +178,7 @@ def test_openai_vision_rows_meet_the_documented_rules_and_carry_the_pixels(tmp_p
     assert [m["weight"] for m in row["messages"] if m["role"] == "assistant"] == [1, 1, 0, 0]
     # OpenAI's limit: older screenshots beyond max_images are left out and counted
     counts = export_file(src, tmp_path / "oa2.jsonl", ExportOptions(format="openai-vision", max_images=2))
-    assert counts["images_left_out"] == 2
+    assert (counts["images"], counts["images_left_out"]) == (2, 2)
     assert check_openai_chat_file(tmp_path / "oa2.jsonl") == []
 
 

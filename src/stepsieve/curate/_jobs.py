@@ -300,7 +300,7 @@ def export_file(
             counts["turns_not_expressible"] = lf.turns_not_expressible
         write_dataset_info(output, vision=opts.format == "llamafactory-vision")
     if media is not None:
-        counts["images"] = media.carried
+        counts["images"] = media.used
         if media.left_out:
             counts["images_left_out"] = media.left_out
     labels = [opts.label] if opts.format == "trl-stepwise" else [opts.weight_label] if opts.format in WEIGHT_FORMATS \

@@ -74,7 +74,8 @@ def _row(t: Trajectory, msgs: list[dict[str, Any]], media: ExportMedia | None, s
             continue
         role = "assistant" if role == "assistant" else "user"
         if out and out[-1]["role"] == role:  # a turn split by a weight change, or two user texts
-            out[-1]["content"] = f"{out[-1]['content']}{sep if role == 'assistant' else chr(10)}{text}"
+            joint = sep if role == "assistant" else "\n"
+            out[-1]["content"] = f"{out[-1]['content']}{joint}{text}"
         else:
             if role == "assistant" and (not out or out[-1]["role"] == "system"):
                 out.append({"role": "user", "content": ""})

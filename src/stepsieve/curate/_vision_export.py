@@ -50,19 +50,20 @@ OPENAI_IMAGE_MIME = frozenset({"image/jpeg", "image/png", "image/webp"})
 class ExportMedia:
     """The images of one export: ``path`` links a screenshot into ``OUT.media`` and returns its
     path relative to OUT's folder; ``data_url`` inlines it. ``source`` is the input file whose
-    records' image paths resolve against its folder. ``left_out`` counts images an export's
-    limit kept out of its rows."""
+    records' image paths resolve against its folder. ``used`` counts the distinct images the
+    rows hold, ``left_out`` the images an export's limit kept out of its rows."""
 
     def __init__(self, source: str | Path, output: str | Path) -> None:
         self.resolver = MediaResolver(source)
         self.store = MediaStore(output)
         self._paths: dict[str, str] = {}
         self._urls: OrderedDict[str, str] = OrderedDict()
+        self._inlined: set[str] = set()
         self.left_out = 0
 
     @property
-    def carried(self) -> int:
-        return len(self._paths)
+    def used(self) -> int:
+        return len(self._paths) + len(self._inlined)
 
     def _read(self, t: Trajectory, shot: Shot) -> bytes:
         where = f"trajectory {t.id!r} step {shot.step}: "
@@ -97,6 +98,7 @@ class ExportMedia:
                             "OpenAI's 10 MB limit even as JPEG",
                             path=self.resolver.record_file, trajectory=t.id, step=shot.step)
         self._urls[shot.ref.sha256] = url
+        self._inlined.add(shot.ref.sha256)
         if len(self._urls) > 64:  # screenshots repeat within a trajectory, rarely across
             self._urls.popitem(last=False)
         return url
