@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "embedded_policy_dir"]
+__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "build_tiny_qwen2_vl", "embedded_policy_dir",
+           "qwen2_vl_processor"]
 
 # Printable ASCII plus newline: enough for arithmetic word problems and chat-free prompts.
 CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
@@ -154,3 +156,87 @@ def build_tiny_qwen2_prm(
     cfg["num_labels"] = 2
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
     return out, vocab_size - 1
+
+
+QWEN2_VL_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+                     "<|video_pad|>")
+
+
+def build_tiny_qwen2_vl(
+    out: str | Path,
+    *,
+    chat_template: str | None = None,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    vision_dim: int = 32,
+    max_pixels: int = 112 * 112,
+    seed: int = 0,
+) -> Path:
+    """Write a random ``Qwen2VLForConditionalGeneration`` (safetensors) and its processor
+    (char tokenizer with Qwen2-VL's special tokens, the slow PIL image processor: the fast
+    one needs torchvision; load it with ``qwen2_vl_processor``) to ``out``: the real
+    architecture at toy size, for tests of exports and trainers that read screenshots.
+    ``max_pixels`` caps each image (a 640x480 screen becomes 12 image tokens at the default)."""
+    import torch
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessorPil,
+    )
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(out, QWEN2_VL_SPECIALS)
+    tok = PreTrainedTokenizerFast.from_pretrained(str(out))
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN2_VL_SPECIALS}
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": len(tok), "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size,
+            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
+            "max_position_embeddings": 4096, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                                                 "mrope_section": [2, 3, 3]},
+            "bos_token_id": 1, "eos_token_id": ids["<|im_end|>"], "pad_token_id": 0,
+        },
+        vision_config={"depth": 1, "embed_dim": vision_dim, "hidden_size": hidden_size, "num_heads": 2,
+                       "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config).float()
+    model.save_pretrained(out, safe_serialization=True)
+    Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=max_pixels).save_pretrained(out)
+    if chat_template is not None:
+        (out / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+    return out
+
+
+def qwen2_vl_processor(path: str | Path, chat_template: str | None = None) -> Any:
+    """The ``Qwen2VLProcessor`` of a directory written by ``build_tiny_qwen2_vl`` (or any
+    Qwen2-VL checkpoint), with the slow PIL image processor and no video processor.
+
+    Why not ``AutoProcessor.from_pretrained``: in transformers 5 the video processor (and the
+    fast image processor) need torchvision, which cannot be installed beside torch 2.13.0+cpu
+    here, and the processor's class check fails on a missing video processor even when no
+    video is used. Images go through ``Qwen2VLImageProcessorPil`` exactly as they would
+    through the fast one's default settings."""
+    from transformers import PreTrainedTokenizerFast, Qwen2VLImageProcessorPil, Qwen2VLProcessor
+
+    class _NoVideo(Qwen2VLProcessor):
+        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
+            if argument_name == "video_processor" and argument is None:
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    path = Path(path)
+    if chat_template is None and (path / "chat_template.jinja").is_file():
+        chat_template = (path / "chat_template.jinja").read_text(encoding="utf-8")
+    return _NoVideo(
+        image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(path)),
+        tokenizer=PreTrainedTokenizerFast.from_pretrained(str(path)),
+        video_processor=None,
+        chat_template=chat_template,
+    )
