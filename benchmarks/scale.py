@@ -18,6 +18,13 @@
    ``--concurrency``: requests/s, tokens/s, latency, and the client's own CPU per request
    (the per-request figures docs/scale.md's cluster estimate is built on). All servers share
    this machine's cores, so k > 1 measures contention here, not a cluster's scaling.
+3. ``replicas`` (``--replicas 1,2,4``): what the client side does with k replicas when each
+   replica has its own hardware, which 2 shared cores cannot give k vLLM servers. Each replica
+   is an HTTP server on 127.0.0.1 that behaves as a saturated GPU replica does to its clients:
+   at most ``--slots`` requests served at once, each taking ``--service-ms`` (the rest queue).
+   One client (``--base-url`` × k, least outstanding requests) sends ``--requests`` requests
+   at ``--concurrency``: requests/s per k and the ratio to one replica (ideal: k), and how
+   evenly the pool spread them. This measures stepsieve's spreading, not a model server.
 
 Usage: python benchmarks/scale.py [--trajectories 24] [--n 8] [--reps 1] [--servers 1,2] [--out FILE]
 """
@@ -183,6 +190,77 @@ def bench_http(tmp: Path, servers: list[int], requests: int, concurrency: int, m
     return out
 
 
+def _serve_replica(slots: int, service_s: float, port_q: object) -> None:
+    """A child process: an OpenAI-compatible completions server with ``slots`` requests served
+    at once, each taking ``service_s``; requests beyond the slots wait (a saturated replica)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    gate = threading.BoundedSemaphore(slots)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as vLLM's server
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            with gate:
+                time.sleep(service_s)
+            n = int(body.get("n", 1))
+            data = orjson.dumps({"choices": [{"index": j, "text": " 42", "finish_reason": "stop"} for j in range(n)],
+                                 "usage": {"prompt_tokens": 8, "completion_tokens": 2 * n}})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # a client opens up to --concurrency connections at once
+        daemon_threads = True
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    port_q.put(httpd.server_address[1])  # type: ignore[attr-defined]
+    httpd.serve_forever()
+
+
+def bench_replicas(ks: list[int], requests: int, concurrency: int, slots: int, service_ms: float) -> dict:
+    import multiprocessing
+
+    from stepsieve.backends.openai import OpenAIBackend
+
+    out: dict = {"requests": requests, "concurrency": concurrency, "slots_per_replica": slots,
+                 "service_ms": service_ms, "ideal_requests_per_s_per_replica": slots * 1000 / service_ms}
+    ctx = multiprocessing.get_context("spawn")
+    for k in ks:
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_serve_replica, args=(slots, service_ms / 1000, q), daemon=True) for _ in range(k)]
+        for p in procs:
+            p.start()
+        try:
+            urls = [f"http://127.0.0.1:{q.get(timeout=60)}/v1" for _ in procs]
+            be = OpenAIBackend("sim", base_url=urls if k > 1 else urls[0], concurrency=concurrency, timeout=300,
+                               progress=False)
+            prompts = [f"q{i}" for i in range(requests)]
+            be.generate(prompts[:8], max_tokens=2, temperature=1.0, seed=0)  # connections
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            be.generate(prompts, max_tokens=2, temperature=1.0, seed=1)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            row: dict = {"wall_s": wall, "requests_per_s": requests / wall,
+                         "client_cpu_ms_per_request": 1000 * cpu / requests}
+            if k > 1:
+                row["per_replica_requests"] = [srv["requests"] for srv in be.summary()["servers"]]
+            out[f"replicas_{k}"] = row
+        finally:
+            for p in procs:
+                p.terminate()
+                p.join()
+    base = out[f"replicas_{ks[0]}"]["requests_per_s"]
+    out["throughput_ratios"] = {f"{k}_over_{ks[0]}": out[f"replicas_{k}"]["requests_per_s"] / base for k in ks}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trajectories", type=int, default=24)
@@ -194,6 +272,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--replicas", default="", help="replica counts for the client-side part, e.g. 1,2,4")
+    ap.add_argument("--slots", type=int, default=4, help="requests a simulated replica serves at once")
+    ap.add_argument("--service-ms", type=float, default=200.0, help="a simulated replica's time per request")
     ap.add_argument("--skip-engine", action="store_true")
     ap.add_argument("--out", help="also write the JSON here (e.g. benchmarks/results/scale.json)")
     args = ap.parse_args()
@@ -204,6 +285,9 @@ def main() -> None:
     if args.servers:
         ks = [int(x) for x in args.servers.split(",")]
         result["http"] = bench_http(tmp, ks, args.requests, args.concurrency, args.max_tokens)
+    if args.replicas:
+        ks = [int(x) for x in args.replicas.split(",")]
+        result["replicas"] = bench_replicas(ks, args.requests, args.concurrency, args.slots, args.service_ms)
     result["machine"]["loadavg_at_end"] = os.getloadavg()[0]
     text = json.dumps(result, indent=1)
     print(text)

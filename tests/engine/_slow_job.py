@@ -50,6 +50,24 @@ class LoggedSlowGrader(SlowGrader):
             yield t
 
 
+class BudgetedGrader(SlowGrader):
+    """SlowGrader whose every record is one model call charged to ``budget`` first (as a
+    backend charges its Budget), so a test can count what a job-wide budget lets through."""
+
+    def __init__(self, delay: float, budget=None) -> None:
+        super().__init__(delay)
+        self.budget = budget
+        self.counts = {"charged": 0}
+
+    def grade(self, trajectories):
+        batch = list(trajectories)
+        for _ in batch:
+            if self.budget is not None:
+                self.budget.charge(1, 10, backend="fake")
+            self.counts["charged"] += 1
+        yield from super().grade(batch)
+
+
 class FailingPolicy:
     """The embedded policy that raises on its ``fail_after + 1``-th generate call (per
     process): a sampling worker that breaks mid-job, for the resume test."""

@@ -22,7 +22,7 @@ from stepsieve.engine import RayOptions, parts_dir, run_grading, run_grading_ray
 HERE = Path(__file__).parent
 SRC = HERE.parents[1] / "src"
 sys.path.insert(0, str(HERE))
-from _slow_job import LoggedSlowGrader, SlowGrader  # noqa: E402 — found through the path just set
+from _slow_job import BudgetedGrader, LoggedSlowGrader, SlowGrader  # noqa: E402 — found through the path just set
 from test_resume import lines, make_input  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))  # tests/_cli.py
@@ -122,6 +122,27 @@ def test_failed_shard_stops_the_job_and_the_same_command_resumes(tmp_path):
     assert stats.already_done == kept and stats.graded == 40 - kept
     assert lines(out) == lines(ref)
     assert not parts_dir(out).exists()
+
+
+@pytest.mark.slow  # Ray workers start: ~10 s idle
+def test_max_cost_is_one_budget_for_the_whole_job_not_one_per_worker(tmp_path):
+    """Two workers share one ``--max-cost``: the job stops at the cap (not at twice the cap),
+    keeps what it wrote, and the same job without the cap resumes to the uncapped output."""
+    from stepsieve.backends import Budget
+
+    src, ref = _ref(tmp_path, 40, 2)
+    out = tmp_path / "out.jsonl"
+    opts = RayOptions(actors=2, shard_size=4, max_restarts=0)
+    with pytest.raises(StepsieveError, match=r"budget exceeded: 11 of 11 requests spent.*whole Ray job"):
+        run_grading_ray(functools.partial(BudgetedGrader, 0.01), src, out, batch_size=2, ray_options=opts,
+                        budget=Budget(max_requests=11))
+    kept = sum(len(lines(p)) for p in parts_dir(out).glob("part-*.jsonl"))
+    assert 1 <= kept <= 11  # per-worker budgets would have let up to 22 through
+    stats, info = run_grading_ray(functools.partial(BudgetedGrader, 0.0), src, out, batch_size=2,
+                                  ray_options=opts, budget=Budget(max_requests=100))
+    assert stats.already_done == kept and stats.graded == 40 - kept
+    assert info["budget"]["requests"] == 40 - kept and info["counts"] == {"charged": 40 - kept}
+    assert lines(out) == lines(ref)
 
 
 def test_shard_size_must_hold_whole_batches(tmp_path):
@@ -253,3 +274,67 @@ def test_cli_ray_workers_call_a_pool_of_servers_and_write_the_local_labels(tmp_p
     assert usage["workers"] == 2 and {s["url"] for s in usage["servers"]} == {a.base_url, b.base_url}
     assert all(s["requests"] > 0 for s in usage["servers"])
     assert _labels(tmp_path / "ray.jsonl") == _labels(tmp_path / "local.jsonl")
+
+
+@pytest.mark.slow  # Ray workers start and load the embedded policy: ~10-20 s idle
+def test_cli_augment_on_ray_writes_the_local_engines_thoughts_and_resumes(tmp_path, capsys):
+    """``augment --engine ray``: the embedded policy in each worker writes the thoughts the
+    local engine writes (same seed), and a rerun skips what is written (the hash stamped in
+    ``meta.augment``, not a label, is the resume key)."""
+    from _cli import run_cli
+
+    sys.path.insert(0, str(HERE.parent / "augment"))
+    from test_augment import _toolcalc
+
+    from stepsieve.formats import open_writer, read_trajectories
+
+    src = tmp_path / "tc.jsonl"
+    with open_writer(src) as w:
+        for i in range(4):
+            w.write(_toolcalc(f"tc{i}"))
+    argv = ["--label", "truth", "--no-cache", "--batch-size", "1"]
+    code, _, err = run_cli(["augment", src, tmp_path / "local.jsonl", *argv], capsys)
+    assert code == 0, err
+    ray_argv = ["augment", src, tmp_path / "ray.jsonl", *argv, "--engine", "ray", "--actors", "2", "--shard-size", "1"]
+    code, out, err = run_cli(ray_argv, capsys)
+    assert code == 0, err
+    report = orjson.loads(out.strip().splitlines()[-1])
+    assert (report["engine"], report["workers"], report["shards"], report["graded"]) == ("ray", 2, 4, 4)
+    assert report["counts"]["kept_actions"] == 8 and report["backend"]["calls"] == 8
+
+    def thoughts(path: Path) -> list[tuple[str, int, str | None, str | None]]:
+        return [(t.id, s.index, s.thought, (s.meta or {}).get("augment", {}).get("check"))
+                for t in read_trajectories(path) for s in t.steps]
+
+    local = thoughts(tmp_path / "local.jsonl")
+    assert sum(c is not None for *_, c in local) == 8
+    assert thoughts(tmp_path / "ray.jsonl") == local
+    code, out, err = run_cli([*ray_argv[:-4], "--actors", "1"], capsys)  # resumes: nothing left to do
+    again = orjson.loads(out.strip().splitlines()[-1])
+    assert code == 0 and (again["already_done"], again["graded"]) == (4, 0), err
+
+
+@pytest.mark.slow  # Ray workers start: ~10 s idle
+def test_sample_gui_on_ray_writes_the_screens_to_outs_media_and_equals_local(tmp_path, capsys):
+    """A world with screenshots on Ray: workers write screens into OUT's one media store; the
+    records equal the local engine's (but for the media folder's name) and every image reads
+    back with its hash checked."""
+    from _cli import run_cli
+
+    from stepsieve.formats import read_trajectories
+    from stepsieve.media import MediaResolver
+
+    args = ["--world", "gui", "--n", "4", "--ops", "3-4", "--seed", "2", "--batch-size", "1"]
+    assert run_cli(["sample", *args, "--out", tmp_path / "local.jsonl"], capsys)[0] == 0
+    dest = tmp_path / "ray.jsonl"
+    code, _, err = run_cli(["sample", *args, "--out", dest, "--engine", "ray", "--actors", "2", "--shard-size", "1"],
+                             capsys)
+    assert code == 0, err
+    local = (tmp_path / "local.jsonl").read_text().replace("local.jsonl.media/", "ray.jsonl.media/")
+    assert dest.read_text() == local
+    resolver = MediaResolver(dest)
+    refs = [ref for t in read_trajectories(dest) for s in t.steps for ref in s.images]
+    assert len(refs) >= 8
+    for ref in refs:
+        resolver.read(ref)  # exists, size and sha256 as recorded
+    assert not parts_dir(dest).exists()

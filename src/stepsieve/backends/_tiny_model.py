@@ -13,8 +13,10 @@ import json
 import string
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "build_tiny_qwen2_vl", "embedded_policy_dir"]
+__all__ = ["CHARSET", "build_tiny_llama", "build_tiny_qwen2_prm", "build_tiny_qwen2_vl", "embedded_policy_dir",
+           "qwen2_vl_processor"]
 
 # Printable ASCII plus newline: enough for arithmetic word problems and chat-free prompts.
 CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n"
@@ -159,9 +161,9 @@ def build_tiny_qwen2_prm(
 
 
 # Qwen2-VL's special tokens and its chat template (as published with Qwen/Qwen2-VL-2B-Instruct).
-QWEN_VL_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                    "<|image_pad|>", "<|video_pad|>"]
-QWEN_VL_CHAT_TEMPLATE = (
+QWEN2_VL_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                     "<|image_pad|>", "<|video_pad|>")
+QWEN2_VL_CHAT_TEMPLATE = (
     "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
     "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
@@ -180,69 +182,98 @@ QWEN_VL_CHAT_TEMPLATE = (
 def build_tiny_qwen2_vl(
     out: str | Path,
     *,
-    hidden_size: int = 32,
-    layers: int = 1,
-    heads: int = 2,
-    vision_width: int = 32,
-    min_pixels: int = 28 * 28 * 4,
-    max_pixels: int = 28 * 28 * 4,
+    chat_template: str | None = None,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    vision_dim: int = 32,
+    min_pixels: int = 56 * 56,
+    max_pixels: int = 112 * 112,
     texts: Iterable[str] = (),
     vocab_size: int = 512,
     init_std: float = 0.02,
     seed: int = 0,
 ) -> Path:
     """Write a random ``Qwen2VLForConditionalGeneration`` (safetensors) and its processor files
-    to ``out``: a byte-level BPE tokenizer (Qwen's kind, merges learnt from ``texts`` up to
-    ``vocab_size``; bytes only without them) with Qwen2-VL's special tokens and chat template,
-    and a ``Qwen2VLImageProcessor`` config whose tiny ``max_pixels`` turns any screenshot into
-    a few image tokens (a 640x480 screen: 1x2 merged patches). ``init_std`` is Qwen's 0.02 by
-    default; a larger one makes a random model's attention peaked enough that one image token
-    visibly moves a later hidden state. ``AutoProcessor`` and
-    ``AutoModelForImageTextToText`` load the directory like a published Qwen2-VL (without
-    torchvision: :func:`stepsieve.backends._vl_processor.load_vl_processor`)."""
+    to ``out``, laid out like a published Qwen2-VL: the real architecture at toy size, for tests
+    of exports, trainers and StepRMs that read screenshots.
+
+    - tokenizer: byte-level BPE (Qwen's kind) with Qwen2-VL's special tokens, merges learnt from
+      ``texts`` up to ``vocab_size`` (bytes only without them; shorter sequences with them);
+    - chat template: ``chat_template``, else Qwen2-VL's own;
+    - ``preprocessor_config.json``: a ``Qwen2VLImageProcessor`` (``processor_class``
+      ``Qwen2VLProcessor``); ``max_pixels`` caps each image (a 640x480 screen becomes 12 image
+      tokens at the default, 2 at ``28 * 28 * 4``);
+    - ``init_std``: Qwen's 0.02 by default; a larger one makes a random model's attention peaked
+      enough that one image token visibly moves a later hidden state.
+
+    ``AutoModelForImageTextToText`` loads it; ``AutoProcessor`` too where torchvision is
+    installed, else ``stepsieve.backends._vl_processor.load_vl_processor`` (or
+    :func:`qwen2_vl_processor`)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
-    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessorPil,
+    )
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=QWEN_VL_SPECIALS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(QWEN2_VL_SPECIALS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(list(texts), trainer=trainer)
     vocab = tok.get_vocab()
+    ids = {t: vocab[t] for t in QWEN2_VL_SPECIALS}
+    template = chat_template if chat_template is not None else QWEN2_VL_CHAT_TEMPLATE
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    model_max_length=32768)
-    fast.chat_template = QWEN_VL_CHAT_TEMPLATE
+    fast.chat_template = template
     fast.save_pretrained(str(out))
-    (out / "chat_template.jinja").write_text(QWEN_VL_CHAT_TEMPLATE)
+    (out / "chat_template.jinja").write_text(template, encoding="utf-8")
     Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels).save_pretrained(str(out))
     pre = out / "preprocessor_config.json"
     pre.write_text(json.dumps({**json.loads(pre.read_text()), "processor_class": "Qwen2VLProcessor",
                                "image_processor_type": "Qwen2VLImageProcessor"}, indent=1))
-    head_dim = hidden_size // heads
+    half = hidden_size // heads // 2  # M-RoPE: (temporal, height, width) sections of the rotary half
+    t_sec = half // 4
+    h_sec = (half - t_sec) // 2
     config = Qwen2VLConfig(
         text_config={
             "vocab_size": tok.get_vocab_size(), "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size,
             "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
-            "max_position_embeddings": 32768, "tie_word_embeddings": True,
-            # M-RoPE: (temporal, height, width) sections of the rotary half-dimension
-            "rope_scaling": {"type": "mrope", "mrope_section": [head_dim // 8, head_dim // 8, head_dim // 4]},
-            "eos_token_id": vocab["<|im_end|>"], "pad_token_id": vocab["<|endoftext|>"], "bos_token_id": None,
+            "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                "mrope_section": [t_sec, h_sec, half - t_sec - h_sec]},
+            "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
             "initializer_range": init_std,
         },
-        vision_config={"depth": layers, "embed_dim": vision_width, "hidden_size": hidden_size, "num_heads": heads,
+        vision_config={"depth": 1, "embed_dim": vision_dim, "hidden_size": hidden_size, "num_heads": 2,
                        "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
                        "initializer_range": init_std},
-        image_token_id=vocab["<|image_pad|>"],
-        video_token_id=vocab["<|video_pad|>"],
-        vision_start_token_id=vocab["<|vision_start|>"],
-        vision_end_token_id=vocab["<|vision_end|>"],
-        tie_word_embeddings=True,
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    Qwen2VLForConditionalGeneration(config).save_pretrained(str(out), safe_serialization=True)
+    Qwen2VLForConditionalGeneration(config).float().save_pretrained(str(out), safe_serialization=True)
     return out
+
+
+def qwen2_vl_processor(path: str | Path, chat_template: str | None = None) -> Any:
+    """The ``Qwen2VLProcessor`` of a directory written by ``build_tiny_qwen2_vl`` (or any
+    Qwen2-VL checkpoint), with the slow PIL image processor and no video processor where
+    torchvision is missing (``stepsieve.backends._vl_processor.load_vl_processor``: in
+    transformers 5 the video processor and the fast image processor need torchvision, which
+    cannot be installed beside torch 2.13.0+cpu here). ``chat_template`` replaces the
+    directory's."""
+    from stepsieve.backends._vl_processor import load_vl_processor
+
+    processor = load_vl_processor(path)
+    if chat_template is not None:
+        processor.chat_template = chat_template
+    return processor

@@ -7,8 +7,9 @@ video processor, and that class exists only with torchvision: where torchvision 
 (it has no wheel beside torch 2.13.0+cpu) ``AutoProcessor`` raises ``ImportError`` even for
 image-only use. Then the same processor class is built without its video half, from the
 directory's tokenizer and the image processor's PIL backend (``Qwen2VLImageProcessorPil``:
-the slow, numpy/PIL one, what ``use_fast=False`` used to select), so its own ``__call__``
-still expands the image tokens: nothing of the processor is re-implemented here.
+the slow, numpy/PIL one, what ``use_fast=False`` used to select), its class check told that a
+missing video processor is fine, so its own ``__call__`` still expands the image tokens:
+nothing of the processor is re-implemented here.
 """
 
 from __future__ import annotations
@@ -74,13 +75,15 @@ def _without_video(d: Path, error: ImportError) -> Any:
                           f"{name!r} cannot be built without its video processor: install torchvision") from error
     base = cls
 
-    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
-                 **kwargs: Any) -> None:
-        # ProcessorMixin pairs positional parts with the attributes this __init__ names
-        # (image_processor, tokenizer), so the family's own __init__ runs without a video part.
-        base.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+    def check_argument_for_proper_class(self: Any, argument_name: str, argument: Any) -> Any:
+        # the one check that needs the torchvision-only video processor class: no video part
+        if argument_name == "video_processor" and argument is None:
+            return None
+        return base.check_argument_for_proper_class(self, argument_name, argument)
 
-    images_only = type(base.__name__, (base,), {"__init__": __init__, "__module__": __name__})
+    images_only = type(base.__name__, (base,), {"check_argument_for_proper_class": check_argument_for_proper_class,
+                                                "__module__": __name__})
     tokenizer = AutoTokenizer.from_pretrained(str(d))
     image_processor = AutoImageProcessor.from_pretrained(str(d), backend="pil")
-    return images_only(image_processor, tokenizer, chat_template=_chat_template(d, tokenizer))
+    return images_only(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
+                       chat_template=_chat_template(d, tokenizer))

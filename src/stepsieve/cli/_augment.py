@@ -10,6 +10,7 @@ usage; writes OUT's manifest.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from pathlib import Path
@@ -18,6 +19,18 @@ from typing import Any
 import typer
 
 from stepsieve.cli._app import app
+from stepsieve.cli._engine_options import (
+    ActorsOpt,
+    EngineOpt,
+    EngineOptions,
+    NumCpusOpt,
+    NumGpusOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    merge_summaries,
+    ray_model_options,
+    worker_backend_options,
+)
 from stepsieve.cli._model_options import (
     BackendOpt,
     BaseUrlOpt,
@@ -39,6 +52,9 @@ _EXAMPLES = """Examples:
       --model Qwen/Qwen2.5-VL-7B-Instruct --base-url http://127.0.0.1:8000/v1 --max-cost tokens=2000000
 
   stepsieve augment run.jsonl thoughts.jsonl --keep all -o max_chars=800 --dry-run
+
+  stepsieve augment judged.jsonl thoughts.jsonl --label judge --engine ray --actors 16 --backend openai
+      --model m --base-url http://n1:8000/v1 --base-url http://n2:8000/v1 --max-cost tokens=2000000
 """
 
 
@@ -61,6 +77,12 @@ def augment_cmd(
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
     limit: int = typer.Option(None, "--limit", help="Stop after this many input records."),
+    engine: EngineOpt = "local",
+    actors: ActorsOpt = None,
+    num_cpus_per_actor: NumCpusOpt = 1.0,
+    num_gpus_per_actor: NumGpusOpt = 0.0,
+    shard_size: ShardSizeOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Write the reasoning behind every kept action step of IN (its `thought`) into OUT."""
     from stepsieve._errors import ConfigError
@@ -85,6 +107,11 @@ def augment_cmd(
         values["template"] = "augment_compact.txt"
     opts = parse_options(AugmentOptions, values, "augment")
     mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    if eopts.engine == "ray" and not dry_run:  # a dry run only counts: the local engine does it
+        _augment_on_ray(opts, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size, on_error=on_error,
+                        limit=limit)
+        return
     job = Augmenter(backend_from_options(mopts), opts, source=src)
     scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes nothing
     target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
@@ -103,4 +130,42 @@ def augment_cmd(
                        counts={"in": stats.read, "out": stats.already_done + stats.graded,
                                "rejected": stats.rejected, **stats.to_dict(), **dict(job.counts)})
     report["backend"] = report_backend(job.backend)
+    typer.echo(json.dumps(report))
+
+
+def _worker_augmenter(opts: Any, mopts: ModelOptions, src: Path, gpu: bool, budget: Any = None) -> Any:
+    """The augment job inside a Ray worker: its own backend, the job's shared budget."""
+    from stepsieve.augment import Augmenter
+
+    return Augmenter(backend_from_options(mopts, budget=budget, **worker_backend_options(mopts, gpu)), opts,
+                     source=src)
+
+
+def _augment_on_ray(opts: Any, mopts: ModelOptions, eopts: EngineOptions, src: Path, out: Path, *, fmt: str,
+                    batch_size: int, on_error: str, limit: int | None) -> None:
+    """``augment --engine ray``: the same job on a Ray cluster, the same output file (the
+    resume rule reads the hash stamped in ``meta.augment``, as the local engine does)."""
+    from stepsieve._manifest import write_manifest
+    from stepsieve.augment import written_hash
+    from stepsieve.engine import run_grading_ray
+
+    mopts, budget = ray_model_options(mopts)
+    make = functools.partial(_worker_augmenter, opts, mopts, src.absolute(), eopts.num_gpus > 0)
+    stats, info = run_grading_ray(make, src, out, ray_options=eopts.ray_options(), fmt=fmt, batch_size=batch_size,
+                                  on_error=on_error, limit=limit, on_note=lambda m: typer.echo(m, err=True),
+                                  budget=budget, stamp=written_hash)
+    config = info["config"]
+    report: dict[str, Any] = {"augment": info["hash"], **stats.to_dict(), "counts": info["counts"],
+                              "engine": "ray", "workers": info["workers"], "shards": info["shards"]}
+    if "budget" in info:
+        report["budget"] = info["budget"]
+    write_manifest(out, verb="augment", inputs=[src], labels=[],
+                   options={"config": config, "from": fmt, "batch_size": batch_size, "on_error": on_error,
+                            "limit": limit, "engine": "ray"},
+                   counts={"in": stats.read, "out": stats.already_done + stats.graded, "rejected": stats.rejected,
+                           **stats.to_dict(), **info["counts"]})
+    usage = merge_summaries(info["backends"])
+    if usage:
+        typer.echo(f"model usage: {json.dumps(usage)}", err=True)
+        report["backend"] = usage
     typer.echo(json.dumps(report))

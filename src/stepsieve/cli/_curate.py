@@ -234,6 +234,8 @@ _EX_EXPORT = "\n\n".join([
     "  stepsieve export masked.jsonl -o ft.jsonl --format openai-chat",
     "  stepsieve export masked.jsonl -o sft.parquet --format trl-sft",
     "  stepsieve pairs graded.jsonl -o pairs.jsonl && stepsieve export pairs.jsonl -o dpo.parquet --format trl-dpo",
+    "  stepsieve export masked_gui.jsonl -o vlm/sft.jsonl --format trl-vision      # + vlm/sft.jsonl.media/",
+    "  stepsieve export masked_gui.jsonl -o lf/gui.jsonl --format llamafactory-vision   # + lf/dataset_info.json",
 ])
 
 
@@ -246,7 +248,9 @@ def export_cmd(
         ..., "--out", "-o", help="Output rows: .jsonl or .parquet (datasets loads both)."
     ),
     fmt: str = typer.Option(
-        ..., "--format", "-f", help="trl-stepwise | trl-dpo | step-dpo | openai-chat | trl-sft | axolotl."
+        ..., "--format", "-f",
+        help="trl-stepwise | trl-dpo | step-dpo | openai-chat | trl-sft | axolotl | trl-vision | openai-vision "
+        "| llamafactory | llamafactory-vision."
     ),
     label: str = _LABEL,
     threshold: float = _THRESH,
@@ -263,6 +267,14 @@ def export_cmd(
         help="openai-chat / trl-sft / axolotl: merge same-weight steps into one assistant message | step (one each).",
     ),
     dpo_for: str = _DPO_FOR,
+    obs_text: bool = typer.Option(
+        False, "--obs-text", help="vision formats: show an observation's text beside its screenshot."
+    ),
+    lf_rows: str = typer.Option(
+        "turn", "--lf-rows",
+        help="llamafactory*: one row per trained turn (train with mask_history: true) | record (all turns trained).",
+    ),
+    max_images: int = typer.Option(10, "--max-images", help="openai-vision: screenshots per example (OpenAI: <= 10)."),
     sep: str = typer.Option("\\n", "--sep", help="Step separator used to render text."),
     weight_label: str = typer.Option(
         "curate", "--weight-label", help="openai-chat: label holding per-step weights."
@@ -284,6 +296,9 @@ def export_cmd(
         weight_label=weight_label,
         turns=turns,
         dpo_for=dpo_for,
+        obs_text=obs_text,
+        lf_rows=lf_rows,
+        max_images=max_images,
     )
     counts = export_file(input, out, opts, on_error=on_error, progress=not quiet)
     _echo(counts, out)

@@ -8,12 +8,14 @@ one grader (an in-process model, or an HTTP client to the ``--base-url`` replica
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
 from stepsieve._errors import ConfigError
+from stepsieve.cli._model_options import ModelOptions
 
 __all__ = [
     "ActorsOpt",
@@ -24,6 +26,8 @@ __all__ = [
     "RayAddressOpt",
     "ShardSizeOpt",
     "merge_summaries",
+    "ray_model_options",
+    "worker_backend_options",
 ]
 
 EngineOpt = Annotated[
@@ -105,3 +109,24 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         out["servers"] = [{"url": u, **v} for u, v in servers.items()]
     out["workers"] = len(summaries)
     return out
+
+
+def worker_backend_options(mopts: ModelOptions, gpu: bool) -> dict[str, Any]:
+    """What a backend built inside a Ray worker gets besides the options: no progress bars
+    of its own, the model on the worker's GPU when it has one."""
+    extra: dict[str, Any] = {"progress": False} if mopts.backend == "openai" else {}
+    if gpu and mopts.backend == "transformers":
+        extra["device"] = "cuda"
+    return extra
+
+
+def ray_model_options(mopts: ModelOptions) -> tuple[ModelOptions, Any]:
+    """The model options a Ray job's workers get, and the job's one budget (``--max-cost``).
+
+    The request cache is resolved to one absolute path here (workers may start elsewhere)."""
+    from stepsieve.backends import Budget, default_cache_path
+
+    budget = Budget.parse(mopts.max_cost) if mopts.max_cost else None
+    if mopts.cache_path is None and not mopts.no_cache:
+        mopts = dataclasses.replace(mopts, cache_path=str(default_cache_path().absolute()))
+    return mopts, budget

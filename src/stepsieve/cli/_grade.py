@@ -12,7 +12,6 @@ working. ``--help-options`` lists them. The model flags are shared (``_model_opt
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import json
@@ -34,6 +33,8 @@ from stepsieve.cli._engine_options import (
     RayAddressOpt,
     ShardSizeOpt,
     merge_summaries,
+    ray_model_options,
+    worker_backend_options,
 )
 from stepsieve.cli._model_options import (
     ApiKeyFileOpt,
@@ -200,15 +201,14 @@ def grade_cmd(
 
 
 def _worker_grader(grader: str, values: dict[str, Any], label: str | None, mopts: ModelOptions,
-                   src: Path, fmt: str, gpu: bool) -> Any:
+                   src: Path, fmt: str, gpu: bool, budget: Any = None) -> Any:
     """Build the grader inside a Ray worker: the same options as the local engine's, the
-    model loaded there (on its GPU when it has one), no progress bars of its own."""
+    model loaded there (on its GPU when it has one), the job's shared budget (``budget``)."""
     from stepsieve.graders import GradeContext, build_grader
 
-    extra: dict[str, Any] = {"progress": False} if mopts.backend == "openai" else {}
-    if gpu and mopts.backend == "transformers":
-        extra["device"] = "cuda"
-    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts, **extra), model=mopts.model,
+    extra = worker_backend_options(mopts, gpu)
+    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts, budget=budget, **extra),
+                        model=mopts.model,
                         default_model=mopts.model is None and mopts.backend == "transformers", source=src, fmt=fmt)
     return build_grader(grader, values, gctx)
 
@@ -220,14 +220,9 @@ def _grade_on_ray(grader: str, values: dict[str, Any], label: str | None, mopts:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stepsieve._manifest import write_manifest
-    from stepsieve.backends import default_cache_path
     from stepsieve.engine import run_grading_ray
 
-    if mopts.max_cost is not None:
-        raise ConfigError("--max-cost is not supported with --engine ray yet (a cluster-wide budget needs a "
-                          "shared counter): estimate with --dry-run, then cap with --limit")
-    if mopts.cache_path is None and not mopts.no_cache:  # workers may start elsewhere: one absolute cache
-        mopts = dataclasses.replace(mopts, cache_path=str(default_cache_path().absolute()))
+    mopts, budget = ray_model_options(mopts)
     make = functools.partial(_worker_grader, grader, values, label, mopts, src.absolute(), fmt,
                              eopts.num_gpus > 0)
     with Progress(TextColumn("grading on ray"), BarColumn(), TextColumn("{task.fields[done]} graded"),
@@ -239,9 +234,14 @@ def _grade_on_ray(grader: str, values: dict[str, Any], label: str | None, mopts:
 
         stats, info = run_grading_ray(make, src, out, ray_options=eopts.ray_options(), fmt=fmt,
                                       batch_size=batch_size, on_error=on_error, limit=limit,
-                                      on_progress=on_progress, on_note=lambda m: typer.echo(m, err=True))
+                                      on_progress=on_progress, on_note=lambda m: typer.echo(m, err=True),
+                                      budget=budget)
     report: dict[str, Any] = {"grader": info["grader"], **stats.to_dict(), "engine": "ray",
                               "workers": info["workers"], "shards": info["shards"]}
+    if info["counts"]:
+        report["counts"] = info["counts"]
+    if "budget" in info:
+        report["budget"] = info["budget"]
     write_manifest(out, verb="grade", inputs=[src], labels=[info["grader"]],
                    options={"grader": grader, "config": info["config"] or values, "from": fmt,
                             "batch_size": batch_size, "on_error": on_error, "limit": limit, "engine": "ray"},

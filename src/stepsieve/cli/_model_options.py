@@ -138,9 +138,10 @@ def _model_dir(opts: ModelOptions) -> Path:
     return found
 
 
-def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
+def backend_from_options(opts: ModelOptions, *, budget: Any = None, **extra: Any) -> Any:
     """The Backend the options describe: cache and budget attached, or a counting dry run.
 
+    ``budget`` replaces the one ``--max-cost`` describes (a Ray job's one shared budget);
     ``extra`` passes backend-specific keywords through (e.g. ``device="cuda"``).
     """
     if opts.dry_run:
@@ -154,7 +155,8 @@ def backend_from_options(opts: ModelOptions, **extra: Any) -> Any:
             return DryRunBackend("transformers", str(path), lambda ts: [len(tok(t)["input_ids"]) for t in ts], True)
         return DryRunBackend("openai", str(opts.model), lambda ts: [len(t) for t in ts], False)
     cache = None if opts.no_cache else RequestCache(opts.cache_path)
-    budget = Budget.parse(opts.max_cost) if opts.max_cost else None
+    if budget is None and opts.max_cost:
+        budget = Budget.parse(opts.max_cost)
     cls = BACKENDS.get(opts.backend)
     if opts.backend == "transformers":
         return cls(_model_dir(opts), cache=cache, budget=budget, **extra)

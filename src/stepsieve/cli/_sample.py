@@ -89,9 +89,6 @@ def sample_cmd(
     knobs = {} if ops is None else {"ops": _ops(ops)}
     eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
     if eopts.engine == "ray":
-        if isinstance(w, Screenshots):
-            raise ConfigError(f"--engine ray does not sample worlds with screenshots ({world}) yet: its workers "
-                              "would need one media store beside OUT; use the local engine")
         from stepsieve.engine import run_sampling_ray
         from stepsieve.formats import read_trajectories
 

@@ -5,7 +5,9 @@
 - ``credit_task`` / ``credit``: per-step advantages (progress, fork-relative, mixed).
 - ``export_row`` and the ``*_row`` builders: TRL stepwise, TRL DPO, Step-DPO, OpenAI chat,
   TRL SFT (``sft_chat_template`` puts its loss on the kept steps); ``openai_chat_problems``
-  checks rows against OpenAI's documented fine-tuning rules.
+  checks rows against OpenAI's documented fine-tuning rules (vision parts too).
+- ``export_rows``: also the VLM layouts (``trl-vision`` with ``vlm_chat_template``,
+  ``openai-vision``, ``llamafactory-vision``) and LLaMA-Factory's text ``llamafactory``.
 - ``*_file`` jobs: the same, file to file, each leaving ``<output>.manifest.json``;
   ``pipeline_file`` curates and pairs in one read.
 
@@ -24,6 +26,7 @@ from stepsieve.curate._export import (
     check_output,
     dpo_row,
     export_row,
+    export_rows,
     parquet_schema,
     render_step,
     render_task,
@@ -48,7 +51,8 @@ from stepsieve.curate._pairs import (
 from stepsieve.curate._pipeline import pipeline_file
 from stepsieve.curate._rows import RowWriter
 from stepsieve.curate._sample import BackendSampler
-from stepsieve.curate._sft_template import sft_chat_template
+from stepsieve.curate._sft_template import sft_chat_template, vlm_chat_template
+from stepsieve.curate._vision_export import ExportMedia
 
 __all__ = [
     "DPO_CONSUMERS",
@@ -57,6 +61,7 @@ __all__ = [
     "CreditOptions",
     "CurateOptions",
     "CurateStats",
+    "ExportMedia",
     "ExportOptions",
     "Grading",
     "GroupStats",
@@ -78,6 +83,7 @@ __all__ = [
     "dpo_row",
     "export_file",
     "export_row",
+    "export_rows",
     "first_line_split",
     "group_by_task",
     "make_pairs",
@@ -94,5 +100,6 @@ __all__ = [
     "step_dpo_row",
     "step_status",
     "stepwise_row",
+    "vlm_chat_template",
     "weights_of",
 ]

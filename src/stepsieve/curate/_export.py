@@ -29,6 +29,17 @@ trainer that consumes it (README's export table says which tokens carry loss the
   same ``messages``, each with ``train`` (true on assistant messages of weight 1) instead of
   ``weight``; axolotl trains a message's tokens, and with ``train_on_eos: turn`` its end of
   turn, exactly where ``train`` is true.
+
+Vision-language and LLaMA-Factory layouts (``_vision`` builds the multimodal conversation,
+``_vision_export`` and ``_llamafactory`` the rows; their images go through ``ExportMedia``):
+
+- ``trl-vision`` (TRL ``SFTTrainer`` on a VLM, ``assistant_only_loss=True`` with
+  ``vlm_chat_template()``): ``messages`` of content parts (``{"type": "image"}`` / text) with
+  ``weight``, and ``images`` (paths into the export's ``OUT.media``).
+- ``openai-vision`` (OpenAI vision fine-tuning): ``image_url`` parts with ``data:`` URLs.
+- ``llamafactory`` / ``llamafactory-vision`` (LLaMA-Factory ``sharegpt``, with
+  ``dataset_info.json`` beside the export): one row per trained turn for ``mask_history:
+  true`` (``lf_rows="turn"``), or one per trajectory (``lf_rows="record"``).
 """
 
 from __future__ import annotations
@@ -41,8 +52,10 @@ from typing import Any
 from stepsieve._errors import ConfigError
 from stepsieve.curate._chat import TURNS, chat_messages
 from stepsieve.curate._grading import Grading
+from stepsieve.curate._llamafactory import LF_ROWS, LfCounts, llamafactory_rows
 from stepsieve.curate._pairs import StepPair
 from stepsieve.curate._render import render_prompt, render_step, render_task
+from stepsieve.curate._vision_export import OPENAI_MAX_IMAGES, ExportMedia, openai_vision_row, trl_vision_row
 from stepsieve.trajectory import DEFAULT_AFTER_ERROR, Trajectory, after_error_verdicts, check_after_error
 
 __all__ = [
@@ -54,6 +67,7 @@ __all__ = [
     "check_output",
     "dpo_row",
     "export_row",
+    "export_rows",
     "parquet_schema",
     "render_step",
     "render_task",
@@ -62,7 +76,13 @@ __all__ = [
     "stepwise_row",
 ]
 
-EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat", "trl-sft", "axolotl")
+EXPORT_FORMATS = ("trl-stepwise", "trl-dpo", "step-dpo", "openai-chat", "trl-sft", "axolotl",
+                  "trl-vision", "openai-vision", "llamafactory", "llamafactory-vision")
+# Formats whose rows reference image files linked into the export's OUT.media folder.
+MEDIA_FORMATS = frozenset({"trl-vision", "openai-vision", "llamafactory-vision"})
+LF_FORMATS = frozenset({"llamafactory", "llamafactory-vision"})
+# Formats that read per-step weights (``weight_label``) rather than grades.
+WEIGHT_FORMATS = frozenset({"openai-chat", "trl-sft", "axolotl"}) | MEDIA_FORMATS | LF_FORMATS
 PAIR_FORMATS = frozenset({"trl-dpo", "step-dpo"})
 DPO_CONSUMERS = ("trl", "step-dpo")
 
@@ -74,7 +94,11 @@ class ExportOptions:
     ``after_error``: undecided steps after the first error (``incorrect`` | ``skip``, the rule
     train-prm shares). ``turns``: chat exports merge same-weight steps into one assistant
     message (``merge``) or write one per step (``step``). ``dpo_for``: whose trainer reads
-    ``step-dpo`` rows (``trl`` | ``step-dpo``).
+    ``step-dpo`` rows (``trl`` | ``step-dpo``). ``obs_text``: vision exports show an
+    observation's text beside its screenshot (default: the screenshot alone; a step without
+    one always shows its text). ``lf_rows``: LLaMA-Factory rows per trained ``turn`` (for
+    ``mask_history: true``) or per ``record``. ``max_images``: ``openai-vision``'s limit per
+    example (OpenAI's is 10; older screenshots beyond it are left out).
     """
 
     format: str = "openai-chat"
@@ -87,6 +111,9 @@ class ExportOptions:
     weight_label: str = "curate"
     turns: str = "merge"
     dpo_for: str = "trl"
+    obs_text: bool = False
+    lf_rows: str = "turn"
+    max_images: int = OPENAI_MAX_IMAGES
 
     def __post_init__(self) -> None:
         if self.format not in EXPORT_FORMATS:
@@ -96,6 +123,10 @@ class ExportOptions:
             raise ConfigError(f"turns must be one of {', '.join(TURNS)}, got {self.turns!r}")
         if self.dpo_for not in DPO_CONSUMERS:
             raise ConfigError(f"dpo_for must be one of {', '.join(DPO_CONSUMERS)}, got {self.dpo_for!r}")
+        if self.lf_rows not in LF_ROWS:
+            raise ConfigError(f"lf_rows must be one of {', '.join(LF_ROWS)}, got {self.lf_rows!r}")
+        if not 1 <= self.max_images <= OPENAI_MAX_IMAGES:
+            raise ConfigError(f"max_images must be 1..{OPENAI_MAX_IMAGES} (OpenAI's limit), got {self.max_images}")
 
     @property
     def wants_pairs(self) -> bool:
@@ -104,6 +135,8 @@ class ExportOptions:
 
 def check_output(opts: ExportOptions, path: str | Path) -> None:
     """ConfigError when ``path``'s container cannot hold the format faithfully."""
+    if (opts.format in MEDIA_FORMATS or opts.format in LF_FORMATS) and Path(path).suffix.lower() == ".parquet":
+        raise ConfigError(f"{path}: {opts.format} is written as .jsonl (its trainers read JSON lines)")
     if opts.format == "openai-chat" and Path(path).suffix.lower() == ".parquet":
         raise ConfigError(
             f"{path}: openai-chat is OpenAI's JSONL upload format; in Parquet every message would get "
@@ -180,8 +213,33 @@ def axolotl_row(t: Trajectory, opts: ExportOptions) -> dict[str, Any] | None:
 
 def export_row(record: Trajectory | StepPair, opts: ExportOptions) -> dict[str, Any] | None:
     """The row of ``record`` in ``opts.format`` (None when it cannot be expressed)."""
-    fn: Callable[[Any, ExportOptions], dict[str, Any] | None] = _ROW[opts.format]
+    fn = _ROW.get(opts.format)
+    if fn is None:
+        raise ConfigError(f"{opts.format} rows need the export's media or give several rows: use export_rows")
     return fn(record, opts)
+
+
+def export_rows(record: Trajectory | StepPair, opts: ExportOptions, media: ExportMedia | None = None,
+                lf: LfCounts | None = None) -> list[dict[str, Any]]:
+    """The rows of ``record`` in ``opts.format``: one for most formats, one per trained turn
+    for LLaMA-Factory's turn rows, none when it cannot be expressed. Vision formats need the
+    export's ``media`` (``ExportMedia(input, output)``)."""
+    fmt = opts.format
+    if fmt in MEDIA_FORMATS and media is None:
+        raise ConfigError(f"{fmt} needs the export's media (ExportMedia(input, output))")
+    if fmt in LF_FORMATS:
+        assert isinstance(record, Trajectory)
+        return llamafactory_rows(record, media if fmt == "llamafactory-vision" else None, opts.weight_label,
+                                 opts.turns, opts.sep, opts.obs_text, opts.lf_rows, lf or LfCounts())
+    row: dict[str, Any] | None
+    if fmt == "trl-vision":
+        row = trl_vision_row(record, media, opts.weight_label, opts.turns, opts.sep, opts.obs_text)  # type: ignore[arg-type]
+    elif fmt == "openai-vision":
+        row = openai_vision_row(record, media, opts.weight_label, opts.turns, opts.sep,  # type: ignore[arg-type]
+                                opts.obs_text, opts.max_images)
+    else:
+        row = export_row(record, opts)
+    return [] if row is None else [row]
 
 
 _ROW: dict[str, Callable[[Any, ExportOptions], dict[str, Any] | None]] = {
@@ -198,6 +256,8 @@ def parquet_schema(opts: ExportOptions) -> Any:
     """The explicit Arrow schema of a format (inference would break on empty or null columns)."""
     import pyarrow as pa
 
+    if opts.format in MEDIA_FORMATS or opts.format in LF_FORMATS:
+        return None  # JSONL only (check_output)
     s = pa.string()
     if opts.format == "trl-stepwise":
         lab = pa.float64() if opts.soft else pa.bool_()

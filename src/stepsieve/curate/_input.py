@@ -50,6 +50,14 @@ class InputReader:
             if self._sink is not None:
                 self._sink.close()
 
+    def reject(self, t: Trajectory, reason: str) -> None:
+        """Quarantine a record a later stage could not use (an export whose image is missing):
+        written to the rejects file under ``on_error="skip"``; the caller counts it."""
+        if self._sink is not None:
+            from stepsieve.trajectory import encode_json
+
+            self._sink.write(self.path, None, reason, encode_json(t))
+
     @property
     def read(self) -> int:
         return self._reader.read if self._reader is not None else self._n

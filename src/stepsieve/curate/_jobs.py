@@ -20,13 +20,24 @@ import orjson
 from stepsieve._errors import ConfigError, DataError
 from stepsieve._manifest import write_manifest
 from stepsieve.curate._credit import CreditOptions, credit
-from stepsieve.curate._export import ExportOptions, check_output, export_row, parquet_schema
+from stepsieve.curate._export import (
+    LF_FORMATS,
+    MEDIA_FORMATS,
+    WEIGHT_FORMATS,
+    ExportOptions,
+    check_output,
+    export_row,
+    export_rows,
+    parquet_schema,
+)
 from stepsieve.curate._filter import CurateOptions, CurateStats, curate
 from stepsieve.curate._grading import Grading
 from stepsieve.curate._group import GroupStats, group_by_task
 from stepsieve.curate._input import InputReader
+from stepsieve.curate._llamafactory import LfCounts, write_dataset_info
 from stepsieve.curate._pairs import PairOptions, PairStats, Sampler, StepPair, make_pairs
 from stepsieve.curate._rows import RowWriter
+from stepsieve.curate._vision_export import ExportMedia
 from stepsieve.trajectory import Trajectory
 
 __all__ = ["credit_file", "curate_file", "export_file", "pairs_file", "read_pairs"]
@@ -254,31 +265,46 @@ def export_file(
         reader = InputReader(input, on_error=on_error, rejects_to=_rejects(output))
         records = reader
     check_output(opts, output)
-    n_in = n_bad = 0
+    media = ExportMedia(input, output) if opts.format in MEDIA_FORMATS else None
+    lf = LfCounts()
+    n_in = n_bad = n_images = 0
     with RowWriter(output, schema=parquet_schema(opts)) as w:
         for r in _progress(records, reader, progress, "export"):
-            row = export_row(r, opts)
             if reader is None:
                 n_in += 1
-            if row is None:
-                n_bad += 1
+            try:
+                rows = export_rows(r, opts, media, lf)
+            except DataError as e:  # an image missing, altered or not an image
+                if reader is None or on_error != "skip":
+                    raise
+                reader.reject(r, e.reason)
+                n_images += 1
                 continue
-            w.write(row)
+            if not rows:
+                n_bad += 1
+            for row in rows:
+                w.write(row)
     rejected_records = reader.rejected if reader is not None else 0
-    counts = {
+    by_reason = {**({"not_expressible": n_bad} if n_bad else {}), **({"bad_image": n_images} if n_images else {})}
+    counts: dict[str, Any] = {
         "in": reader.read if reader is not None else n_in,
         "out": w.count,
-        "rejected": rejected_records + n_bad,
+        "rejected": rejected_records + n_bad + n_images,
         "rejected_records": rejected_records,
-        "rejected_by_reason": {"not_expressible": n_bad} if n_bad else {},
+        "rejected_by_reason": by_reason,
     }
-    labels = (
-        [opts.label]
-        if opts.format == "trl-stepwise"
-        else [opts.weight_label]
-        if opts.format in ("openai-chat", "trl-sft", "axolotl")
+    if opts.format in LF_FORMATS:  # out counts trajectories (in == out + rejected); rows: one per kept turn
+        counts["rows"] = w.count
+        counts["out"] = counts["in"] - counts["rejected"]
+        if lf.turns_not_expressible:
+            counts["turns_not_expressible"] = lf.turns_not_expressible
+        write_dataset_info(output, vision=opts.format == "llamafactory-vision")
+    if media is not None:
+        counts["images"] = media.used
+        if media.left_out:
+            counts["images_left_out"] = media.left_out
+    labels = [opts.label] if opts.format == "trl-stepwise" else [opts.weight_label] if opts.format in WEIGHT_FORMATS \
         else []
-    )
     write_manifest(output, verb="export", inputs=[input], labels=labels, options=opts, counts=counts)
     return counts
 

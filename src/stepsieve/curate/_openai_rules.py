@@ -17,7 +17,13 @@ types) and of OpenAI's data-preparation cookbook (``chat_finetuning_data_prep``)
 - every ``tool`` message answers a call of the assistant message before it
   (``tool_call_id``), and every call is answered by exactly one ``tool`` message before the
   next non-tool message;
-- at least one assistant message.
+- at least one assistant message;
+- content parts (vision fine-tuning, ``guides/vision-fine-tuning``): a list of ``{"type":
+  "text", "text": str}`` and, in ``user`` messages only ("You cannot include images as output
+  from messages with the assistant role"), ``{"type": "image_url", "image_url": {"url": str,
+  "detail"?: "low" | "high" | "auto"}}`` whose url is an ``http(s)`` URL or a base64 ``data:``
+  URL; at most 10 images per example; each image at most 10 MB, JPEG, PNG or WebP, in RGB or
+  RGBA mode (checked on ``data:`` URLs by decoding them, since the bytes are in the file).
 
 ``openai_chat_problems(row)`` lists what breaks them (empty: valid); ``check_openai_chat_file``
 reads a JSONL file and returns ``(line, problem)`` pairs.
@@ -25,6 +31,10 @@ reads a JSONL file and returns ``(line, problem)`` pairs.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +52,76 @@ _KEYS: dict[str, frozenset[str]] = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+
+
+MAX_IMAGES = 10
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+_DATA_URL = re.compile(r"^data:(image/(?:jpeg|png|webp));base64,(.*)$", re.DOTALL)
+
+
+def _image_problems(url: Any, where: str) -> list[str]:
+    """What breaks OpenAI's image rules in one ``image_url`` url (a ``data:`` URL is decoded)."""
+    if not isinstance(url, str) or not url:
+        return [f"{where}.image_url.url must be a non-empty string"]
+    if url.startswith(("https://", "http://")):
+        return []
+    m = _DATA_URL.match(url)
+    if m is None:
+        return [f"{where}.image_url.url must be an http(s) URL or a base64 data: URL of a JPEG, PNG or WebP image"]
+    try:
+        raw = base64.b64decode(m.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        return [f"{where}.image_url.url: the data: URL is not valid base64"]
+    if len(raw) > MAX_IMAGE_BYTES:
+        return [f"{where}: image of {len(raw):,} bytes is over OpenAI's 10 MB limit"]
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            fmt, mode = (im.format or "").lower(), im.mode
+    except (UnidentifiedImageError, OSError):
+        return [f"{where}: the data: URL holds no readable image"]
+    out = []
+    if f"image/{fmt}" != m.group(1):
+        out.append(f"{where}: declared {m.group(1)}, the bytes are {fmt or 'unknown'}")
+    if mode not in ("RGB", "RGBA"):
+        out.append(f"{where}: image mode {mode} (OpenAI accepts RGB or RGBA)")
+    return out
+
+
+def _parts_problems(parts: list[Any], role: Any, where: str) -> tuple[list[str], int]:
+    """Problems of a content-part list and how many images it holds."""
+    out: list[str] = []
+    images = 0
+    for j, p in enumerate(parts):
+        w = f"{where}.content[{j}]"
+        if not isinstance(p, dict):
+            out.append(f"{w} is not an object")
+            continue
+        kind = p.get("type")
+        if kind == "text":
+            if set(p) - {"type", "text"}:
+                out.append(f"{w} (text) has unknown keys {sorted(set(p) - {'type', 'text'})}")
+            if not isinstance(p.get("text"), str):
+                out.append(f"{w}.text must be a string")
+        elif kind == "image_url":
+            images += 1
+            if role != "user":
+                out.append(f"{w}: images are allowed only in user messages, not {role}")
+            img = p.get("image_url")
+            if set(p) - {"type", "image_url"}:
+                out.append(f"{w} (image_url) has unknown keys {sorted(set(p) - {'type', 'image_url'})}")
+            if not isinstance(img, dict):
+                out.append(f"{w}.image_url must be an object")
+                continue
+            if set(img) - {"url", "detail"}:
+                out.append(f"{w}.image_url has unknown keys {sorted(set(img) - {'url', 'detail'})}")
+            if "detail" in img and img["detail"] not in ("low", "high", "auto"):
+                out.append(f"{w}.image_url.detail must be low, high or auto, got {img['detail']!r}")
+            out.extend(_image_problems(img.get("url"), w))
+        else:
+            out.append(f"{w}.type {kind!r} is not text or image_url")
+    return out, images
 
 
 def _call_problems(call: Any, where: str) -> list[str]:
@@ -74,7 +154,7 @@ def openai_chat_problems(row: Any) -> list[str]:
         return [*out, "messages must be a non-empty list"]
     pending: dict[str, int] = {}  # call id -> index of the assistant message that made it
     seen_ids: set[str] = set()
-    assistants = 0
+    assistants = images = 0
     for i, m in enumerate(msgs):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
@@ -95,7 +175,11 @@ def openai_chat_problems(row: Any) -> list[str]:
         if content is None:
             if not (role == "assistant" and (calls or m.get("function_call"))):
                 out.append(f"{where} ({role}) has no content")
-        elif not isinstance(content, (str, list)):
+        elif isinstance(content, list):
+            found, n = _parts_problems(content, role, where)
+            out.extend(found)
+            images += n
+        elif not isinstance(content, str):
             out.append(f"{where}.content must be a string or a list of parts")
         if role == "assistant":
             assistants += 1
@@ -125,6 +209,8 @@ def openai_chat_problems(row: Any) -> list[str]:
         out.append(f"tool calls {sorted(pending)} have no tool message")
     if not assistants:
         out.append("no assistant message")
+    if images > MAX_IMAGES:
+        out.append(f"{images} images in the example (OpenAI allows at most {MAX_IMAGES})")
     return out
 
 

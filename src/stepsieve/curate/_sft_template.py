@@ -16,9 +16,16 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-__all__ = ["sft_chat_template"]
+__all__ = ["sft_chat_template", "vlm_chat_template"]
 
 
 def sft_chat_template() -> str:
     """The Jinja text of the weighted plain-text SFT template (``templates/weighted_plain.jinja``)."""
     return files("stepsieve.curate").joinpath("templates/weighted_plain.jinja").read_text(encoding="utf-8")
+
+
+def vlm_chat_template() -> str:
+    """The weighted Qwen2-VL / Qwen2.5-VL template (``templates/weighted_qwen2_vl.jinja``) for
+    ``trl-vision`` rows: TRL's ``qwen2_5_vl_training.jinja`` with ``{% generation %}`` only
+    around weight-1 assistant messages and a weight split rendered as one turn."""
+    return files("stepsieve.curate").joinpath("templates/weighted_qwen2_vl.jinja").read_text(encoding="utf-8")

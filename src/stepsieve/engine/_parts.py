@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ def _load_plan(d: Path) -> dict[str, Any] | None:
 
 
 def prepare_parts(
-    out: Path, grader: str, config_hash: str, *, shard_size: int, batch_size: int, limit: int | None
+    out: Path, grader: str, config_hash: str, *, shard_size: int, batch_size: int, limit: int | None,
+    stamp: Callable[[dict], str | None] | None = None,
 ) -> tuple[Parts, Counter[str], str | None]:
     """Set up (or pick up) the parts of a job writing ``out``.
 
@@ -164,7 +166,7 @@ def prepare_parts(
         if (int(plan["shard_size"]), int(plan["batch_size"])) != (shard_size, batch_size):
             note = (f"resuming the sharded job in {d} with its shard size {plan['shard_size']} and batch size "
                     f"{plan['batch_size']} (the shard boundaries must not move)")
-    done = scan_done(out, grader, config_hash)  # cuts a partial last line of a killed local run
+    done = scan_done(out, grader, config_hash, stamp)  # cuts a partial last line of a killed local run
     if plan is None:
         plan = {"version": _PLAN_VERSION, "grader": grader, "hash": config_hash, "shard_size": shard_size,
                 "batch_size": batch_size, "limit": limit, "base": _size(out), "base_dropped": _size(dropped_path(out))}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import orjson
 import ray
 
 from stepsieve._errors import ConfigError, StepsieveError
+from stepsieve.backends import Budget
 from stepsieve.engine._job import JobStats, grade_into, open_input, pending_records
 from stepsieve.engine._parts import prepare_parts
 from stepsieve.engine._resume import scan_done
@@ -64,11 +66,21 @@ class RayOptions:
 
 
 class _Worker:
-    """One Ray actor: builds the grader once, then grades shards into their parts."""
+    """One Ray actor: builds the grader once, then grades shards into their parts.
 
-    def __init__(self, make_grader: Callable[[], Grader]) -> None:
-        self.grader = make_grader()
+    With a job budget (``keeper``), the grader is built with ``make_grader(budget=...)``: its
+    backend charges the job's one budget (``_ray_budget``), not one of its own."""
+
+    def __init__(self, make_grader: Callable[..., Grader], keeper: Any = None,
+                 stamp: Callable[[dict], str | None] | None = None) -> None:
+        if keeper is not None:
+            from stepsieve.engine._ray_budget import SharedBudget
+
+            self.grader = make_grader(budget=SharedBudget(keeper))
+        else:
+            self.grader = make_grader()
         self.hash = config_hash(self.grader.name, self.grader.config)
+        self.stamp = stamp
 
     def describe(self) -> tuple[str, str, Any]:
         return self.grader.name, self.hash, getattr(self.grader, "config", None)
@@ -81,11 +93,15 @@ class _Worker:
         default only when it is the very default object)."""
         records = [decode_json(raw) or Trajectory.from_dict(orjson.loads(raw)) for raw in blob.split(b"\n")]
         path = Path(part)
-        done = scan_done(path, self.grader.name, self.hash)
+        done = scan_done(path, self.grader.name, self.hash, self.stamp)
         stats = JobStats()
         grade_into(self.grader, pending_records(records, done, stats, None), path, stats, batch_size=batch_size,
                    source=src, media_for=Path(out))
         return stats.to_dict()
+
+    def counts(self) -> dict[str, int]:
+        """What the grader counted (skipped prompts, images sent, rejected thoughts...)."""
+        return dict(getattr(self.grader, "counts", None) or {})
 
     def summary(self) -> dict[str, Any] | None:
         be = getattr(self.grader, "backend", None)
@@ -139,7 +155,7 @@ def _cause(err: BaseException) -> BaseException:
 
 
 def run_grading_ray(
-    make_grader: Callable[[], Grader],
+    make_grader: Callable[..., Grader],
     src: str | Path,
     out: str | Path,
     *,
@@ -150,14 +166,25 @@ def run_grading_ray(
     limit: int | None = None,
     on_progress: Callable[[JobStats, Any], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    budget: Budget | None = None,
+    stamp: Callable[[dict], str | None] | None = None,
 ) -> tuple[JobStats, dict[str, Any]]:
     """:func:`~stepsieve.engine.run_grading` on a Ray cluster; the same output, line for line.
 
     ``make_grader`` builds the grader inside each worker (it must pickle: a module-level
     function or a ``functools.partial`` of one). Returns the job's counts and what the driver
-    learnt from the workers: ``{"grader", "config", "workers", "shards", "backends"}`` (each
-    worker's backend summary) and ``startup_s`` (until every worker had built its grader).
+    learnt from the workers: ``{"grader", "hash", "config", "workers", "shards", "backends"}`` (each
+    worker's backend summary), ``counts`` (what the graders counted, added up) and
+    ``startup_s`` (until every worker had built its grader).
     ``src`` and ``out`` must be on a file system every node sees.
+
+    ``budget`` (``--max-cost``) is one budget for the whole job, held by one actor that every
+    worker's backend charges; ``make_grader`` is then called with ``budget=`` (a stand-in for a
+    :class:`~stepsieve.backends.Budget`) and must hand it to its backend. When a worker runs
+    out, its shard fails with BudgetExceeded: the job stops as any failed shard stops it (what
+    is written kept, the same command resumes) and ``info["budget"]`` says what was spent.
+    ``stamp`` reads the configuration hash a job writes into a record when that is not a label
+    (``stepsieve augment``), as in :func:`~stepsieve.engine.run_grading`.
     """
     opts = ray_options or RayOptions()
     out = Path(out).absolute()
@@ -179,14 +206,20 @@ def run_grading_ray(
             num_cpus=opts.num_cpus, num_gpus=opts.num_gpus, max_restarts=opts.max_restarts,
             max_task_retries=opts.max_restarts,
         )
+        keeper = None
+        if budget is not None:
+            from stepsieve.engine._ray_budget import start_keeper
+
+            keeper = start_keeper(budget)
         t_start = time.perf_counter()
-        actors = [remote.remote(make_grader) for _ in range(n)]
+        actors = [remote.remote(make_grader, keeper, stamp) for _ in range(n)]
         described = ray.get([a.describe.remote() for a in actors])  # every worker up, its grader built
         startup = time.perf_counter() - t_start
         name, h, config = described[0]
         if any(d[:2] != (name, h) for d in described):
             raise ConfigError(f"the workers built different graders: {sorted({d[:2] for d in described})}")
-        parts, done, note = prepare_parts(out, name, h, shard_size=shard_size, batch_size=batch_size, limit=limit)
+        parts, done, note = prepare_parts(out, name, h, shard_size=shard_size, batch_size=batch_size, limit=limit,
+                                          stamp=stamp)
         if note and on_note is not None:
             on_note(note)
         stats = JobStats()
@@ -211,14 +244,21 @@ def run_grading_ray(
         parts.merge(n_shards)
         stats.read, stats.rejected = reader.read, reader.rejected
         summaries = [s for s in ray.get([a.summary.remote() for a in actors]) if s is not None]
+        counts: Counter[str] = Counter()
+        for c in ray.get([a.counts.remote() for a in actors]):
+            counts.update(c)
+        spent = ray.get(keeper.spent.remote()) if keeper is not None else None
     finally:
-        for a in actors:
+        for a in [*actors, *([keeper] if keeper is not None else [])]:
             ray.kill(a)
         if started:
             ray.shutdown()
     stats.seconds = time.perf_counter() - t0
-    return stats, {"grader": name, "config": config, "workers": n, "shards": n_shards, "backends": summaries,
-                   "startup_s": startup}
+    info = {"grader": name, "hash": h, "config": config, "workers": n, "shards": n_shards, "backends": summaries,
+            "startup_s": startup, "counts": dict(counts)}
+    if spent is not None:
+        info["budget"] = spent
+    return stats, info
 
 
 def _schedule(actors: list[Any], shards: Iterator[list[Any]], call: Callable[[Any, int, list[Any]], Any],

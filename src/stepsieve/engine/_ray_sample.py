@@ -7,8 +7,8 @@ each finished batch to the shard's part (fsync'ed), skipping trajectories the pa
 holds (ids are ``world:task:sSEED:j``, and sample j of a task is a function of the task, the
 seed and j alone — the backend's determinism contract — so a redone batch writes the same
 records). When every shard is done, the parts are written to OUT in shard order through
-the same writer as the local verb (JSONL or Parquet by suffix), to a temporary name renamed
-into place: a half-written OUT never looks complete. The same command resumes; the output
+the same writer as the local verb (JSONL or Parquet by suffix), which writes a temporary
+file renamed into place: a half-written OUT never looks complete. The same command resumes; the output
 equals the local engine's.
 """
 
@@ -42,10 +42,14 @@ class _Sampler:
         return str(getattr(self.backend, "model", "?"))
 
     def sample_shard(self, part: str, world: str, tasks: list[Any], seed: int, options: dict[str, Any]) -> dict:
+        from stepsieve.media import MediaStore
         from stepsieve.sampling import sample
         from stepsieve.worlds import get_world
 
         w = get_world(world)
+        # screens go to OUT's one media store: content-addressed, each file written to a temp
+        # name and renamed, so workers on any node may write the same image at once
+        media = MediaStore.for_output(options["media_for"]) if options.get("media_for") else None
         path = Path(part)
         done = scan_done(path, "", "")  # ids the part holds; a cut last line is removed
         spt, batch = options["samples_per_task"], options["batch_size"]
@@ -57,7 +61,7 @@ class _Sampler:
                 lines = [orjson.dumps(t.to_dict(), option=orjson.OPT_APPEND_NEWLINE)
                          for t in sample(w, self.backend, len(chunk), seed, tasks=chunk, batch_size=batch,
                                          temperature=options["temperature"], samples_per_task=spt,
-                                         max_tokens=options["max_tokens"])
+                                         max_tokens=options["max_tokens"], media=media)
                          if done[t.id] == 0]
                 fh.write(b"".join(lines))
                 fh.flush()
@@ -96,17 +100,19 @@ def run_sampling_ray(
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """``stepsieve.sampling.sample`` over a Ray cluster into ``out``; the same records, the
-    same order. ``make_backend`` builds the policy inside each worker (it must pickle)."""
+    same order. ``make_backend`` builds the policy inside each worker (it must pickle). A world
+    with screenshots (``gui``) has its workers write the screens into OUT's media folder."""
     from stepsieve.formats import read_trajectories, write_trajectories
-    from stepsieve.worlds import get_world
+    from stepsieve.worlds import Screenshots, get_world
 
     opts = ray_options or RayOptions()
     out = Path(out).absolute()
     shard_size = opts.shard_size if opts.shard_size is not None else 4 * batch_size
     t0 = time.perf_counter()
-    tasks = get_world(world).sample_tasks(n, seed, **(knobs or {}))
+    w = get_world(world)
+    tasks = w.sample_tasks(n, seed, **(knobs or {}))
     options = {"temperature": temperature, "samples_per_task": samples_per_task, "batch_size": batch_size,
-               "max_tokens": max_tokens}
+               "max_tokens": max_tokens, "media_for": str(out) if isinstance(w, Screenshots) else None}
     d = parts_dir(out)
     started = _connect(opts.address)
     actors: list[Any] = []
@@ -137,9 +143,9 @@ def run_sampling_ray(
         if started:
             ray.shutdown()
     parts = [d / f"part-{k:06d}.jsonl" for k in range(n_shards)]
-    tmp = out.with_name(f".{out.stem}.merging{out.suffix}")
-    written = write_trajectories((t for p in parts for t in read_trajectories(p)), tmp)
-    os.replace(tmp, out)
+    # The writer makes OUT appear only once it is whole (a temp file renamed); the screens are
+    # already in OUT's media store, so the records keep their paths.
+    written = write_trajectories((t for p in parts for t in read_trajectories(p)), out)
     shutil.rmtree(d)
     expected = len(tasks) * samples_per_task
     if written != expected:
