@@ -125,11 +125,7 @@ class VisionStepRM(StepRM):
 
     def __init__(self, backbone: nn.Module, processor: Any, config: VisionStepRMConfig) -> None:
         nn.Module.__init__(self)
-        if config.head != "linear":
-            raise ConfigError(f"a vision-language StepRM has a linear head, not {config.head!r}")
-        if config.template != DEFAULT_TEMPLATE:
-            raise ConfigError("--template lays out a text StepRM's task; a vision-language model's chat "
-                              "template lays out the conversation")
+        _check(config)
         bb: Any = backbone  # a transformers PreTrainedModel
         self.backbone: Any = bb
         self.register_buffer("lm_head", None, persistent=False)
@@ -141,6 +137,7 @@ class VisionStepRM(StepRM):
         self.separator_id = separator_token_id(self.tokenizer, config.separator)
         self.max_length = int(getattr(text_config, "max_position_embeddings", 0) or 0) or None
         self.media = MediaResolver(None)
+        self.base_dir: Path | None = None  # where save() copies the processor files from
 
     # ---- construction -----------------------------------------------------------------
 
@@ -150,6 +147,7 @@ class VisionStepRM(StepRM):
         """A fresh VLM StepRM: ``base``'s VLM and processor and a near-zero head."""
         if not isinstance(config, VisionStepRMConfig):
             raise ConfigError("a vision-language StepRM needs a VisionStepRMConfig")
+        _check(config)  # before loading billions of parameters
         backbone = _load_vlm(base, allow_pickle, "base model")
         torch.manual_seed(seed)
         model = cls(backbone, load_vl_processor(base), config)
@@ -173,8 +171,6 @@ class VisionStepRM(StepRM):
         model.base_dir = d
         model.eval()
         return model.to(device or default_device())
-
-    base_dir: Path | None = None  # where the processor files are copied from on save
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
@@ -259,6 +255,14 @@ class VisionStepRM(StepRM):
             pos[i, : len(r.step_positions)] = torch.tensor(r.step_positions, dtype=torch.long)
         at_sep = hidden[rows[:, None], pos]
         return [at_sep[i, : len(r.step_positions)] for i, r in enumerate(batch)]
+
+
+def _check(config: VisionStepRMConfig) -> None:
+    if config.head != "linear":
+        raise ConfigError(f"a vision-language StepRM has a linear head, not {config.head!r}")
+    if config.template != DEFAULT_TEMPLATE:
+        raise ConfigError("--template lays out a text StepRM's task; a vision-language model's chat "
+                          "template lays out the conversation")
 
 
 def chat_messages(
