@@ -18,7 +18,8 @@ One run, prints JSON (and with --save NAME writes benchmarks/results/NAME.json a
    job itself: every step the grader calls correct, nothing from its first error on);
    ``success``: every action of the rollouts whose outcome is right;
    ``truth_filtered``: the same curate rule on the exact ``truth`` label, the ceiling of (b);
-   for each, how many of its targets the truth calls wrong (the noise the arm trains on);
+   for each, how many of its targets the truth calls wrong (the noise the arm trains on)
+   and the share of ``done()`` targets (a failed run's kept prefix never ends in one);
 4. training: each arm fine-tunes its own copy of the shipped policy (``train_policy``, the
    trainer of ``scripts/train_gui_policy.py``) with the SAME budget: ``--steps`` AdamW steps
    of ``--batch`` examples at ``--lr``; a smaller set is reshuffled and seen more times.
@@ -28,8 +29,9 @@ One run, prints JSON (and with --save NAME writes benchmarks/results/NAME.json a
 5. evaluation: every arm and the untouched shipped policy sample the same ``--eval-n`` fresh
    tasks (task seed ``--eval-seed``, checked disjoint from the training tasks) at temperature
    1 with the same sampling seed: success rate with a Wilson 95% interval, per-action error
-   rate (the truth labels), and the paired bootstrap 95% interval of each arm's success
-   minus the shipped policy's over the same tasks.
+   rate and kinds (the truth labels), runs that never say ``done()``, and the paired
+   bootstrap 95% interval of each arm's success minus the shipped policy's over the same
+   tasks.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +140,12 @@ def evaluate(backend: GuiPolicyBackend, tasks: list, seed: int) -> tuple[dict[st
     ok = [bool(t.outcome.correct) for t in ts]
     steps = [s for t in ts for s in t.steps]
     wrong = sum(s.labels["truth"].verdict == "incorrect" for s in steps)
+    kinds = Counter((s.labels["truth"].extra or {}).get("kind", "?") for s in steps
+                    if s.labels["truth"].verdict == "incorrect")
     fig = {"success_rate": round(sum(ok) / len(ok), 3), "success_ci95": wilson(sum(ok), len(ok)),
-           "action_error_rate": round(wrong / max(1, len(steps)), 3), "actions_per_run": round(len(steps) / len(ts), 2)}
+           "action_error_rate": round(wrong / max(1, len(steps)), 3), "actions_per_run": round(len(steps) / len(ts), 2),
+           "runs_without_done": sum(not t.steps or t.steps[-1].text != "done()" for t in ts),
+           "error_kinds": dict(kinds.most_common())}
     return fig, ok
 
 
@@ -160,8 +167,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.axhline(runs["shipped"][0]["success_rate"], color="0.6", lw=0.8, ls="--")
     ax.set_xticks(range(len(names)), ["shipped", "(a) all", "(b) mc step-filtered", "(c) successful", "truth-filtered"])
     ax.set_ylabel(f"success rate ({report['eval_n']} fresh tasks, T=1)")
-    ax.set_title(f"gui policy fine-tuned on {report['train_tasks']} of its rollouts, "
-                 f"{report['budget']['steps']}x{report['budget']['batch']} each", fontsize=9)
+    budget = f"{report['budget']['steps']}x{report['budget']['batch']}"
+    ax.set_title(f"gui policy fine-tuned on {report['train_tasks']} of its rollouts, {budget} each; "
+                 "one point per training seed, Wilson 95%", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -236,6 +244,7 @@ def main() -> None:
     sets = {name: {"targets": len(r), "truth_wrong_targets": sum(not x[2] for x in r),
                    "truth_wrong_share": round(sum(not x[2] for x in r) / max(1, len(r)), 3),
                    "truth_correct_actions_kept": round(sum(x[2] for x in r) / max(1, n_truth_ok), 3),
+                   "done_share": round(sum(x[1] == "done()" for x in r) / max(1, len(r)), 3),
                    "epochs": round(a.steps * a.batch / max(1, len(r)), 2)} for name, r in rows.items()}
     for name in ("filtered", "truth_filtered"):
         sets[name]["curate_counts"] = {k: v for k, v in counts[name].items() if k != "rows"}
