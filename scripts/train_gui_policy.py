@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stepsieve.backends.gui_policy import GuiPolicyBackend, GuiPolicyNet, candidates, words  # noqa: E402
+from stepsieve.backends.gui_policy import (  # noqa: E402
+    GuiPolicyBackend,
+    GuiPolicyNet,
+    candidates,
+    train_policy,
+    words,
+)
 from stepsieve.worlds import rollout  # noqa: E402
 from stepsieve.worlds.gui import GuiWorld  # noqa: E402
 
@@ -103,21 +108,13 @@ def main() -> None:
     t_data = time.time() - t0
     print(f"[gui-policy] {len(data)} demonstrations from {args.tasks} tasks, vocab {len(net.vocab)}, "
           f"{n_params / 1e3:.0f}k parameters ({t_data:.0f}s)", flush=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
-    rng = random.Random(f"gui-policy:{args.seed}")
-    order: list[int] = []
-    t1, ema, history = time.time(), None, []
-    for step in range(1, args.steps + 1):
-        net.train()
-        if len(order) < args.batch:
-            order = list(range(len(data)))
-            rng.shuffle(order)
-        batch = [data[order.pop()] for _ in range(args.batch)]
-        loss = torch.stack([-net.log_probs(p)[1][k] for p, k in batch]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
+    t1 = time.time()
+    ema: float | None = None
+    history: list[dict] = []
+
+    def on_step(step: int, loss: float) -> None:
+        nonlocal ema
+        ema = loss if ema is None else 0.9 * ema + 0.1 * loss
         if step % 25 == 0:
             print(f"[gui-policy] step {step}/{args.steps} loss {ema:.4f} {time.time() - t1:.0f}s", flush=True)
         if args.eval_every and step % args.eval_every == 0:
@@ -127,8 +124,9 @@ def main() -> None:
             print(f"[gui-policy] step {step} success@T1 {sr:.3f} on {args.eval_n} held-out 5-8-step tasks", flush=True)
             if args.snapshots:  # the learning rate is constant: a snapshot at step K is the run --steps K
                 net.save(args.out.with_name(f"{args.out.name}.step{step}"), {"steps": step})
+
+    train_policy(net, data, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, on_step=on_step)
     secs = time.time() - t1
-    net.eval()
     meta = {"seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr, "tasks": args.tasks,
             "task_steps": [lo, hi], "demonstrations": len(data), "params": n_params, "train_seconds": round(secs),
             "data_seconds": round(t_data), "threads": args.threads, "final_loss": ema,

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from stepsieve.trajectory import Cost
 
 __all__ = [
     "MODEL_TYPE", "Candidate", "GuiPolicyBackend", "GuiPolicyNet", "candidates", "embedded_gui_policy_dir",
-    "is_gui_policy_dir",
+    "is_gui_policy_dir", "train_policy",
 ]
 
 MODEL_TYPE = "stepsieve-gui-policy"
@@ -184,6 +185,45 @@ class GuiPolicyNet(nn.Module):
         net.load_state_dict(load_file(str(path / "model.safetensors")))
         net.eval()
         return net
+
+
+def train_policy(net: GuiPolicyNet, data: Sequence[tuple[str, int]], *, steps: int, batch: int = 32,
+                 lr: float = 3e-3, seed: int = 0,
+                 on_step: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train ``net`` in place on ``data``: (prompt, index of the target action among
+    ``candidates(prompt)``), cross-entropy over each prompt's candidates, AdamW at a constant
+    ``lr``, ``steps`` optimiser steps of ``batch`` examples. Batches are drawn without
+    replacement from a shuffled order that is reshuffled when it runs out, so a smaller set
+    is simply seen more times: the budget is the step count, not the epochs.
+    ``on_step(step, loss)`` is called after each step (the script logs and evaluates there).
+    Returns the loss of every step. ``scripts/train_gui_policy.py`` trains the shipped
+    policy with it; ``benchmarks/webstar.py`` fine-tunes copies of it."""
+    if not data:
+        raise ConfigError("no training examples for the gui policy")
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    rng = random.Random(f"gui-policy:{seed}")
+    order: list[int] = []
+    losses: list[float] = []
+    for step in range(1, steps + 1):
+        net.train()
+        if len(order) < batch:
+            order = list(range(len(data)))
+            rng.shuffle(order)
+        chosen = []
+        for _ in range(batch):
+            if not order:  # a set smaller than one batch
+                order = list(range(len(data)))
+                rng.shuffle(order)
+            chosen.append(data[order.pop()])
+        loss = torch.stack([-net.log_probs(p)[1][k] for p, k in chosen]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step, losses[-1])
+    net.eval()
+    return losses
 
 
 def is_gui_policy_dir(path: str | Path) -> bool:
