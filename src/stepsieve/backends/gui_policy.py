@@ -37,6 +37,7 @@ from torch import nn
 from stepsieve._errors import ConfigError
 from stepsieve.backends._protocol import Generation, Score
 from stepsieve.backends._sampler import sample_seed
+from stepsieve.backends._threads import one_thread
 from stepsieve.trajectory import Cost
 
 __all__ = [
@@ -200,6 +201,12 @@ def train_policy(net: GuiPolicyNet, data: Sequence[tuple[str, int]], *, steps: i
     policy with it; ``benchmarks/webstar.py`` fine-tunes copies of it."""
     if not data:
         raise ConfigError("no training examples for the gui policy")
+    with one_thread():  # tiny tensors: threads cost more than they give (backends._threads)
+        return _train(net, data, steps=steps, batch=batch, lr=lr, seed=seed, on_step=on_step)
+
+
+def _train(net: GuiPolicyNet, data: Sequence[tuple[str, int]], *, steps: int, batch: int, lr: float, seed: int,
+           on_step: Callable[[int, float], None] | None) -> list[float]:
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     rng = random.Random(f"gui-policy:{seed}")
     order: list[int] = []
@@ -260,6 +267,13 @@ class GuiPolicyBackend:
     def generate(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 256, stop: Sequence[str] = (),
                  temperature: float = 1.0, seed: int | None = None, logprobs: bool = False) -> list[list[Generation]]:
         t0 = time.perf_counter()
+        with one_thread():  # tiny tensors: threads cost more than they give (backends._threads)
+            out = self._generate(prompts, n, temperature, seed, logprobs)
+        self.cost = self.cost + Cost(len(prompts), 0, len(prompts) * n, time.perf_counter() - t0)
+        return out
+
+    def _generate(self, prompts: Sequence[str], n: int, temperature: float, seed: int | None,
+                  logprobs: bool) -> list[list[Generation]]:
         out = []
         for prompt in prompts:
             cands, lp = self.net.log_probs(prompt)
@@ -272,14 +286,14 @@ class GuiPolicyBackend:
                     k = int(torch.multinomial(torch.softmax(lp / temperature, -1), 1, generator=g))
                 row.append(Generation(cands[k].action, 1, "stop", [float(lp[k])] if logprobs else None))
             out.append(row)
-        self.cost = self.cost + Cost(len(prompts), 0, len(prompts) * n, time.perf_counter() - t0)
         return out
 
     @torch.no_grad()
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[Score]:
         out = []
         for prompt, cont in zip(prompts, continuations):
-            cands, lp = self.net.log_probs(prompt)
+            with one_thread():
+                cands, lp = self.net.log_probs(prompt)
             want = cont.strip().removeprefix(">").strip()
             hit = [k for k, c in enumerate(cands) if c.action == want]
             v = float(lp[hit[0]]) if hit else float("-inf")
