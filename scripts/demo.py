@@ -3,10 +3,16 @@
 sample -> grade (mc, first-error search) -> evaluate against truth -> curate + pairs + export
 -> train a StepRM on the mc labels -> reward-guided search -> HTML report.
 
+Then the same loop for a computer-use agent on the embedded ``gui`` world (screenshots in every
+record), in ``RUN/gui``: sample -> mc values of every step -> evaluate -> curate + VLM exports
+-> train the vision StepRM on the mc labels -> grade held-out runs with it and evaluate ->
+report with the step viewer (screenshots, the action drawn, every label).
+
 Every stage runs a CLI verb exactly as a user would (same entry point, same progress bars), so
 this script doubles as a tour of the CLI. No GPU, no server, no network: the world and the
 models ship in the package. Knobs (environment): STEPSIEVE_DEMO_DIR (runs/demo),
-STEPSIEVE_DEMO_TASKS (400), STEPSIEVE_DEMO_N (8 rollouts per probe).
+STEPSIEVE_DEMO_TASKS (400), STEPSIEVE_DEMO_N (8 rollouts per probe), STEPSIEVE_DEMO_GUI_TASKS
+(240 training runs of the gui policy; 0 skips the gui loop).
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from stepsieve.embedded import POLICY_DIR
 RUN = Path(os.environ.get("STEPSIEVE_DEMO_DIR", "runs/demo"))
 TASKS = int(os.environ.get("STEPSIEVE_DEMO_TASKS", "400"))
 N = int(os.environ.get("STEPSIEVE_DEMO_N", "8"))
+GUI_TASKS = int(os.environ.get("STEPSIEVE_DEMO_GUI_TASKS", "240"))
+GUI = RUN / "gui"
 STAGES: list[dict] = []
+GUI_STAGES: list[dict] = []
 
 
 def stepsieve(*args: str) -> None:
@@ -33,15 +42,15 @@ def stepsieve(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def stage(name: str):
-    """Time a stage and record it in summary.json (the report's overview reads it)."""
+def stage(name: str, run_dir: Path = RUN, stages: list[dict] = STAGES):
+    """Time a stage and record it in the run's summary.json (the report's overview reads it)."""
 
     def wrap(fn):
         def run(*a, **k):
             t0 = time.perf_counter()
             out = fn(*a, **k)
-            STAGES.append({"name": name, "seconds": round(time.perf_counter() - t0, 1)})
-            (RUN / "summary.json").write_text(json.dumps({"stages": STAGES}, indent=2))
+            stages.append({"name": name, "seconds": round(time.perf_counter() - t0, 1)})
+            (run_dir / "summary.json").write_text(json.dumps({"stages": stages}, indent=2))
             return out
 
         return run
@@ -111,6 +120,78 @@ def report() -> Path:
     return RUN / "report.html"
 
 
+def gui_stage(name: str):
+    return stage(name, GUI, GUI_STAGES)
+
+
+@gui_stage("sample")
+def gui_sample() -> tuple[Path, Path]:
+    """Runs of the embedded gui policy (5-8-action shop tasks, temperature 1), screenshots before
+    and after every action; a held-out set from another seed for the StepRM's evaluation."""
+    train, test = GUI / "samples.jsonl", GUI / "heldout.jsonl"
+    stepsieve("sample", "--world", "gui", "--n", str(GUI_TASKS), "--ops", "5-8", "--seed", "0", "--out", str(train))
+    stepsieve("sample", "--world", "gui", "--n", str(max(1, GUI_TASKS // 2)), "--ops", "5-8", "--seed", "1",
+              "--out", str(test))
+    return train, test
+
+
+@gui_stage("grade")
+def gui_grade(samples: Path) -> Path:
+    """Monte Carlo values of every action (the policy finishes the task from each prefix)."""
+    out = GUI / "graded.jsonl"
+    stepsieve("grade", str(samples), str(out), "--grader", "mc", "--backend", "gui-policy", "--mode", "every-step",
+              "--root", "true", "--n", "4", "--seed", "0")
+    return out
+
+
+@gui_stage("evaluate")
+def gui_evaluate(graded: Path) -> None:
+    stepsieve("eval", str(graded), "--label", "mc", "--against", "truth", "--out", str(GUI / "eval_mc.json"))
+
+
+@gui_stage("curate")
+def gui_curate(graded: Path) -> None:
+    """Keep the actions mc calls correct (the rest masked) -> the layouts VLM trainers read."""
+    masked = GUI / "curated.jsonl"
+    stepsieve("curate", str(graded), "-o", str(masked), "--label", "mc", "--mode", "mask")
+    stepsieve("export", str(masked), "-o", str(GUI / "sft_trl_vision.jsonl"), "--format", "trl-vision")
+    stepsieve("export", str(masked), "-o", str(GUI / "sft_openai_vision.jsonl"), "--format", "openai-vision")
+
+
+@gui_stage("train-prm")
+def gui_train_prm(graded: Path) -> Path:
+    """The vision StepRM (screenshot + action, no accessibility tree) on the mc values, never truth."""
+    out = GUI / "steprm"
+    stepsieve("train-prm", str(graded), "--out", str(out), "--label", "mc", "--arch", "vision",
+              "--targets", "advantage", "--seed", "0")
+    return out
+
+
+@gui_stage("prm")
+def gui_prm(heldout: Path, steprm: Path) -> None:
+    """Grade the held-out runs with the trained StepRM (one pass a run) and measure it against truth."""
+    out = GUI / "heldout_prm.jsonl"
+    stepsieve("grade", str(heldout), str(out), "--grader", "prm", "--model", str(steprm))
+    stepsieve("eval", str(out), "--label", "prm", "--against", "truth", "--out", str(GUI / "eval_prm.json"))
+
+
+@gui_stage("report")
+def gui_report() -> Path:
+    stepsieve("report", str(GUI))
+    return GUI / "report.html"
+
+
+def gui_loop() -> Path:
+    GUI.mkdir(parents=True, exist_ok=True)
+    train, heldout = gui_sample()
+    graded = gui_grade(train)
+    gui_evaluate(graded)
+    gui_curate(graded)
+    steprm = gui_train_prm(graded)
+    gui_prm(heldout, steprm)
+    return gui_report()
+
+
 def main() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -121,9 +202,16 @@ def main() -> None:
     steprm = train_prm(graded)
     search(steprm)
     html = report()
-    print(f"\nDone in {time.perf_counter() - t0:.0f} s. Stages: "
-          + ", ".join(f"{s['name']} {s['seconds']}s" for s in STAGES))
+    t_math = time.perf_counter() - t0
+    gui_html = gui_loop() if GUI_TASKS > 0 else None
+    print(f"\nDone in {time.perf_counter() - t0:.0f} s.")
+    print(f"Math ({t_math:.0f} s): " + ", ".join(f"{s['name']} {s['seconds']}s" for s in STAGES))
+    if gui_html is not None:
+        print("GUI (" + f"{sum(s['seconds'] for s in GUI_STAGES):.0f} s): "
+              + ", ".join(f"{s['name']} {s['seconds']}s" for s in GUI_STAGES))
     print(f"Report: {html.resolve()}")
+    if gui_html is not None:
+        print(f"GUI report and step viewer: {gui_html.resolve()}, {(GUI / 'steps.html').resolve()}")
 
 
 if __name__ == "__main__":

@@ -97,3 +97,21 @@ def test_console_script_prints_no_traceback(tmp_path):
     exe = Path(sys.executable).with_name("stepsieve")
     r = subprocess.run([str(exe), "inspect", str(src)], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and r.stderr.startswith(f"error: {src}:2: malformed JSON") and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("verb", [["curate", "--label", "mc"], ["pairs", "--label", "mc"],
+                                  ["credit", "--value-label", "mc"], ["export", "--format", "openai-chat"]])
+def test_a_missing_input_is_one_error_line_in_every_data_verb(tmp_path, capsys, verb):
+    missing = tmp_path / "graded.jsonl"
+    code, _, err = run([verb[0], missing, "-o", tmp_path / "out.jsonl", *verb[1:]], capsys)
+    assert code == 2 and f"{missing}" in err and "no such file" in err and "Traceback" not in err, err
+
+
+def test_grade_bool_options_take_a_word_or_stand_alone(tmp_path, capsys):
+    """``--root true`` (as a user writes it after ``--n 4``) and bare ``--root`` mean the same."""
+    from stepsieve.cli._grade import _flag_options
+    from stepsieve.graders.mc import MCOptions
+
+    assert _flag_options(["--root", "true", "--n", "4"], MCOptions, "mc") == {"root": "true", "n": "4"}
+    assert _flag_options(["--root", "--n", "4"], MCOptions, "mc") == {"root": "true", "n": "4"}
+    assert _flag_options(["--root", "false"], MCOptions, "mc") == {"root": "false"}

@@ -68,6 +68,7 @@ _EXAMPLES = """Examples:
 
 # Flags renamed since they were first written: flag -> option field.
 _RENAMED = {"judge_temperature": "temperature", "root_value": "root"}
+_BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
 
 
 def _flag_options(args: list[str], options_cls: type, grader: str) -> dict[str, Any]:
@@ -89,7 +90,10 @@ def _flag_options(args: list[str], options_cls: type, grader: str) -> dict[str, 
             msg += f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(msg + f" (options: {', '.join(hints) or 'none'}; see --help-options)")
         if not eq and (hints[key] is bool or set(get_args(hints[key])) == {bool, type(None)}):
-            value = "true"
+            value = "true"  # `--root`, or `--root true` / `--root false`
+            if i + 1 < len(args) and args[i + 1].strip().lower() in _BOOL_WORDS:
+                i += 1
+                value = args[i]
         elif not eq:
             if i + 1 >= len(args):
                 raise ConfigError(f"grade: --{key.replace('_', '-')} needs a value")

@@ -55,7 +55,10 @@ def _progress(it: Iterable[Any], reader: InputReader | None, enabled: bool, what
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     inner = getattr(reader, "_reader", None)
-    total = inner.size() if inner is not None and hasattr(inner, "size") else None
+    try:
+        total = inner.size() if inner is not None and hasattr(inner, "size") else None
+    except OSError:  # a missing input: the reader itself says so, naming the file, when iterated
+        total = None
     with Progress(
         TextColumn(what),
         BarColumn(),
