@@ -15,7 +15,8 @@ from stepsieve.trajectory import AFTER_ERROR_RULES, check_after_error
 @app.command("train-prm")
 def train_prm_cmd(
     data: Path = typer.Argument(..., help="Graded trajectories (JSONL) carrying the label to learn."),
-    base: str = typer.Option(..., "--base", help="Base model directory (a causal LM with its tokenizer)."),
+    base: str = typer.Option(None, "--base", help="Base model directory (a causal LM with its tokenizer); "
+                             "not used by --arch vision."),
     out: Path = typer.Option(
         ..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."
     ),
@@ -85,6 +86,16 @@ def train_prm_cmd(
         "and head together for this many epochs (the shipped StepRM: 2).",
     ),
     finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
+    arch: str = typer.Option(
+        "auto", "--arch",
+        help="text (a StepRM on --base), vision (a small CNN + text StepRM that reads the steps' screenshots, "
+        "docs/steprm.md) or auto: vision when the records' steps carry images, else text.",
+    ),
+    targets: str = typer.Option(
+        "advantage", "--targets",
+        help="vision: per-step targets from mc values: advantage (the share of the success chance a step "
+        "kept), value or verdict.",
+    ),
     allow_pickle_weights: bool = typer.Option(
         False, "--allow-pickle-weights",
         help="Load a --base that has only pickled weights (pytorch_model.bin): they run code when loaded.",
@@ -102,12 +113,20 @@ def train_prm_cmd(
 
       stepsieve train-prm graded.jsonl --base Qwen/Qwen2.5-0.5B --out steprm --label mc --device cuda --bf16
 
+      stepsieve train-prm gui.mc.jsonl --out gui-steprm --label mc --arch vision   # screenshots
+
       stepsieve train-prm samples.jsonl --objective implicit --base src/stepsieve/embedded/policy \
           --out implicit-prm --template 'Problem: {task}\\nSolution:\\n' --beta 0.05 --lr 3e-4
     """
+    from stepsieve.cli._train_vision import train_vision, wants_vision
     from stepsieve.formats import read_trajectories
     from stepsieve.prm import TrainOptions, train_prm
 
+    if objective == "steprm" and wants_vision(arch, data):
+        train_vision(data, out, label, targets, epochs, batch_size, lr, dev_fraction, error_weight, seed, device)
+        return
+    if not base:
+        raise typer.BadParameter("--base is required for a text StepRM (--arch text) and --objective implicit")
     sep = separator.encode().decode("unicode_escape") if "\\" in separator else separator
     if objective == "implicit":
         template = template or "Problem: {task}\\nSolution:\\n"

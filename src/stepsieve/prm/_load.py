@@ -17,6 +17,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.prm._implicit import IMPLICIT_CONFIG_NAME
 from stepsieve.prm._model import CONFIG_NAME
 from stepsieve.prm._score import StepScorer
+from stepsieve.prm.vision._model import VISION_CONFIG_NAME
 from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["LoadedScorer", "load_scorer", "split_query", "task_from_prompt", "text_to_trajectory"]
@@ -27,7 +28,7 @@ class LoadedScorer:
     """A scorer with the layout its model reads: template (``{task}`` replaced) and step separator."""
 
     scorer: StepScorer
-    kind: str  # "steprm" or "implicit"
+    kind: str  # "steprm", "implicit" or "vision"
     path: str
     template: str
     separator: str
@@ -40,7 +41,7 @@ def load_scorer(
     batch_size: int = 16,
     score: str | None = None,
 ) -> LoadedScorer:
-    """A StepRM or implicit PRM directory (default: the embedded StepRM) ready to score steps."""
+    """A StepRM, implicit PRM or vision StepRM directory (default: the embedded StepRM) ready to score steps."""
     from stepsieve.prm._grader import default_model_dir
 
     d = Path(model) if model is not None else default_model_dir()
@@ -66,7 +67,16 @@ def load_scorer(
         return LoadedScorer(
             StepRMScorer(s, batch_size=batch_size), "steprm", str(d), s.config.template, s.config.separator
         )
-    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}) nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
+    if (d / VISION_CONFIG_NAME).is_file():
+        from stepsieve.prm.vision import VisionScorer, VisionStepRM
+
+        if score is not None:
+            raise ConfigError("score= applies to implicit PRMs; a vision StepRM's score is its P(correct)")
+        v = VisionStepRM.load(d, device=device)
+        # Screenshots resolve against the current directory (inline data: URLs always work).
+        return LoadedScorer(VisionScorer(v, batch_size=batch_size), "vision", str(d), "{task}", "\n")
+    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}), an implicit PRM ({IMPLICIT_CONFIG_NAME}) "
+                      f"nor a vision StepRM ({VISION_CONFIG_NAME})")
 
 
 def task_from_prompt(prompt: str, template: str) -> str:
