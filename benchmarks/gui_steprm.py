@@ -38,7 +38,7 @@ from stepsieve.backends.gui_policy import GuiPolicyBackend, candidates  # noqa: 
 from stepsieve.evaluate import processbench  # noqa: E402
 from stepsieve.formats import read_trajectories, write_trajectories  # noqa: E402
 from stepsieve.graders.mc import MCGrader  # noqa: E402
-from stepsieve.media import MediaResolver  # noqa: E402
+from stepsieve.media import MediaResolver, MediaStore  # noqa: E402
 from stepsieve.prm import PRMGrader  # noqa: E402
 from stepsieve.prm._threshold import first_error_at  # noqa: E402
 from stepsieve.prm.vision import (  # noqa: E402
@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--train", type=Path, default=None, help="the mc-graded training file (for the ablations)")
     ap.add_argument("--train-truth", type=Path, default=None, help="the training rollouts with their truth")
     ap.add_argument("--compare-targets", action="store_true")
+    ap.add_argument("--mc", type=int, default=None, help="run mc on the first K rollouts only (default: all)")
     ap.add_argument("--mc-n", type=int, default=8)
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "gui_steprm_bench")
     ap.add_argument("--save", default=None)
@@ -105,7 +106,7 @@ def main() -> None:
     test_file = a.workdir / f"test_{a.n}_seed{a.seed}.jsonl"
     if not test_file.exists():
         write_trajectories(sample(world, policy, a.n, a.seed, knobs={"steps": (int(lo), int(hi or lo))},
-                                  temperature=1.0), test_file)
+                                  temperature=1.0, media=MediaStore.for_output(test_file)), test_file)
     with_truth = list(read_trajectories(test_file))
     truth = [t.first_error("truth") for t in with_truth]
     truth = [-1 if x is None else x for x in truth]
@@ -164,21 +165,26 @@ def main() -> None:
     mc_policy = GuiPolicyBackend()
     mc = MCGrader(mc_policy, world, mode="first-error", n=a.mc_n, max_turns=world.max_turns, name="mc")
     t0 = time.perf_counter()
-    mc_graded = list(mc.grade(strip(list(read_trajectories(test_file)))))
+    k = a.mc or len(bare)
+    mc_graded = list(mc.grade(strip(list(read_trajectories(test_file)))[:k]))
     mc_wall = time.perf_counter() - t0
     prompts = [world.prompt(world.task_from_trajectory(t), [s.text for s in t.steps[:k]])
                for t in bare[:20] for k in range(len(t.steps))]
     per_call = policy_flops_per_call(mc_policy, prompts)
     calls = mc_policy.cost.calls
+    mc_pred = [-1 if t.first_error("mc") is None else t.first_error("mc") for t in mc_graded]
     report["mc_first_error"] = {
-        **f1(truth, [-1 if t.first_error("mc") is None else t.first_error("mc") for t in mc_graded]),
-        "n": a.mc_n, "probes": mc.probes, "rollouts_per_trajectory": round(mc.probes * a.mc_n / len(bare), 1),
-        "policy_calls": calls, "seconds": round(mc_wall, 2), "seconds_per_trajectory": round(mc_wall / len(bare), 4),
-        "flops": round(calls * per_call), "flops_per_trajectory": round(calls * per_call / len(bare)),
+        **f1(truth[:k], mc_pred), "trajectories": k,
+        "steprm_on_the_same": f1(truth[:k], [t.first_error("prm") for t in graded[:k]]),
+        "n": a.mc_n, "probes": mc.probes, "rollouts_per_trajectory": round(mc.probes * a.mc_n / k, 1),
+        "policy_calls": calls, "seconds": round(mc_wall, 2), "seconds_per_trajectory": round(mc_wall / k, 4),
+        "flops": round(calls * per_call), "flops_per_trajectory": round(calls * per_call / k),
     }
     st, m_ = report["steprm"], report["mc_first_error"]
-    report["steprm_vs_mc"] = {"wall_ratio": round(m_["seconds"] / max(st["seconds"], 1e-9), 2),
-                              "flops_ratio": round(m_["flops"] / max(st["flops"], 1), 4),
+    report["steprm_vs_mc"] = {"wall_per_trajectory_ratio": round(m_["seconds_per_trajectory"]
+                                                                  / max(st["seconds_per_trajectory"], 1e-9), 2),
+                              "flops_per_trajectory_ratio": round(m_["flops_per_trajectory"]
+                                                                  / max(st["flops_per_trajectory"], 1), 4),
                               "f1_gain": round(st["f1"] - m_["f1"], 4),
                               "f1_gain_over_blanked_trained": (round(st["f1"] - report["blanked_trained"]["f1"], 4)
                                                                if "blanked_trained" in report else None)}

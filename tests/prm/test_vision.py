@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from stepsieve.formats import read_trajectories, write_trajectories
-from stepsieve.media import MediaResolver
+from stepsieve.media import MediaResolver, MediaStore
 from stepsieve.prm import load_scorer
 from stepsieve.prm.vision import (
     VISION_CONFIG_NAME,
@@ -41,7 +41,8 @@ def gui_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stepsieve.sampling import sample
     from stepsieve.worlds.gui import GuiWorld
 
-    ts = list(sample(GuiWorld(), GuiPolicyBackend(), 4, 3, knobs={"steps": (3, 5)}, temperature=1.0))
+    ts = list(sample(GuiWorld(), GuiPolicyBackend(), 4, 3, knobs={"steps": (3, 5)}, temperature=1.0,
+                     media=MediaStore.for_output(out)))
     write_trajectories(ts, out)
     return out
 
@@ -98,7 +99,7 @@ def test_training_on_a_tiny_set_makes_the_loss_fall(gui_records: Path) -> None:
 def test_targets_come_from_mc_values_never_from_truth(gui_records: Path) -> None:
     t = _with_mc(next(iter(read_trajectories(gui_records))))
     adv = step_targets_from_mc(t, "mc", "advantage")
-    # root value 4/8 -> smoothed 0.5; a step with 6/8 keeps all of it; after a 0/8 prefix: no target
+    # root value 4/8 -> smoothed 0.5; a step with 6/8 (0.7) keeps all of it
     assert adv[0] == 1.0
     verdicts = step_targets_from_mc(t, "mc", "verdict")
     assert all(v in (0.0, 1.0) for v in verdicts)
@@ -124,14 +125,14 @@ def test_train_prm_picks_the_vision_model_for_records_with_screenshots(
     gui_records: Path, tmp_path: Path, capsys
 ) -> None:
     graded = tmp_path / "mc.jsonl"
-    write_trajectories((_with_mc(t) for t in read_trajectories(gui_records)), graded)
+    write_trajectories((_with_mc(t) for t in read_trajectories(gui_records)), graded, media_from=gui_records)
     out = tmp_path / "vprm"
     code, stdout, err = run_cli(["train-prm", graded, "--label", "mc", "--out", out, "--epochs", "1"], capsys)
     assert code == 0, err
     summary = json.loads(stdout.splitlines()[-2])
     assert summary["examples"] == 4 and summary["final_loss"] > 0
     cfg = VisionStepRMConfig.load(out)
-    assert cfg.label == "mc" and cfg.targets == "advantage"
+    assert cfg.label == "mc" and cfg.targets == "verdict"
     model = VisionStepRM.load(out)
     inputs = trajectory_inputs(next(iter(read_trajectories(graded))), MediaResolver(graded),
                                ImageCache(cfg.screen), buckets=cfg.buckets, band=cfg.band)

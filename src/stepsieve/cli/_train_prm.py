@@ -92,9 +92,9 @@ def train_prm_cmd(
         "docs/steprm.md) or auto: vision when the records' steps carry images, else text.",
     ),
     targets: str = typer.Option(
-        "advantage", "--targets",
-        help="vision: per-step targets from mc values: advantage (the share of the success chance a step "
-        "kept), value or verdict.",
+        "verdict", "--targets",
+        help="vision: per-step targets from mc labels: verdict (mc's, errors carried forward), value "
+        "(soft) or advantage (the share of the success chance a step kept; needs mc root=true).",
     ),
     allow_pickle_weights: bool = typer.Option(
         False, "--allow-pickle-weights",

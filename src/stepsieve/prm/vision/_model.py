@@ -52,7 +52,7 @@ class VisionStepRMConfig:
     hidden: int = 64  # per-step feature and GRU width
     blank_images: bool = False  # the ablation: every pixel zeroed, in training and scoring
     label: str = "mc"  # the label the targets came from (never "truth")
-    targets: str = "advantage"  # how that label became per-step targets (vision._targets)
+    targets: str = "verdict"  # how that label became per-step targets (vision._targets)
     threshold: float = 0.5  # P(correct) below which a step is incorrect (picked on the dev split)
     training: dict[str, Any] = field(default_factory=dict)  # resolved training options and summary
 

@@ -4,10 +4,10 @@
 policy's rollouts from after step j that succeed, and Q_-1, the value of the empty prefix
 (``meta["mc_root"]``). Three ways to turn that into targets (``--targets``):
 
-- ``verdict``: the mc verdict (correct when some rollout succeeds), steps after the first
-  incorrect one incorrect; what the text StepRM learns.
+- ``verdict`` (the default): the mc verdict (correct when some rollout succeeds), steps
+  after the first incorrect one incorrect; what the text StepRM learns.
 - ``value``: the soft value Q_j itself.
-- ``advantage`` (the default): how much of the success chance the action kept,
+- ``advantage``: how much of the success chance the action kept,
   ``min(1, Q_j / Q_{j-1})``, rollout values smoothed towards 1/2 by one pseudo-rollout each
   side ((k + 1) / (N + 2): 0 of 4 is 1/6, not a certain dead end), the value of a prefix that
   ends the episode exact (its outcome). This is the process advantage of Setlur et al. 2024

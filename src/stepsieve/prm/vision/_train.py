@@ -149,7 +149,7 @@ def train_vision_prm(
     out: str | Path | None,
     source: str | Path | None,
     label: str = "mc",
-    targets: str = "advantage",
+    targets: str = "verdict",
     config: VisionStepRMConfig | None = None,
     options: VisionTrainOptions | None = None,
     device: str | None = None,
