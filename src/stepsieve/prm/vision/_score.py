@@ -16,7 +16,7 @@ import torch
 from stepsieve._errors import DataError
 from stepsieve.media import MediaResolver
 from stepsieve.prm._score import ScoreStats
-from stepsieve.prm.vision._inputs import ImageCache, trajectory_inputs
+from stepsieve.prm.vision._inputs import ImageCache, StepInputs, trajectory_inputs
 from stepsieve.prm.vision._model import VisionStepRM
 from stepsieve.trajectory import Trajectory
 
@@ -43,7 +43,7 @@ class VisionScorer:
         self.flops = 0
         self._step_flops = model.flops_per_step()
 
-    def _inputs(self, t: Trajectory) -> object:
+    def _inputs(self, t: Trajectory) -> StepInputs:
         try:
             return trajectory_inputs(t, self.resolver, self.cache, buckets=self.model.config.buckets,
                                      band=self.model.config.band)
@@ -60,7 +60,7 @@ class VisionScorer:
             chunk = trajectories[start : start + self.batch_size]
             t0 = time.perf_counter()
             batch = [self._inputs(t) for t in chunk]
-            logits = self.model(batch)  # type: ignore[arg-type]
+            logits = self.model(batch)
             dt = time.perf_counter() - t0
             steps = sum(len(t.steps) for t in chunk)
             for t, lg in zip(chunk, logits):
