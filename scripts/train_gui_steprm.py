@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--mc-n", type=int, default=4, help="mc rollouts per prefix")
     ap.add_argument("--shards", type=int, default=1, help="grading processes run at once")
     ap.add_argument("--targets", default="verdict")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "stepsieve" / "embedded" / "gui_steprm")
     a = ap.parse_args()
     a.workdir.mkdir(parents=True, exist_ok=True)
