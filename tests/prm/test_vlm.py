@@ -21,7 +21,7 @@ from stepsieve.backends._tiny_model import build_tiny_qwen2_vl
 from stepsieve.backends._vl_processor import load_vl_processor
 from stepsieve.formats import read_trajectories
 from stepsieve.media import MediaResolver, MediaStore
-from stepsieve.prm import StepRM, VisionStepRM, load_scorer, score_per_prefix
+from stepsieve.prm import StepRM, VLMStepRM, load_scorer, score_per_prefix
 from stepsieve.prm._vlm import chat_messages
 from stepsieve.trajectory import Step
 from tests._cli import run_cli
@@ -123,7 +123,7 @@ def test_train_prm_on_a_vlm_learns_and_the_prm_grader_scores_every_step(
 
 def test_screens_reach_the_head_and_one_pass_equals_one_pass_per_prefix(gui_records: Path, trained: Path) -> None:
     model = StepRM.load(trained, device="cpu")
-    assert isinstance(model, VisionStepRM)
+    assert isinstance(model, VLMStepRM)
     model.media = MediaResolver(gui_records)
     records = list(read_trajectories(gui_records))[:3]
     t = records[0]
@@ -155,12 +155,12 @@ def test_screens_reach_the_head_and_one_pass_equals_one_pass_per_prefix(gui_reco
 
 def test_a_vlm_steprm_refuses_what_it_cannot_honour(tiny_vl: Path, gui_records: Path) -> None:
     from stepsieve._errors import ConfigError
-    from stepsieve.prm import VisionStepRMConfig, train_prm
+    from stepsieve.prm import VLMStepRMConfig, train_prm
 
     with pytest.raises(ConfigError, match="linear head"):
-        VisionStepRM.from_base(tiny_vl, VisionStepRMConfig(head="logprobs"))
+        VLMStepRM.from_base(tiny_vl, VLMStepRMConfig(head="logprobs"))
     with pytest.raises(ConfigError, match="chat template"):
-        VisionStepRM.from_base(tiny_vl, VisionStepRMConfig(template="Problem: {task}\n"))
+        VLMStepRM.from_base(tiny_vl, VLMStepRMConfig(template="Problem: {task}\n"))
     # a separator that does not close the chat's turns is refused before any training
     with pytest.raises(ConfigError, match="does not end each turn"):
         train_prm(read_trajectories(gui_records), base=tiny_vl, out=gui_records.parent / "never", label="truth",

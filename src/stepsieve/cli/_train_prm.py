@@ -16,9 +16,10 @@ from stepsieve.trajectory import AFTER_ERROR_RULES, check_after_error
 def train_prm_cmd(
     data: Path = typer.Argument(..., help="Graded trajectories (JSONL) carrying the label to learn."),
     base: str = typer.Option(
-        ..., "--base",
+        None, "--base",
         help="Base model directory: a causal LM with its tokenizer, or a vision-language model "
-        "(AutoModelForImageTextToText + AutoProcessor, e.g. Qwen2.5-VL) that sees the steps' screenshots.",
+        "(AutoModelForImageTextToText + AutoProcessor, e.g. Qwen2.5-VL) that sees the steps' screenshots; "
+        "not used by --arch vision (the embedded screen model).",
     ),
     out: Path = typer.Option(
         ..., "--out", help="Output directory (from_pretrained layout + stepsieve_prm.json)."
@@ -90,6 +91,17 @@ def train_prm_cmd(
         "and head together for this many epochs (the shipped StepRM: 2).",
     ),
     finetune_lr: float = typer.Option(3e-4, "--finetune-lr", help="Learning rate of the joint stage."),
+    arch: str = typer.Option(
+        "auto", "--arch",
+        help="text (a StepRM on --base: a causal LM, or a vision-language model that sees the screenshots), "
+        "vision (the small embedded screen model: CNN + text, no --base, docs/steprm.md) or auto: vision when "
+        "the records' steps carry images and no --base is given, else text.",
+    ),
+    targets: str = typer.Option(
+        "verdict", "--targets",
+        help="vision: per-step targets from mc labels: verdict (mc's, errors carried forward), value "
+        "(soft) or advantage (the share of the success chance a step kept; needs mc root=true).",
+    ),
     allow_pickle_weights: bool = typer.Option(
         False, "--allow-pickle-weights",
         help="Load a --base that has only pickled weights (pytorch_model.bin): they run code when loaded.",
@@ -110,13 +122,22 @@ def train_prm_cmd(
       stepsieve train-prm gui-graded.jsonl --base /models/Qwen2.5-VL-3B-Instruct --out vlm-steprm --label mc \
           --device cuda --bf16 --batch-size 4 --lr 1e-5
 
+      stepsieve train-prm gui.mc.jsonl --out gui-steprm --label mc --arch vision   # the small screen model
+
       stepsieve train-prm samples.jsonl --objective implicit --base src/stepsieve/embedded/policy \
           --out implicit-prm --template 'Problem: {task}\\nSolution:\\n' --beta 0.05 --lr 3e-4
     """
+    from stepsieve.cli._train_vision import train_vision, wants_vision
     from stepsieve.formats import read_trajectories
     from stepsieve.media import MediaResolver
     from stepsieve.prm import TrainOptions, train_prm
 
+    if objective == "steprm" and wants_vision(arch, data, base):
+        train_vision(data, out, label, targets, epochs, batch_size, lr, dev_fraction, error_weight, seed, device)
+        return
+    if not base:
+        raise typer.BadParameter("--base is required for a text or vision-language StepRM and for --objective "
+                                 "implicit (--arch vision trains the embedded screen model without one)")
     sep = separator.encode().decode("unicode_escape") if separator and "\\" in separator else separator
     if objective == "implicit":
         sep = sep or "\n"

@@ -1,7 +1,7 @@
 """Discriminative step reward models (StepRM): render, train, score, grade.
 
 A StepRM is a causal-LM backbone with a scalar head read at each step's separator token; a
-``VisionStepRM`` is one on a vision-language model that sees the steps' screenshots.
+``VLMStepRM`` is one on a vision-language model that sees the steps' screenshots.
 :func:`render` is the one place a trajectory becomes tokens, shared by training and scoring.
 """
 
@@ -32,7 +32,7 @@ from stepsieve.prm._train import (
     train_prm,
     train_steps,
 )
-from stepsieve.prm._vlm import VLM_CONFIG_NAME, VisionRendered, VisionStepRM, VisionStepRMConfig, is_vlm
+from stepsieve.prm._vlm import VLM_CONFIG_NAME, VLMRendered, VLMStepRM, VLMStepRMConfig, is_vlm
 
 __all__ = [
     "CONFIG_NAME",
@@ -55,9 +55,9 @@ __all__ = [
     "StepRMScorer",
     "StepScorer",
     "TrainOptions",
-    "VisionRendered",
-    "VisionStepRM",
-    "VisionStepRMConfig",
+    "VLMRendered",
+    "VLMStepRM",
+    "VLMStepRMConfig",
     "cache_features",
     "choose_threshold",
     "collate",

@@ -21,7 +21,8 @@ from stepsieve.graders._protocol import grader_ref
 from stepsieve.media import MediaResolver
 from stepsieve.prm._model import StepRM
 from stepsieve.prm._score import StepRMScorer
-from stepsieve.prm._vlm import VisionStepRM
+from stepsieve.prm._vlm import VLMStepRM
+from stepsieve.prm.vision import VISION_CONFIG_NAME, VisionScorer, VisionStepRM
 from stepsieve.trajectory import Cost, Label, Trajectory
 
 __all__ = ["PRMGrader", "PRMOptions", "default_model_dir"]
@@ -51,6 +52,18 @@ def default_model_dir() -> Path:
     """The StepRM that ships in the package (trained on the embedded world's ``mc`` labels)."""
     return Path(__file__).resolve().parent.parent / "embedded" / "steprm"
 
+
+
+def line_of(source: str | Path, trajectory_id: str) -> int | None:
+    """The line of ``source`` that holds the record ``trajectory_id`` (read only when an
+    error needs it: the grader sees trajectories, the reader knew their lines)."""
+    from stepsieve.formats import open_reader
+
+    reader = open_reader(source, "stepsieve", on_error="skip")
+    for t in reader:
+        if t.id == trajectory_id:
+            return None if reader.last is None else reader.last.line
+    return None
 
 
 def in_batches(
@@ -83,22 +96,32 @@ class PRMGrader:
         allow_pickle_weights: bool = False,
         source: str | Path | None = None,
     ) -> None:
-        """``source``: the records' file, whose folder a vision-language StepRM reads their screenshots from."""
+        """``source``: the record file the trajectories come from; a vision StepRM (the embedded
+        screen model, or one on a vision-language model) resolves their screenshots against its
+        folder (None: the current directory)."""
         path = Path(model) if model is not None else default_model_dir()
-        self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
-        if isinstance(self._model, VisionStepRM):
-            self._model.media = MediaResolver(source)
-        self.threshold = float(threshold if threshold is not None else self._model.config.threshold)
         self.name = name
-        self.config: dict[str, Any] = {
-            "model": str(path),
-            "threshold": self.threshold,
-            "separator": self._model.config.separator,
-            "trained_on": self._model.config.label,
-        }
-        self._ref = grader_ref(name, self.config)
-        self._scorer = StepRMScorer(self._model, batch_size=batch_size)
         self.batch_size = batch_size
+        self._scorer: StepRMScorer | VisionScorer
+        if (path / VISION_CONFIG_NAME).is_file():  # a vision StepRM reads the steps' screenshots
+            vision = VisionStepRM.load(path, device=device)
+            self._scorer = VisionScorer(vision, resolver=MediaResolver(source), batch_size=batch_size,
+                                        line_of=None if source is None else lambda tid: line_of(source, tid))
+            trained, separator = vision.config.label, None
+            default_threshold = vision.config.threshold
+        else:
+            self._model = StepRM.load(path, device=device, allow_pickle=allow_pickle_weights)
+            if isinstance(self._model, VLMStepRM):  # a vision-language StepRM renders the screenshots
+                self._model.media = MediaResolver(source)
+            self._scorer = StepRMScorer(self._model, batch_size=batch_size)
+            trained, separator = self._model.config.label, self._model.config.separator
+            default_threshold = self._model.config.threshold
+        self.threshold = float(threshold if threshold is not None else default_threshold)
+        self.config: dict[str, Any] = {"model": str(path), "threshold": self.threshold}
+        if separator is not None:  # a text StepRM's config keeps its keys (and so its hash)
+            self.config["separator"] = separator
+        self.config["trained_on"] = trained
+        self._ref = grader_ref(name, self.config)
 
     @classmethod
     def from_options(cls, options: PRMOptions, ctx: GradeContext) -> Any:

@@ -18,6 +18,7 @@ from stepsieve.prm._implicit import IMPLICIT_CONFIG_NAME
 from stepsieve.prm._model import CONFIG_NAME
 from stepsieve.prm._score import StepScorer
 from stepsieve.prm._vlm import VLM_CONFIG_NAME
+from stepsieve.prm.vision._model import VISION_CONFIG_NAME
 from stepsieve.trajectory import Step, Trajectory
 
 __all__ = ["LoadedScorer", "load_scorer", "split_query", "task_from_prompt", "text_to_trajectory"]
@@ -28,7 +29,7 @@ class LoadedScorer:
     """A scorer with the layout its model reads: template (``{task}`` replaced) and step separator."""
 
     scorer: StepScorer
-    kind: str  # "steprm", "vlm-steprm" or "implicit"
+    kind: str  # "steprm", "vlm-steprm", "vision" or "implicit"
     path: str
     template: str
     separator: str
@@ -41,7 +42,7 @@ def load_scorer(
     batch_size: int = 16,
     score: str | None = None,
 ) -> LoadedScorer:
-    """A StepRM or implicit PRM directory (default: the embedded StepRM) ready to score steps."""
+    """A StepRM, implicit PRM or vision StepRM directory (default: the embedded StepRM) ready to score steps."""
     from stepsieve.prm._grader import default_model_dir
 
     d = Path(model) if model is not None else default_model_dir()
@@ -69,16 +70,24 @@ def load_scorer(
         )
     if (d / VLM_CONFIG_NAME).is_file():
         from stepsieve.prm._score import StepRMScorer
-        from stepsieve.prm._vlm import VisionStepRM
+        from stepsieve.prm._vlm import VLMStepRM
 
         if score is not None:
             raise ConfigError("score= applies to implicit PRMs; a StepRM's score is its P(correct)")
-        v = VisionStepRM.load(d, device=device)
+        v = VLMStepRM.load(d, device=device)
         return LoadedScorer(
             StepRMScorer(v, batch_size=batch_size), "vlm-steprm", str(d), v.config.template, v.config.separator
         )
-    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}), a vision-language StepRM ({VLM_CONFIG_NAME}) "
-                      f"nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
+    if (d / VISION_CONFIG_NAME).is_file():
+        from stepsieve.prm.vision import VisionScorer, VisionStepRM
+
+        if score is not None:
+            raise ConfigError("score= applies to implicit PRMs; a vision StepRM's score is its P(correct)")
+        vs = VisionStepRM.load(d, device=device)
+        # Screenshots resolve against the current directory (inline data: URLs always work).
+        return LoadedScorer(VisionScorer(vs, batch_size=batch_size), "vision", str(d), "{task}", "\n")
+    raise ConfigError(f"{d} is neither a StepRM ({CONFIG_NAME}), a vision-language StepRM ({VLM_CONFIG_NAME}), "
+                      f"a vision StepRM ({VISION_CONFIG_NAME}) nor an implicit PRM ({IMPLICIT_CONFIG_NAME})")
 
 
 def task_from_prompt(prompt: str, template: str) -> str:

@@ -142,15 +142,15 @@ class StepRM(nn.Module):
         cls, directory: str | Path, *, device: str | torch.device | None = None, allow_pickle: bool = False
     ) -> StepRM:
         """Load a checkpoint written by :meth:`save` (its backbone as safetensors unless ``allow_pickle``);
-        a vision-language StepRM's directory (``stepsieve_vlm_prm.json``) loads as a ``VisionStepRM``."""
+        a vision-language StepRM's directory (``stepsieve_vlm_prm.json``) loads as a ``VLMStepRM``."""
         from transformers import AutoModel
 
         d = Path(directory)
         if cls is StepRM and not (d / CONFIG_NAME).is_file():
-            from stepsieve.prm._vlm import VLM_CONFIG_NAME, VisionStepRM
+            from stepsieve.prm._vlm import VLM_CONFIG_NAME, VLMStepRM
 
             if (d / VLM_CONFIG_NAME).is_file():
-                return VisionStepRM.load(d, device=device, allow_pickle=allow_pickle)
+                return VLMStepRM.load(d, device=device, allow_pickle=allow_pickle)
         config = StepRMConfig.load(d)
         if not (d / HEAD_NAME).is_file():
             raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")

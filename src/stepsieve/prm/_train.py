@@ -24,7 +24,7 @@ from stepsieve.media import MediaResolver
 from stepsieve.prm._model import StepRM, StepRMConfig, default_device
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered
 from stepsieve.prm._threshold import choose_threshold, first_error_at, processbench_f1
-from stepsieve.prm._vlm import VLM_SEPARATOR, VisionStepRM, VisionStepRMConfig, is_vlm
+from stepsieve.prm._vlm import VLM_SEPARATOR, VLMStepRM, VLMStepRMConfig, is_vlm
 from stepsieve.trajectory import (
     DEFAULT_AFTER_ERROR,
     AfterError,
@@ -252,7 +252,7 @@ def train_prm(
     """Fine-tune a StepRM from ``base`` on ``label`` and save it to ``out``. ``base`` must
     hold safetensors unless ``allow_pickle`` (pickled weights run code when loaded).
 
-    A vision-language ``base`` (its config has a vision part) trains a :class:`VisionStepRM`
+    A vision-language ``base`` (its config has a vision part) trains a :class:`VLMStepRM`
     that sees the steps' screenshots, read by ``media`` (``MediaResolver(record_file)``);
     ``separator`` defaults to ``"\\n"``, for a VLM to its chat template's end of turn."""
     options = options or TrainOptions()
@@ -260,11 +260,11 @@ def train_prm(
         raise ConfigError("finetune_epochs is the joint stage after a head-only stage: pass freeze_backbone=True")
     t0 = time.perf_counter()
     vlm = is_vlm(base)
-    config = (VisionStepRMConfig if vlm else StepRMConfig)(
+    config = (VLMStepRMConfig if vlm else StepRMConfig)(
         separator=separator or (VLM_SEPARATOR if vlm else "\n"), label=label, base=str(base), soft=soft,
         template=template, head=head, head_width=head_width, freeze_backbone=freeze_backbone)
-    model = (VisionStepRM if vlm else StepRM).from_base(base, config, seed=options.seed, allow_pickle=allow_pickle)
-    if isinstance(model, VisionStepRM) and media is not None:
+    model = (VLMStepRM if vlm else StepRM).from_base(base, config, seed=options.seed, allow_pickle=allow_pickle)
+    if isinstance(model, VLMStepRM) and media is not None:
         model.media = media
     model = model.to(device or default_device())
     examples, skipped = make_examples(model, trajectories, label, soft=soft, after_error=options.after_error)

@@ -21,7 +21,7 @@ turn: its head is read at the end of its own turn.
 
 The checkpoint is the VLM's own ``save_pretrained`` directory (safetensors), the base's processor
 files, the head in ``prm_head.safetensors`` and ``stepsieve_vlm_prm.json``
-(:class:`VisionStepRMConfig`), so ``AutoModelForImageTextToText.from_pretrained(DIR)`` still loads
+(:class:`VLMStepRMConfig`), so ``AutoModelForImageTextToText.from_pretrained(DIR)`` still loads
 the backbone and ``load_scorer`` tells it from a text StepRM by that file.
 """
 
@@ -47,7 +47,7 @@ from stepsieve.prm._model import HEAD_NAME, StepRM, StepRMConfig, _quiet, defaul
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, separator_token_id
 from stepsieve.trajectory import MediaRef, Step
 
-__all__ = ["VLM_CONFIG_NAME", "VLM_SEPARATOR", "VisionRendered", "VisionStepRM", "VisionStepRMConfig", "is_vlm"]
+__all__ = ["VLM_CONFIG_NAME", "VLM_SEPARATOR", "VLMRendered", "VLMStepRM", "VLMStepRMConfig", "is_vlm"]
 
 VLM_CONFIG_NAME = "stepsieve_vlm_prm.json"
 VLM_SEPARATOR = "<|im_end|>"  # the Qwen chat templates' end of turn
@@ -83,7 +83,7 @@ def is_vlm(base: str | Path) -> bool:
 
 
 @dataclass
-class VisionStepRMConfig(StepRMConfig):
+class VLMStepRMConfig(StepRMConfig):
     """A text StepRM's config, for a VLM (saved as ``stepsieve_vlm_prm.json``).
 
     ``separator`` is the end-of-turn token the head is read at; ``template`` stays ``{task}\\n``
@@ -97,33 +97,33 @@ class VisionStepRMConfig(StepRMConfig):
         (directory / VLM_CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @staticmethod
-    def load(directory: Path) -> VisionStepRMConfig:
+    def load(directory: Path) -> VLMStepRMConfig:
         path = directory / VLM_CONFIG_NAME
         if not path.is_file():
             raise ConfigError(f"{directory} is not a vision-language StepRM checkpoint: no {VLM_CONFIG_NAME}")
         data = json.loads(path.read_text())
-        unknown = sorted(set(data) - {f.name for f in fields(VisionStepRMConfig)})
+        unknown = sorted(set(data) - {f.name for f in fields(VLMStepRMConfig)})
         if unknown:
             raise ConfigError(f"{path}: unknown keys {unknown}")
-        return VisionStepRMConfig(**data)
+        return VLMStepRMConfig(**data)
 
 
 @dataclass(slots=True)
-class VisionRendered(Rendered):
+class VLMRendered(Rendered):
     """A rendered trajectory and the screenshots its image tokens stand for, in order."""
 
     images: list[MediaRef] | None = None
     mm_token_type_ids: list[int] | None = None  # the processor's modality of each token (M-RoPE reads it)
 
 
-class VisionStepRM(StepRM):
+class VLMStepRM(StepRM):
     """A VLM backbone (``AutoModelForImageTextToText``; its language model's last hidden state is
     read) + ``Linear(hidden, 1)``. ``media`` resolves the records' screenshots (set it to
     ``MediaResolver(record_file)`` before rendering records that carry images)."""
 
-    config: VisionStepRMConfig
+    config: VLMStepRMConfig
 
-    def __init__(self, backbone: nn.Module, processor: Any, config: VisionStepRMConfig) -> None:
+    def __init__(self, backbone: nn.Module, processor: Any, config: VLMStepRMConfig) -> None:
         nn.Module.__init__(self)
         _check(config)
         bb: Any = backbone  # a transformers PreTrainedModel
@@ -143,10 +143,10 @@ class VisionStepRM(StepRM):
 
     @classmethod
     def from_base(cls, base: str | Path, config: StepRMConfig, *, seed: int = 0,
-                  allow_pickle: bool = False) -> VisionStepRM:
+                  allow_pickle: bool = False) -> VLMStepRM:
         """A fresh VLM StepRM: ``base``'s VLM and processor and a near-zero head."""
-        if not isinstance(config, VisionStepRMConfig):
-            raise ConfigError("a vision-language StepRM needs a VisionStepRMConfig")
+        if not isinstance(config, VLMStepRMConfig):
+            raise ConfigError("a vision-language StepRM needs a VLMStepRMConfig")
         _check(config)  # before loading billions of parameters
         backbone = _load_vlm(base, allow_pickle, "base model")
         torch.manual_seed(seed)
@@ -161,9 +161,9 @@ class VisionStepRM(StepRM):
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str | torch.device | None = None,
-             allow_pickle: bool = False) -> VisionStepRM:
+             allow_pickle: bool = False) -> VLMStepRM:
         d = Path(directory)
-        config = VisionStepRMConfig.load(d)
+        config = VLMStepRMConfig.load(d)
         if not (d / HEAD_NAME).is_file():
             raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")
         model = cls(_load_vlm(d, allow_pickle, "StepRM checkpoint"), load_vl_processor(d), config)
@@ -197,7 +197,7 @@ class VisionStepRM(StepRM):
         """Each ``(task, steps)`` as the model's chat (see the module doc), tokenized by its processor."""
         return [self._render_one(task, steps) for task, steps in items]
 
-    def _render_one(self, task: str | list[dict[str, Any]], steps: Sequence[Step]) -> VisionRendered:
+    def _render_one(self, task: str | list[dict[str, Any]], steps: Sequence[Step]) -> VLMRendered:
         messages, closes, refs = chat_messages(task, steps, observation_text=self.config.observation_text)
         template = self.processor.apply_chat_template
         text = template(messages, tokenize=False)
@@ -218,7 +218,7 @@ class VisionStepRM(StepRM):
             raise DataError(f"{len(where)} {sep!r} tokens for {text.count(sep)} in the text: a step text that "
                             "the tokenizer merges with the separator cannot be scored")
         mm = enc.get("mm_token_type_ids")
-        return VisionRendered(ids, [where[c - 1] for c in counts], 0, list(refs),
+        return VLMRendered(ids, [where[c - 1] for c in counts], 0, list(refs),
                               None if mm is None else [int(x) for x in mm[0]])
 
     def _image(self, ref: MediaRef, i: int) -> Any:
@@ -234,7 +234,7 @@ class VisionStepRM(StepRM):
         ids, mask = collate(batch, self.tokenizer.pad_token_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
         inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
-        rendered = [r for r in batch if isinstance(r, VisionRendered)]
+        rendered = [r for r in batch if isinstance(r, VLMRendered)]
         images = [self._image(ref, i) for r in rendered for i, ref in enumerate(r.images or [])]
         if images:
             pix = self.processor.image_processor(images=images, return_tensors="pt")
@@ -243,7 +243,7 @@ class VisionStepRM(StepRM):
         if any(r.mm_token_type_ids is not None for r in rendered):
             mm = torch.zeros_like(ids)
             for i, r in enumerate(batch):
-                if isinstance(r, VisionRendered) and r.mm_token_type_ids is not None:
+                if isinstance(r, VLMRendered) and r.mm_token_type_ids is not None:
                     mm[i, : len(r.mm_token_type_ids)] = torch.tensor(r.mm_token_type_ids, dtype=torch.long)
             inputs["mm_token_type_ids"] = mm
         # The language model's hidden states: the VLM without its LM head.
@@ -257,7 +257,7 @@ class VisionStepRM(StepRM):
         return [at_sep[i, : len(r.step_positions)] for i, r in enumerate(batch)]
 
 
-def _check(config: VisionStepRMConfig) -> None:
+def _check(config: VLMStepRMConfig) -> None:
     if config.head != "linear":
         raise ConfigError(f"a vision-language StepRM has a linear head, not {config.head!r}")
     if config.template != DEFAULT_TEMPLATE:
