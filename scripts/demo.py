@@ -162,8 +162,7 @@ def gui_curate(graded: Path) -> None:
 def gui_train_prm(graded: Path) -> Path:
     """The vision StepRM (screenshot + action, no accessibility tree) on the mc values, never truth."""
     out = GUI / "steprm"
-    stepsieve("train-prm", str(graded), "--out", str(out), "--label", "mc", "--arch", "vision",
-              "--targets", "advantage", "--seed", "0")
+    stepsieve("train-prm", str(graded), "--out", str(out), "--label", "mc", "--arch", "vision", "--seed", "0")
     return out
 
 

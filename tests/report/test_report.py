@@ -96,3 +96,12 @@ def test_cli_report(run_dir, tmp_path):
     res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == str(out) and out.stat().st_size > 10_000
+
+
+def test_the_report_knows_every_steprm_config_name():
+    """The report reads a run's StepRM by the config file names the prm package writes."""
+    from stepsieve.prm import CONFIG_NAME, VLM_CONFIG_NAME
+    from stepsieve.prm.vision import VISION_CONFIG_NAME
+    from stepsieve.report._rundir import STEPRM_CONFIGS
+
+    assert set(STEPRM_CONFIGS) == {CONFIG_NAME, VISION_CONFIG_NAME, VLM_CONFIG_NAME}

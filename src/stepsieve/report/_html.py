@@ -10,7 +10,7 @@ from typing import Any
 
 from stepsieve._version import __version__
 from stepsieve.report import _plots
-from stepsieve.report._rundir import RunData, load_run
+from stepsieve.report._rundir import STEPRM_CONFIGS, RunData, load_run
 from stepsieve.report._viewer import write_viewer
 
 __all__ = ["SECTIONS", "render_html", "write_report"]
@@ -110,7 +110,7 @@ def _calibration(run: RunData) -> str:
 
 def _steprm(run: RunData) -> str:
     if not run.steprm:
-        return _missing("steprm/stepsieve_prm.json")
+        return _missing(f"steprm/ with a StepRM ({', '.join(STEPRM_CONFIGS)})")
     t = run.steprm.get("training", {})
     rows = [[k, t.get(k)] for k in ("examples", "dev_examples", "labelled_steps", "first_loss", "final_loss",
                                      "dev_loss", "dev_f1_vs_label", "seconds", "device")]

@@ -24,7 +24,11 @@ from stepsieve._errors import DataError
 from stepsieve.formats import read_trajectories
 from stepsieve.trajectory import Trajectory
 
-__all__ = ["RunData", "load_run"]
+__all__ = ["STEPRM_CONFIGS", "RunData", "load_run"]
+
+# The config files a StepRM directory may hold (prm: CONFIG_NAME, vision.VISION_CONFIG_NAME,
+# VLM_CONFIG_NAME; named here so a report does not import torch; tests/report checks they agree).
+STEPRM_CONFIGS = ("stepsieve_prm.json", "stepsieve_vision_prm.json", "stepsieve_vlm_prm.json")
 
 
 @dataclass
@@ -94,8 +98,10 @@ def load_run(root: str | Path) -> RunData:
     if (d / "search.json").is_file():
         run.search = _json(d / "search.json")
         _expect_keys(run.search, d / "search.json", ("curves",))
-    if (d / "steprm" / "stepsieve_prm.json").is_file():
-        run.steprm = _json(d / "steprm" / "stepsieve_prm.json")
+    for config in STEPRM_CONFIGS:  # the first StepRM config the run's steprm/ holds
+        if (d / "steprm" / config).is_file():
+            run.steprm = _json(d / "steprm" / config)
+            break
     if (d / "summary.json").is_file():
         run.summary = _json(d / "summary.json")
         _expect_keys(run.summary, d / "summary.json", ("stages",))
