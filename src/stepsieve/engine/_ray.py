@@ -200,13 +200,13 @@ def run_grading_ray(
     t0 = time.perf_counter()
     started = _connect(opts.address)
     actors: list[Any] = []
+    keeper = None  # the job's budget actor, when there is a budget
     try:
         n = _workers(opts)
         remote = ray.remote(_Worker).options(
             num_cpus=opts.num_cpus, num_gpus=opts.num_gpus, max_restarts=opts.max_restarts,
             max_task_retries=opts.max_restarts,
         )
-        keeper = None
         if budget is not None:
             from stepsieve.engine._ray_budget import start_keeper
 
