@@ -248,25 +248,30 @@ class GuiPolicyBackend:
 
     name = "gui-policy"
 
-    def __init__(self, model: str | Path | None = None, **_: Any) -> None:
+    def __init__(self, model: str | Path | None = None, *, budget: Any = None, **_: Any) -> None:
+        """``budget`` (``--max-cost``): a call is one request a prompt, one token an action.
+        No request cache: a call costs well under a millisecond, less than a cache lookup."""
         path = Path(model) if model is not None else embedded_gui_policy_dir()
         if not (path / "model.safetensors").is_file():
             raise ConfigError(f"no gui policy at {path} (train one with scripts/train_gui_policy.py)")
         self.net = GuiPolicyNet.load(path)
         self.model = f"gui-policy:{path.name}"
         self.cost = Cost()
+        self.budget = budget
 
     @classmethod
     def from_net(cls, net: GuiPolicyNet, name: str = "in-memory") -> GuiPolicyBackend:
         """A backend over a network in memory (training scripts evaluate with it)."""
         self = cls.__new__(cls)
-        self.net, self.model, self.cost = net, f"gui-policy:{name}", Cost()
+        self.net, self.model, self.cost, self.budget = net, f"gui-policy:{name}", Cost(), None
         return self
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, n: int = 1, max_tokens: int = 256, stop: Sequence[str] = (),
                  temperature: float = 1.0, seed: int | None = None, logprobs: bool = False) -> list[list[Generation]]:
         t0 = time.perf_counter()
+        if self.budget is not None and prompts:
+            self.budget.charge(len(prompts), len(prompts) * n, backend=self.name)
         with one_thread():  # tiny tensors: threads cost more than they give (backends._threads)
             out = self._generate(prompts, n, temperature, seed, logprobs)
         self.cost = self.cost + Cost(len(prompts), 0, len(prompts) * n, time.perf_counter() - t0)
