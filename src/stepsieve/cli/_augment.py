@@ -27,8 +27,8 @@ from stepsieve.cli._engine_options import (
     NumGpusOpt,
     RayAddressOpt,
     ShardSizeOpt,
-    merge_summaries,
     ray_model_options,
+    ray_report,
     worker_backend_options,
 )
 from stepsieve.cli._model_options import (
@@ -155,17 +155,11 @@ def _augment_on_ray(opts: Any, mopts: ModelOptions, eopts: EngineOptions, src: P
                                   on_error=on_error, limit=limit, on_note=lambda m: typer.echo(m, err=True),
                                   budget=budget, stamp=written_hash)
     config = info["config"]
-    report: dict[str, Any] = {"augment": info["hash"], **stats.to_dict(), "counts": info["counts"],
-                              "engine": "ray", "workers": info["workers"], "shards": info["shards"]}
-    if "budget" in info:
-        report["budget"] = info["budget"]
+    report: dict[str, Any] = {"augment": info["hash"], **stats.to_dict(), "counts": info["counts"]}
     write_manifest(out, verb="augment", inputs=[src], labels=[],
                    options={"config": config, "from": fmt, "batch_size": batch_size, "on_error": on_error,
                             "limit": limit, "engine": "ray"},
                    counts={"in": stats.read, "out": stats.already_done + stats.graded, "rejected": stats.rejected,
                            **stats.to_dict(), **info["counts"]})
-    usage = merge_summaries(info["backends"])
-    if usage:
-        typer.echo(f"model usage: {json.dumps(usage)}", err=True)
-        report["backend"] = usage
+    report.update(ray_report(info))
     typer.echo(json.dumps(report))

@@ -27,6 +27,7 @@ __all__ = [
     "ShardSizeOpt",
     "merge_summaries",
     "ray_model_options",
+    "ray_report",
     "worker_backend_options",
 ]
 
@@ -130,3 +131,19 @@ def ray_model_options(mopts: ModelOptions) -> tuple[ModelOptions, Any]:
     if mopts.cache_path is None and not mopts.no_cache:
         mopts = dataclasses.replace(mopts, cache_path=str(default_cache_path().absolute()))
     return mopts, budget
+
+
+def ray_report(info: dict[str, Any]) -> dict[str, Any]:
+    """The Ray-only part of a verb's JSON report from what ``run_grading_ray`` learnt: engine,
+    workers, shards, the job's budget spent, and the workers' model usage added up (also
+    printed on stderr as the local engine prints its own)."""
+    import orjson
+
+    out: dict[str, Any] = {"engine": "ray", "workers": info["workers"], "shards": info["shards"]}
+    if "budget" in info:
+        out["budget"] = info["budget"]
+    usage = merge_summaries(info["backends"])
+    if usage:
+        typer.echo(f"model usage: {orjson.dumps(usage).decode()}", err=True)
+        out["backend"] = usage
+    return out

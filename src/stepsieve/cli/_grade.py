@@ -32,8 +32,8 @@ from stepsieve.cli._engine_options import (
     NumGpusOpt,
     RayAddressOpt,
     ShardSizeOpt,
-    merge_summaries,
     ray_model_options,
+    ray_report,
     worker_backend_options,
 )
 from stepsieve.cli._model_options import (
@@ -240,21 +240,13 @@ def _grade_on_ray(grader: str, values: dict[str, Any], label: str | None, mopts:
                                       batch_size=batch_size, on_error=on_error, limit=limit,
                                       on_progress=on_progress, on_note=lambda m: typer.echo(m, err=True),
                                       budget=budget)
-    report: dict[str, Any] = {"grader": info["grader"], **stats.to_dict(), "engine": "ray",
-                              "workers": info["workers"], "shards": info["shards"]}
+    report: dict[str, Any] = {"grader": info["grader"], **stats.to_dict()}
     if info["counts"]:
         report["counts"] = info["counts"]
-    if "budget" in info:
-        report["budget"] = info["budget"]
     write_manifest(out, verb="grade", inputs=[src], labels=[info["grader"]],
                    options={"grader": grader, "config": info["config"] or values, "from": fmt,
                             "batch_size": batch_size, "on_error": on_error, "limit": limit, "engine": "ray"},
                    counts={"in": stats.read, "out": stats.already_done + stats.graded,
                            "rejected": stats.rejected, **stats.to_dict()})
-    usage = merge_summaries(info["backends"])
-    if usage:
-        import orjson
-
-        typer.echo(f"model usage: {orjson.dumps(usage).decode()}", err=True)
-        report["backend"] = usage
+    report.update(ray_report(info))
     typer.echo(json.dumps(report))
