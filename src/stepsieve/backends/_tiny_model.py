@@ -31,9 +31,12 @@ def embedded_policy_dir() -> Path | None:
     return None
 
 
-def _write_tokenizer(out: Path, extra_specials: tuple[str, ...] = (), chat_template: str | None = None) -> None:
+def _write_tokenizer(out: Path, extra_specials: tuple[str, ...] = (), chat_template: str | None = None) -> int:
+    """Write the char tokenizer (``SPECIALS``, ``CHARSET``, then ``extra_specials``) into ``out``,
+    made if missing; returns its vocabulary size."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
+    out.mkdir(parents=True, exist_ok=True)
     vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARSET) + list(extra_specials))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     # One token per character; Fuse joins them back without spaces when decoding.
@@ -59,6 +62,26 @@ def _write_tokenizer(out: Path, extra_specials: tuple[str, ...] = (), chat_templ
     (out / "special_tokens_map.json").write_text(
         json.dumps({"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>"})
     )
+    return len(vocab)
+
+
+def _decoder_config(vocab_size: int, hidden_size: int, intermediate_size: int, layers: int, heads: int,
+                    max_positions: int, *, bos: int | None = 1, eos: int = 2, pad: int = 0) -> dict[str, Any]:
+    """The decoder's shape and special token ids, as every tiny model's config spells them
+    (full multi-head attention: as many key/value heads as heads). The ids default to the char
+    tokenizer's (``SPECIALS``: <pad> 0, <bos> 1, <eos> 2)."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": hidden_size,
+        "intermediate_size": intermediate_size,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "max_position_embeddings": max_positions,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
+    }
 
 
 def build_tiny_llama(
@@ -81,21 +104,10 @@ def build_tiny_llama(
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tokenizer(out)
-    vocab_size = len(SPECIALS) + len(CHARSET)
+    vocab_size = _write_tokenizer(out)
     config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=max_positions,
+        **_decoder_config(vocab_size, hidden_size, intermediate_size, layers, heads, max_positions),
         initializer_range=init_std,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
         tie_word_embeddings=False,
         dtype="float32",
     )
@@ -127,20 +139,9 @@ def build_tiny_qwen2_prm(
     from transformers import Qwen2Config, Qwen2Model
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tokenizer(out, (step_tag,), chat_template)
-    vocab_size = len(SPECIALS) + len(CHARSET) + 1
+    vocab_size = _write_tokenizer(out, (step_tag,), chat_template)
     config = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=1024,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
+        **_decoder_config(vocab_size, hidden_size, 2 * hidden_size, layers, heads, 1024),
         tie_word_embeddings=False,
         dtype="float32",
     )
@@ -244,12 +245,10 @@ def build_tiny_qwen2_vl(
     h_sec = (half - t_sec) // 2
     config = Qwen2VLConfig(
         text_config={
-            "vocab_size": tok.get_vocab_size(), "hidden_size": hidden_size, "intermediate_size": 2 * hidden_size,
-            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
-            "max_position_embeddings": 32768,
+            **_decoder_config(tok.get_vocab_size(), hidden_size, 2 * hidden_size, layers, heads, 32768,
+                              bos=None, eos=ids["<|im_end|>"], pad=ids["<|endoftext|>"]),
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                 "mrope_section": [t_sec, h_sec, half - t_sec - h_sec]},
-            "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
             "initializer_range": init_std,
         },
         vision_config={"depth": 1, "embed_dim": vision_dim, "hidden_size": hidden_size, "num_heads": 2,
