@@ -20,13 +20,8 @@ import typer
 
 from stepsieve.cli._app import app
 from stepsieve.cli._engine_options import (
-    ActorsOpt,
-    EngineOpt,
+    ENGINE_OPTIONS,
     EngineOptions,
-    NumCpusOpt,
-    NumGpusOpt,
-    RayAddressOpt,
-    ShardSizeOpt,
     ray_model_options,
     ray_report,
     worker_backend_options,
@@ -43,6 +38,7 @@ from stepsieve.cli._model_options import (
     backend_from_options,
     report_backend,
 )
+from stepsieve.cli._option_groups import Built, with_option_groups
 
 _EXAMPLES = """Examples:
 
@@ -59,6 +55,7 @@ _EXAMPLES = """Examples:
 
 
 @app.command("augment", epilog=_EXAMPLES)
+@with_option_groups
 def augment_cmd(
     src: Path = typer.Argument(..., help="Labelled trajectories (.jsonl, .json, .parquet)."),
     out: Path = typer.Argument(..., help="Output, append-only JSONL (re-run to resume)."),
@@ -77,12 +74,7 @@ def augment_cmd(
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
     limit: int = typer.Option(None, "--limit", help="Stop after this many input records."),
-    engine: EngineOpt = "local",
-    actors: ActorsOpt = None,
-    num_cpus_per_actor: NumCpusOpt = 1.0,
-    num_gpus_per_actor: NumGpusOpt = 0.0,
-    shard_size: ShardSizeOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine_options: Built[EngineOptions] = ENGINE_OPTIONS,
 ) -> None:
     """Write the reasoning behind every kept action step of IN (its `thought`) into OUT."""
     from stepsieve._errors import ConfigError
@@ -107,7 +99,7 @@ def augment_cmd(
         values["template"] = "augment_compact.txt"
     opts = parse_options(AugmentOptions, values, "augment")
     mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
-    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    eopts = engine_options()
     if eopts.engine == "ray" and not dry_run:  # a dry run only counts: the local engine does it
         _augment_on_ray(opts, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size, on_error=on_error,
                         limit=limit)

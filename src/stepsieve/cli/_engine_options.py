@@ -4,6 +4,13 @@ The local engine is the default and needs nothing here; ``--engine ray`` spreads
 over a Ray cluster (``stepsieve.engine.run_grading_ray``): ``--actors`` workers, each holding
 one grader (an in-process model, or an HTTP client to the ``--base-url`` replicas), shards of
 ``--shard-size`` records, one append-only part per shard. Ray is imported only then.
+
+A verb takes them all as one option group (``stepsieve.cli._option_groups``)::
+
+    @app.command("sample")
+    @with_option_groups
+    def sample_cmd(..., engine_options: Built[EngineOptions] = ENGINE_OPTIONS) -> None:
+        eopts = engine_options()
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._model_options import ModelOptions
+from stepsieve.cli._option_groups import OptionGroup
 
 __all__ = [
+    "ENGINE_OPTIONS",
     "ActorsOpt",
     "EngineOpt",
     "EngineOptions",
@@ -86,6 +95,19 @@ class EngineOptions:
         return RayOptions(address=self.address, actors=self.actors, num_cpus=self.num_cpus,
                           num_gpus=self.num_gpus, shard_size=self.shard_size)
 
+
+def _engine_options(
+    engine: EngineOpt = "local",
+    actors: ActorsOpt = None,
+    num_cpus_per_actor: NumCpusOpt = 1.0,
+    num_gpus_per_actor: NumGpusOpt = 0.0,
+    shard_size: ShardSizeOpt = None,
+    ray_address: RayAddressOpt = None,
+) -> EngineOptions:
+    return EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+
+
+ENGINE_OPTIONS = OptionGroup(_engine_options)  # --engine, --actors, ... --ray-address, in this order
 
 _ADDITIVE = ("requests", "retries", "failures", "failovers", "cache_hits", "calls", "tokens_in", "tokens_out")
 

@@ -25,13 +25,8 @@ import typer
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
 from stepsieve.cli._engine_options import (
-    ActorsOpt,
-    EngineOpt,
+    ENGINE_OPTIONS,
     EngineOptions,
-    NumCpusOpt,
-    NumGpusOpt,
-    RayAddressOpt,
-    ShardSizeOpt,
     ray_model_options,
     ray_report,
     worker_backend_options,
@@ -50,6 +45,7 @@ from stepsieve.cli._model_options import (
     backend_from_options,
     report_backend,
 )
+from stepsieve.cli._option_groups import Built, with_option_groups
 
 _EXAMPLES = """Examples:
 
@@ -116,6 +112,7 @@ def _pairs(items: list[str]) -> dict[str, str]:
 
 @app.command("grade", epilog=_EXAMPLES,
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@with_option_groups
 def grade_cmd(
     ctx: typer.Context,
     src: Path = typer.Argument(None, help="Trajectories to grade (.jsonl, .json, .parquet)."),
@@ -142,12 +139,7 @@ def grade_cmd(
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
     limit: int = typer.Option(None, "--limit", help="Stop after this many input records."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    engine: EngineOpt = "local",
-    actors: ActorsOpt = None,
-    num_cpus_per_actor: NumCpusOpt = 1.0,
-    num_gpus_per_actor: NumGpusOpt = 0.0,
-    shard_size: ShardSizeOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine_options: Built[EngineOptions] = ENGINE_OPTIONS,
 ) -> None:
     """Grade every step of IN with one grader and append the labelled records to OUT."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -163,7 +155,7 @@ def grade_cmd(
     values = {**_flag_options(list(ctx.args), grader_options(grader), grader), **_pairs(option)}
     mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache, timeout=timeout,
                          api_key_file=str(api_key_file) if api_key_file else None)
-    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    eopts = engine_options()
     if eopts.engine == "ray" and not dry_run:
         _grade_on_ray(grader, values, label, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size,
                       on_error=on_error, limit=limit, quiet=quiet)

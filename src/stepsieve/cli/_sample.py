@@ -19,15 +19,8 @@ import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.cli._app import app
-from stepsieve.cli._engine_options import (
-    ActorsOpt,
-    EngineOpt,
-    EngineOptions,
-    NumCpusOpt,
-    NumGpusOpt,
-    RayAddressOpt,
-    ShardSizeOpt,
-)
+from stepsieve.cli._engine_options import ENGINE_OPTIONS, EngineOptions
+from stepsieve.cli._option_groups import Built, with_option_groups
 
 _EXAMPLES = """Examples:
 
@@ -56,6 +49,7 @@ def _ops(text: str | None) -> int | tuple[int, int] | None:
 
 
 @app.command("sample", epilog=_EXAMPLES)
+@with_option_groups
 def sample_cmd(
     world: str = typer.Option("arith", "--world", help="World to sample from: arith, toolcalc or gui."),
     n: int = typer.Option(100, "--n", help="Number of tasks."),
@@ -68,12 +62,7 @@ def sample_cmd(
     samples_per_task: int = typer.Option(1, "--samples-per-task", help="Samples of each task."),
     model: str = typer.Option(None, "--model", help="Policy model directory (default: the embedded policy)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Tasks per batched generation call."),
-    engine: EngineOpt = "local",
-    actors: ActorsOpt = None,
-    num_cpus_per_actor: NumCpusOpt = 1.0,
-    num_gpus_per_actor: NumGpusOpt = 0.0,
-    shard_size: ShardSizeOpt = None,
-    ray_address: RayAddressOpt = None,
+    engine_options: Built[EngineOptions] = ENGINE_OPTIONS,
 ) -> None:
     """Sample trajectories with the policy and label every step with the exact truth."""
     from rich.progress import Progress
@@ -87,12 +76,12 @@ def sample_cmd(
         raise ConfigError("--n and --samples-per-task must be at least 1")
     w = get_world(world)
     knobs = {} if ops is None else {"ops": _ops(ops)}
-    eopts = EngineOptions(engine, actors, num_cpus_per_actor, num_gpus_per_actor, shard_size, ray_address)
+    eopts = engine_options()
     if eopts.engine == "ray":
         from stepsieve.engine import run_sampling_ray
         from stepsieve.formats import read_trajectories
 
-        make = functools.partial(_worker_policy, world, model, num_gpus_per_actor > 0)
+        make = functools.partial(_worker_policy, world, model, eopts.num_gpus > 0)
         with Progress(transient=True) as bar:
             job = bar.add_task(f"sampling {world} on ray", total=n)
             info = run_sampling_ray(make, world, n, seed, out, temperature=temperature,
