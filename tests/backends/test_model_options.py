@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 import typer
@@ -9,18 +11,8 @@ from typer.testing import CliRunner
 
 from stepsieve import BudgetExceeded, ConfigError
 from stepsieve.backends import Budget, RequestCache
-from stepsieve.cli._model_options import (
-    BackendOpt,
-    BaseUrlOpt,
-    ConcurrencyOpt,
-    DryRunOpt,
-    MaxCostOpt,
-    ModelOpt,
-    ModelOptions,
-    NoCacheOpt,
-    backend_from_options,
-    report_backend,
-)
+from stepsieve.cli._model_options import MODEL_OPTIONS, ModelOptions, backend_from_options, report_backend
+from stepsieve.cli._option_groups import Built, with_option_groups
 
 
 def _summary(output: str, label: str = "model usage: ") -> dict:
@@ -32,16 +24,10 @@ def _app(model_dir) -> typer.Typer:
     app = typer.Typer()
 
     @app.command()
-    def job(
-        backend: BackendOpt = "transformers",
-        model: ModelOpt = None,
-        base_url: BaseUrlOpt = None,
-        concurrency: ConcurrencyOpt = 8,
-        max_cost: MaxCostOpt = None,
-        dry_run: DryRunOpt = False,
-        no_cache: NoCacheOpt = False,
-    ) -> None:
-        opts = ModelOptions(backend, model or str(model_dir), base_url, concurrency, max_cost, dry_run, no_cache)
+    @with_option_groups
+    def job(model_options: Built[ModelOptions] = MODEL_OPTIONS) -> None:
+        opts = model_options()
+        opts = opts if opts.model else dataclasses.replace(opts, model=str(model_dir))
         be = backend_from_options(opts)
         be.generate(["1+1=", "2+2="], n=4, max_tokens=10, temperature=0.0)
         be.score(["1+1="], ["2"])

@@ -26,18 +26,7 @@ from stepsieve.cli._engine_options import (
     ray_report,
     worker_backend_options,
 )
-from stepsieve.cli._model_options import (
-    BackendOpt,
-    BaseUrlOpt,
-    ConcurrencyOpt,
-    DryRunOpt,
-    MaxCostOpt,
-    ModelOpt,
-    ModelOptions,
-    NoCacheOpt,
-    backend_from_options,
-    report_backend,
-)
+from stepsieve.cli._model_options import MODEL_OPTIONS, ModelOptions, backend_from_options, report_backend
 from stepsieve.cli._option_groups import Built, with_option_groups
 
 _EXAMPLES = """Examples:
@@ -63,13 +52,7 @@ def augment_cmd(
     keep: str = typer.Option("correct", "--keep", help="correct (by --label) | all (every action step)."),
     option: list[str] = typer.Option([], "--option", "-o", help="An augment option KEY=VALUE (repeatable)."),
     help_options: bool = typer.Option(False, "--help-options", help="List the augment options and exit."),
-    backend: BackendOpt = "transformers",
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    concurrency: ConcurrencyOpt = 8,
-    max_cost: MaxCostOpt = None,
-    dry_run: DryRunOpt = False,
-    no_cache: NoCacheOpt = False,
+    model_options: Built[ModelOptions] = MODEL_OPTIONS.without("timeout", "api_key_file"),
     fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
@@ -92,20 +75,20 @@ def augment_cmd(
             raise ConfigError(f"-o expects KEY=VALUE, got {item!r}")
         values[key.strip()] = value
     values.update({"label": label, "keep": keep})
-    if model is None and backend == "transformers" and "template" not in values:
+    mopts = model_options()
+    if mopts.model is None and mopts.backend == "transformers" and "template" not in values:
         # offline, the embedded policy: its 1024-token window needs the compact template
         values.setdefault("history", "3")
         values.setdefault("max_tokens", "96")
         values["template"] = "augment_compact.txt"
     opts = parse_options(AugmentOptions, values, "augment")
-    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
     eopts = engine_options()
-    if eopts.engine == "ray" and not dry_run:  # a dry run only counts: the local engine does it
+    if eopts.engine == "ray" and not mopts.dry_run:  # a dry run only counts: the local engine does it
         _augment_on_ray(opts, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size, on_error=on_error,
                         limit=limit)
         return
     job = Augmenter(backend_from_options(mopts), opts, source=src)
-    scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes nothing
+    scratch = tempfile.TemporaryDirectory() if mopts.dry_run else None  # a dry run writes nothing
     target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
     stats = run_grading(job, src, target, fmt=fmt, batch_size=batch_size, on_error=on_error, limit=limit,
                         stamp=written_hash)

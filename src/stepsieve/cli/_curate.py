@@ -12,17 +12,8 @@ from pathlib import Path
 import typer
 
 from stepsieve.cli._app import app
-from stepsieve.cli._model_options import (
-    BackendOpt,
-    BaseUrlOpt,
-    ConcurrencyOpt,
-    MaxCostOpt,
-    ModelOpt,
-    ModelOptions,
-    NoCacheOpt,
-    backend_from_options,
-    report_backend,
-)
+from stepsieve.cli._model_options import MODEL_OPTIONS, ModelOptions, backend_from_options, report_backend
+from stepsieve.cli._option_groups import Built, with_option_groups
 
 _LABEL = typer.Option(
     "truth", "--label", "-l", help="Label that grades steps (truth, mc, judge, rules, prm...)."
@@ -101,6 +92,7 @@ _EX_PAIRS = "\n\n".join([
 
 
 @app.command("pairs", epilog=_EX_PAIRS)
+@with_option_groups
 def pairs_cmd(
     input: Path = typer.Argument(..., help="Graded trajectories, several per task (.jsonl or .parquet)."),
     out: Path = typer.Option(
@@ -141,12 +133,7 @@ def pairs_cmd(
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Tokens per sampled continuation."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    backend: BackendOpt = "transformers",
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    concurrency: ConcurrencyOpt = 8,
-    max_cost: MaxCostOpt = None,
-    no_cache: NoCacheOpt = False,
+    model_options: Built[ModelOptions] = MODEL_OPTIONS.without("dry_run", "timeout", "api_key_file"),
     on_error: str = _ON_ERROR,
     quiet: bool = _QUIET,
 ) -> None:
@@ -158,8 +145,7 @@ def pairs_cmd(
         from stepsieve.worlds import get_world
 
         world = get_world(sample_world)
-        mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, False, no_cache)
-        be = backend_from_options(mopts)
+        be = backend_from_options(model_options())
         sampler = BackendSampler(
             be, world, n=sample_n, max_tokens=max_tokens, temperature=temperature, seed=seed
         )

@@ -31,20 +31,7 @@ from stepsieve.cli._engine_options import (
     ray_report,
     worker_backend_options,
 )
-from stepsieve.cli._model_options import (
-    ApiKeyFileOpt,
-    BackendOpt,
-    BaseUrlOpt,
-    ConcurrencyOpt,
-    DryRunOpt,
-    MaxCostOpt,
-    ModelOpt,
-    ModelOptions,
-    NoCacheOpt,
-    TimeoutOpt,
-    backend_from_options,
-    report_backend,
-)
+from stepsieve.cli._model_options import MODEL_OPTIONS, ModelOptions, backend_from_options, report_backend
 from stepsieve.cli._option_groups import Built, with_option_groups
 
 _EXAMPLES = """Examples:
@@ -125,15 +112,7 @@ def grade_cmd(
     ),
     help_options: bool = typer.Option(False, "--help-options", help="List the grader's options and exit."),
     label: str = typer.Option(None, "--label", help="Name of the label written (default: the grader's name)."),
-    backend: BackendOpt = "transformers",
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    concurrency: ConcurrencyOpt = 8,
-    max_cost: MaxCostOpt = None,
-    dry_run: DryRunOpt = False,
-    no_cache: NoCacheOpt = False,
-    timeout: TimeoutOpt = 60.0,
-    api_key_file: ApiKeyFileOpt = None,
+    model_options: Built[ModelOptions] = MODEL_OPTIONS,
     fmt: str = typer.Option("stepsieve", "--from", help="Input format (see `stepsieve convert --help`)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Trajectories graded per batch (and flushed together)."),
     on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad input to OUT.rejected.jsonl)."),
@@ -153,17 +132,16 @@ def grade_cmd(
     if src is None or out is None:
         raise click.UsageError(f"Missing argument '{'SRC' if src is None else 'OUT'}'.")
     values = {**_flag_options(list(ctx.args), grader_options(grader), grader), **_pairs(option)}
-    mopts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache, timeout=timeout,
-                         api_key_file=str(api_key_file) if api_key_file else None)
+    mopts = model_options()
     eopts = engine_options()
-    if eopts.engine == "ray" and not dry_run:
+    if eopts.engine == "ray" and not mopts.dry_run:
         _grade_on_ray(grader, values, label, mopts, eopts, src, out, fmt=fmt, batch_size=batch_size,
                       on_error=on_error, limit=limit, quiet=quiet)
         return
-    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts), model=model,
-                        default_model=model is None and backend == "transformers", source=src, fmt=fmt)
+    gctx = GradeContext(label=label, backend=lambda: backend_from_options(mopts), model=mopts.model,
+                        default_model=mopts.model is None and mopts.backend == "transformers", source=src, fmt=fmt)
     g = build_grader(grader, values, gctx)
-    scratch = tempfile.TemporaryDirectory() if dry_run else None  # a dry run writes no labels
+    scratch = tempfile.TemporaryDirectory() if mopts.dry_run else None  # a dry run writes no labels
     target = Path(scratch.name) / "dry.jsonl" if scratch is not None else out
     with Progress(TextColumn("grading"), BarColumn(), TextColumn("{task.fields[done]} graded"),
                   TimeRemainingColumn(), disable=quiet, transient=True) as bar:

@@ -1,17 +1,19 @@
 """Options shared by every command that uses a model, and the one helper that builds a backend.
 
-A verb declares the options by type alias, collects them into :class:`ModelOptions` and calls
-:func:`backend_from_options`; after its job it calls :func:`report_backend` (which prints the
-estimate on ``--dry-run``, the run summary otherwise)::
+A verb takes them as one option group (``stepsieve.cli._option_groups``), :data:`MODEL_OPTIONS`
+(``.without(...)`` the ones it has no use for), which gives it a validated :class:`ModelOptions`;
+it calls :func:`backend_from_options` and, after its job, :func:`report_backend` (which prints
+the estimate on ``--dry-run``, the run summary otherwise)::
 
     @app.command()
-    def grade(..., backend: BackendOpt = "transformers", model: ModelOpt = None,
-              base_url: BaseUrlOpt = None, concurrency: ConcurrencyOpt = 8,
-              max_cost: MaxCostOpt = None, dry_run: DryRunOpt = False, no_cache: NoCacheOpt = False):
-        opts = ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache)
+    @with_option_groups
+    def grade(..., model_options: Built[ModelOptions] = MODEL_OPTIONS):
+        opts = model_options()
         be = backend_from_options(opts)
         ...
         report_backend(be)
+
+The type aliases (``BackendOpt``...) declare each option for a command that wants it alone.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import typer
 
 from stepsieve._errors import ConfigError
 from stepsieve.backends import BACKENDS, Budget, RequestCache
+from stepsieve.cli._option_groups import OptionGroup
 
 __all__ = [
+    "MODEL_OPTIONS",
     "ApiKeyFileOpt",
     "BackendOpt",
     "BaseUrlOpt",
@@ -125,6 +129,24 @@ class ModelOptions:
             raise ConfigError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if self.max_cost is not None:
             Budget.parse(self.max_cost)
+
+
+def _model_options(
+    backend: BackendOpt = "transformers",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = 8,
+    max_cost: MaxCostOpt = None,
+    dry_run: DryRunOpt = False,
+    no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    api_key_file: ApiKeyFileOpt = None,
+) -> ModelOptions:
+    return ModelOptions(backend, model, base_url, concurrency, max_cost, dry_run, no_cache, timeout=timeout,
+                        api_key_file=str(api_key_file) if api_key_file else None)
+
+
+MODEL_OPTIONS = OptionGroup(_model_options)  # --backend, --model, ... --api-key-file, in this order
 
 
 def _model_dir(opts: ModelOptions) -> Path:
