@@ -115,13 +115,7 @@ class OpenAIBackend:
     ) -> list[list[Generation]]:
         """Completions. With a seed, vLLM seeds sample j with ``seed + j``, which keeps sample j
         the same whatever ``n`` is; other servers may not promise that."""
-        body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
-        if stop:
-            body["stop"] = list(stop)
-        if seed is not None:
-            body["seed"] = seed
-        if logprobs:
-            body["logprobs"] = 0
+        body = _sampling_body(n, max_tokens, stop, temperature, seed, 0 if logprobs else None)
         reqs = [({**body, "prompt": p}, len(p)) for p in prompts]
         return self._sampled("/completions", reqs, n, max_tokens, temperature, seed, _completion_gens)
 
@@ -137,13 +131,7 @@ class OpenAIBackend:
         logprobs: bool = False,
     ) -> list[list[Generation]]:
         """Chat completions: ``conversations[i]`` is a list of ``{"role", "content"}`` messages."""
-        body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
-        if stop:
-            body["stop"] = list(stop)
-        if seed is not None:
-            body["seed"] = seed
-        if logprobs:
-            body["logprobs"] = True
+        body = _sampling_body(n, max_tokens, stop, temperature, seed, True if logprobs else None)
         reqs = [({**body, "messages": list(c)}, conversation_bound(c)) for c in conversations]
         return self._sampled("/chat/completions", reqs, n, max_tokens, temperature, seed, _chat_gens)
 
@@ -428,6 +416,21 @@ def _split_tokens(total: int, texts: list[str]) -> list[int]:
     if len(texts) == 1 or chars == 0:
         return [total // len(texts)] * len(texts)
     return [round(total * len(t) / chars) for t in texts]
+
+
+def _sampling_body(n: int, max_tokens: int, stop: Sequence[str], temperature: float, seed: int | None,
+                   logprobs: bool | int | None) -> dict[str, Any]:
+    """The sampling fields of a completions or chat request. ``logprobs`` is the value that asks
+    the endpoint for the sampled tokens' log-probabilities (completions: 0, chat: True); None
+    asks for none."""
+    body: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "n": n}
+    if stop:
+        body["stop"] = list(stop)
+    if seed is not None:
+        body["seed"] = seed
+    if logprobs is not None:
+        body["logprobs"] = logprobs
+    return body
 
 
 def _prompt_shares(resp: dict[str, Any], n: int) -> list[int]:
