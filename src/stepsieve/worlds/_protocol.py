@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from stepsieve._errors import DataError
 from stepsieve._registry import Registry
 from stepsieve.trajectory import Action
 
-__all__ = ["WORLDS", "AgentWorld", "ComputerActions", "Screenshots", "StatesAnswer", "StepTruth", "Task", "World"]
+__all__ = ["WORLDS", "AgentWorld", "ComputerActions", "Screenshots", "StatesAnswer", "StepTruth", "Task", "World",
+           "world_meta"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,15 @@ class Task:
     problem: str
     answer: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def world_meta(trajectory: Any, world: str) -> dict[str, Any]:
+    """The ``meta`` of a trajectory for world ``world``'s ``task_from_trajectory``: a DataError
+    if it says it came from another world (one that names none is taken as this world's)."""
+    meta = getattr(trajectory, "meta", None) or {}
+    if meta.get("world") not in (None, world):
+        raise DataError(f"trajectory {trajectory.id} is from world {meta.get('world')!r}, not {world!r}")
+    return meta
 
 
 @runtime_checkable

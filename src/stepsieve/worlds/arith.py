@@ -20,7 +20,7 @@ from typing import Any
 from stepsieve._errors import DataError
 from stepsieve.worlds._arith_gen import ArithKnobs, generate_task
 from stepsieve.worlds._arith_parse import apply_op, parse_answer_line, parse_equation
-from stepsieve.worlds._protocol import Task
+from stepsieve.worlds._protocol import Task, world_meta
 
 __all__ = ["ERROR_KINDS", "ArithWorld", "Diagnosis", "reference_steps", "task_to_dict"]
 
@@ -175,8 +175,6 @@ class ArithWorld:
         return bool(steps) and parse_answer_line(steps[-1]) is not None
 
     def task_from_trajectory(self, trajectory: Any) -> Task:
-        meta = getattr(trajectory, "meta", None) or {}
-        if meta.get("world") not in (None, self.name):
-            raise DataError(f"trajectory {trajectory.id} is from world {meta.get('world')!r}, not {self.name!r}")
+        meta = world_meta(trajectory, self.name)
         return task_from_dict(meta.get("task"))
 

@@ -31,7 +31,7 @@ import orjson
 from stepsieve._errors import DataError
 from stepsieve.worlds._arith_parse import format_number
 from stepsieve.worlds._calculator import CalculatorError, calculate
-from stepsieve.worlds._protocol import Task
+from stepsieve.worlds._protocol import Task, world_meta
 from stepsieve.worlds.arith import ArithWorld, Diagnosis
 
 __all__ = ["SYSTEM_PROMPT", "TOOLS", "ToolCalcWorld", "parse_action"]
@@ -183,9 +183,7 @@ class ToolCalcWorld:
         return self.done(steps)
 
     def task_from_trajectory(self, trajectory: Any) -> Task:
-        meta = getattr(trajectory, "meta", None) or {}
-        if meta.get("world") not in (None, self.name):
-            raise DataError(f"trajectory {trajectory.id} is from world {meta.get('world')!r}, not {self.name!r}")
+        meta = world_meta(trajectory, self.name)
         from stepsieve.worlds.arith import task_from_dict
 
         return task_from_dict(meta.get("task"))

@@ -30,7 +30,7 @@ import orjson
 
 from stepsieve._errors import DataError
 from stepsieve.trajectory import Action
-from stepsieve.worlds._protocol import Task
+from stepsieve.worlds._protocol import Task, world_meta
 from stepsieve.worlds.gui._actions import ActionError, format_action, to_action
 from stepsieve.worlds.gui._app import State
 from stepsieve.worlds.gui._planner import Game, Verdict
@@ -224,9 +224,7 @@ class GuiWorld:
         return self.done(steps)
 
     def task_from_trajectory(self, trajectory: Any) -> Task:
-        meta = getattr(trajectory, "meta", None) or {}
-        if meta.get("world") not in (None, self.name):
-            raise DataError(f"trajectory {trajectory.id} is from world {meta.get('world')!r}, not {self.name!r}")
+        meta = world_meta(trajectory, self.name)
         d = meta.get("task")
         if not isinstance(d, dict) or not all(k in d for k in ("id", "problem", "answer", "data")):
             tid = getattr(trajectory, "id", "?")
