@@ -24,16 +24,16 @@ which names the reference and β; the reference is loaded from where it names.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from stepsieve._errors import ConfigError
 from stepsieve.backends._weights import load_kwargs
+from stepsieve.prm._checkpoint_config import CheckpointConfig
 from stepsieve.prm._model import _quiet, default_device, load_tokenizer
 from stepsieve.prm._render import Rendered, collate, render_many, separator_token_id
 
@@ -46,8 +46,11 @@ ScoreKind = Literal["cumulative", "step"]
 
 
 @dataclass
-class ImplicitConfig:
+class ImplicitConfig(CheckpointConfig):
     """What an implicit PRM checkpoint was trained with (saved as ``stepsieve_implicit.json``)."""
+
+    FILE: ClassVar[str] = IMPLICIT_CONFIG_NAME
+    KIND: ClassVar[str] = "an implicit PRM"
 
     reference: str = EMBEDDED_POLICY  # the frozen reference model (a directory, or "embedded:policy")
     beta: float = 0.05  # r = beta * sum of log(pi_theta / pi_ref) (PRIME uses 0.05)
@@ -66,22 +69,6 @@ class ImplicitConfig:
             raise ConfigError(f"implicit PRM objective must be ce or dpo, got {self.objective!r}")
         if self.score not in ("cumulative", "step"):
             raise ConfigError(f"implicit PRM score must be cumulative or step, got {self.score!r}")
-
-    def save(self, directory: Path) -> None:
-        (directory / IMPLICIT_CONFIG_NAME).write_text(
-            json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-        )
-
-    @staticmethod
-    def load(directory: Path) -> ImplicitConfig:
-        path = directory / IMPLICIT_CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{directory} is not an implicit PRM checkpoint: no {IMPLICIT_CONFIG_NAME}")
-        data = json.loads(path.read_text())
-        unknown = sorted(set(data) - {f.name for f in fields(ImplicitConfig)})
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {unknown}")
-        return ImplicitConfig(**data)
 
 
 def resolve_reference(reference: str, checkpoint: Path | None = None) -> Path:

@@ -11,9 +11,9 @@ LM head in ``prm_lm_head.safetensors``, so the checkpoint reloads offline withou
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -21,6 +21,7 @@ from torch import nn
 
 from stepsieve._errors import ConfigError
 from stepsieve.backends._weights import load_kwargs
+from stepsieve.prm._checkpoint_config import CheckpointConfig
 from stepsieve.prm._features import N_POLICY_FEATURES, policy_features
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, render, render_many, separator_token_id
 
@@ -33,8 +34,11 @@ _LM_HEAD_KEY = "lm_head.weight"
 
 
 @dataclass
-class StepRMConfig:
+class StepRMConfig(CheckpointConfig):
     """What a StepRM checkpoint was trained with (saved as ``stepsieve_prm.json``)."""
+
+    FILE: ClassVar[str] = CONFIG_NAME
+    KIND: ClassVar[str] = "a StepRM"
 
     separator: str = "\n"  # step separator string; its id is read from the tokenizer at load time
     label: str = ""  # the label name it was trained on (e.g. "mc"); never "truth" for distillation
@@ -48,21 +52,6 @@ class StepRMConfig:
     head_width: int = 64  # hidden units of the "policy" head's MLP
     freeze_backbone: bool = False  # train the head only (the backbone stays the base model)
     training: dict[str, Any] = field(default_factory=dict)  # the resolved training options and summary
-
-    def save(self, directory: Path) -> None:
-        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-
-    @staticmethod
-    def load(directory: Path) -> StepRMConfig:
-        path = directory / CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{directory} is not a StepRM checkpoint: no {CONFIG_NAME}")
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(StepRMConfig)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {unknown}")
-        return StepRMConfig(**data)
 
 
 def load_tokenizer(path: str | Path) -> Any:

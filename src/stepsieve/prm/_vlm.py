@@ -31,9 +31,9 @@ import io
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -90,22 +90,11 @@ class VLMStepRMConfig(StepRMConfig):
     (the chat template lays the conversation out); ``head`` is ``linear``.
     """
 
+    FILE: ClassVar[str] = VLM_CONFIG_NAME
+    KIND: ClassVar[str] = "a vision-language StepRM"
+
     separator: str = VLM_SEPARATOR
     observation_text: bool = True  # the observation turn holds the step's observation text (else images only)
-
-    def save(self, directory: Path) -> None:
-        (directory / VLM_CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-
-    @staticmethod
-    def load(directory: Path) -> VLMStepRMConfig:
-        path = directory / VLM_CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError(f"{directory} is not a vision-language StepRM checkpoint: no {VLM_CONFIG_NAME}")
-        data = json.loads(path.read_text())
-        unknown = sorted(set(data) - {f.name for f in fields(VLMStepRMConfig)})
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {unknown}")
-        return VLMStepRMConfig(**data)
 
 
 @dataclass(slots=True)
