@@ -58,26 +58,16 @@ def load_scorer(
             m.config.template,
             m.config.separator,
         )
-    if (d / CONFIG_NAME).is_file():
+    steprm = {CONFIG_NAME: "steprm", VLM_CONFIG_NAME: "vlm-steprm"}  # a text StepRM or one on a VLM
+    kind = next((k for name, k in steprm.items() if (d / name).is_file()), None)
+    if kind is not None:
         from stepsieve.prm._model import StepRM
         from stepsieve.prm._score import StepRMScorer
 
         if score is not None:
             raise ConfigError("score= applies to implicit PRMs; a StepRM's score is its P(correct)")
-        s = StepRM.load(d, device=device)
-        return LoadedScorer(
-            StepRMScorer(s, batch_size=batch_size), "steprm", str(d), s.config.template, s.config.separator
-        )
-    if (d / VLM_CONFIG_NAME).is_file():
-        from stepsieve.prm._score import StepRMScorer
-        from stepsieve.prm._vlm import VLMStepRM
-
-        if score is not None:
-            raise ConfigError("score= applies to implicit PRMs; a StepRM's score is its P(correct)")
-        v = VLMStepRM.load(d, device=device)
-        return LoadedScorer(
-            StepRMScorer(v, batch_size=batch_size), "vlm-steprm", str(d), v.config.template, v.config.separator
-        )
+        s = StepRM.load(d, device=device)  # a VLMStepRM for a stepsieve_vlm_prm.json
+        return LoadedScorer(StepRMScorer(s, batch_size=batch_size), kind, str(d), s.config.template, s.config.separator)
     if (d / VISION_CONFIG_NAME).is_file():
         from stepsieve.prm.vision import VisionScorer, VisionStepRM
 
