@@ -34,7 +34,7 @@ from stepsieve._errors import ConfigError
 from stepsieve.formats.openai_chat import calls_from_actions
 from stepsieve.trajectory import Step, Trajectory
 
-__all__ = ["TURNS", "chat_messages", "step_weight", "tool_calls_of"]
+__all__ = ["TURNS", "chat_messages", "parts_text", "step_weight", "tool_calls_of"]
 
 TURNS = ("merge", "step")
 _TASK_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
@@ -103,7 +103,7 @@ def _join(a: str | None, b: str | None, sep: str) -> str | None:
     return f"{a}{sep}{b}"
 
 
-def _text_of(parts: Any) -> str:
+def parts_text(parts: Any) -> str:
     """The text of a content-part list (OpenAI/Anthropic ``text``, OTel ``content``), joined."""
     out = []
     for p in parts if isinstance(parts, list) else ():
@@ -119,7 +119,7 @@ def _task_message(m: dict[str, Any]) -> dict[str, Any]:
     msg = {k: m[k] for k in _TASK_KEYS if k in m}
     content = m.get("content")
     if not isinstance(content, str) and not (content is None and msg.get("tool_calls")):
-        msg["content"] = _text_of(content if content is not None else m.get("parts"))
+        msg["content"] = parts_text(content if content is not None else m.get("parts"))
     if msg.get("role") == "assistant":
         msg["weight"] = 0
     return msg

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepsieve._errors import ConfigError
-from stepsieve.curate._chat import TURNS, step_weight
+from stepsieve.curate._chat import TURNS, parts_text, step_weight
 from stepsieve.trajectory import MediaRef, Trajectory
 
 __all__ = ["Shot", "vision_messages"]
@@ -46,15 +46,7 @@ class Shot:
 
 
 def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    out = []
-    for p in content if isinstance(content, list) else ():
-        if isinstance(p, dict) and p.get("type", "text") == "text":
-            v = p.get("text", p.get("content"))
-            if isinstance(v, str):
-                out.append(v)
-    return "\n".join(out)
+    return content if isinstance(content, str) else parts_text(content)
 
 
 def _task(t: Trajectory) -> list[dict[str, Any]]:
