@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Self, cast
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -146,22 +146,28 @@ class StepRM(nn.Module):
         kw = load_kwargs(d, allow_pickle=allow_pickle, what="StepRM checkpoint")
         backbone = _quiet(lambda: AutoModel.from_pretrained(str(d), dtype=torch.float32, **kw))
         lm_head = read_lm_head(d) if needs_lm_head(backbone.config, config) else None
-        model = cls(backbone, load_tokenizer(d), config, lm_head)
-        model.head.load_state_dict(load_file(str(d / HEAD_NAME)))
-        model.eval()
-        return model.to(device or default_device())
+        return cls(backbone, load_tokenizer(d), config, lm_head)._ready(d, device)
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         _quiet(lambda: self.backbone.save_pretrained(str(d), safe_serialization=True))
         self.tokenizer.save_pretrained(str(d))
-        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(head, str(d / HEAD_NAME))
+        self._save_head(d)
         if self.lm_head is not None:
             save_file({_LM_HEAD_KEY: self.lm_head.detach().cpu().contiguous()}, str(d / LM_HEAD_NAME))
         self.config.save(d)
         return d
+
+    def _ready(self, d: Path, device: str | torch.device | None) -> Self:
+        """This model with the head's weights of checkpoint ``d``, in eval mode, on ``device``."""
+        self.head.load_state_dict(load_file(str(d / HEAD_NAME)))
+        self.eval()
+        return self.to(device or default_device())
+
+    def _save_head(self, d: Path) -> None:
+        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(d / HEAD_NAME))
 
     # ---- compute ----------------------------------------------------------------------
 

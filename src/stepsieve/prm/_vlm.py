@@ -36,14 +36,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stepsieve._errors import ConfigError, DataError
 from stepsieve.backends._vl_processor import load_vl_processor
 from stepsieve.backends._weights import load_kwargs
 from stepsieve.media import MediaResolver
-from stepsieve.prm._model import HEAD_NAME, StepRM, StepRMConfig, _quiet, default_device
+from stepsieve.prm._model import HEAD_NAME, StepRM, StepRMConfig, _quiet
 from stepsieve.prm._render import DEFAULT_TEMPLATE, Rendered, collate, separator_token_id
 from stepsieve.trajectory import MediaRef, Step
 
@@ -156,10 +155,8 @@ class VLMStepRM(StepRM):
         if not (d / HEAD_NAME).is_file():
             raise ConfigError(f"{d} is not a StepRM checkpoint: no {HEAD_NAME}")
         model = cls(_load_vlm(d, allow_pickle, "StepRM checkpoint"), load_vl_processor(d), config)
-        model.head.load_state_dict(load_file(str(d / HEAD_NAME)))
         model.base_dir = d
-        model.eval()
-        return model.to(device or default_device())
+        return model._ready(d, device)
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
@@ -172,8 +169,7 @@ class VLMStepRM(StepRM):
                     shutil.copyfile(src / name, d / name)
         elif src is None:
             self.processor.save_pretrained(str(d))
-        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(head, str(d / HEAD_NAME))
+        self._save_head(d)
         self.config.save(d)
         return d
 
